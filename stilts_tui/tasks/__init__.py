@@ -1,0 +1,70 @@
+"""The task registry: the study's tasks, tasks users describe in TOML, and loading their splits."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+from stilts_tui.errors import StiltsError
+from stilts_tui.tasks.base import ClsExample, Example, MCExample, Task
+from stilts_tui.tasks.builtin import BUILTIN_TASKS
+
+__all__ = ["ClsExample", "Example", "MCExample", "Task", "all_tasks", "get_task", "load_examples",
+           "normalise_name", "register_task", "register_task_file", "task_folder"]
+
+_REGISTRY: dict[str, Task] = {t.name: t for t in BUILTIN_TASKS}
+
+
+def normalise_name(name: str) -> str:
+    """`HellaSwag-p`, `hellaswag_p` and `Hellaswag P` all name the same task."""
+    return name.strip().lower().replace("-", "_").replace(" ", "_")
+
+
+def register_task(task: Task) -> None:
+    _REGISTRY[task.name] = task
+
+
+def register_task_file(path: str | Path) -> Task:
+    from stilts_tui.tasks.custom import load_task_file
+
+    task = load_task_file(Path(path))
+    register_task(task)
+    return task
+
+
+def all_tasks() -> list[Task]:
+    return list(_REGISTRY.values())
+
+
+def get_task(name: str) -> Task:
+    key = normalise_name(name)
+    if key in _REGISTRY:
+        return _REGISTRY[key]
+    close = difflib.get_close_matches(key, list(_REGISTRY), n=3)
+    hint = f"did you mean {', '.join(close)}? " if close else ""
+    raise StiltsError(f"unknown task {name!r}", f"{hint}known tasks: {', '.join(_REGISTRY)} (or describe one in a task TOML file)")
+
+
+def task_folder(task: Task, data_dir: Path) -> Path:
+    """The folder of ``task`` under ``data_dir``: a sub-folder named like the task (any case),
+    or ``data_dir`` itself when it holds the files directly."""
+    if not data_dir.is_dir():
+        raise StiltsError(f"data directory {data_dir} does not exist", "pass --data-dir pointing at an existing folder")
+    by_lower = {p.name.lower(): p for p in data_dir.iterdir() if p.is_dir()}
+    for name in (*task.dir_names, task.name):
+        if name.lower() in by_lower:
+            return by_lower[name.lower()]
+    return data_dir
+
+
+def load_examples(task: Task, split: str, data_dir: str | Path | None) -> list[Example]:
+    """One split of a task, from ``data_dir`` when given, else from the Hugging Face hub."""
+    if split not in task.splits:
+        raise StiltsError(f"task {task.name} has no split {split!r}", f"use one of {', '.join(task.splits)}")
+    if data_dir is not None:
+        if task.load_split is None:
+            raise StiltsError(f"task {task.name} has no file loader")
+        return task.load_split(task_folder(task, Path(data_dir)), split)
+    if task.load_hub is None:
+        raise StiltsError(f"task {task.name} is not on the Hugging Face hub", "pass --data-dir DIR holding its files")
+    return task.load_hub(split)

@@ -1,0 +1,303 @@
+"""The tasks of the study, each read from its official release files or from the Hugging Face hub
+and mapped to the same examples. Encodings follow DESIGN §2 (jiant / the reference code)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from stilts_tui.errors import DataError
+from stilts_tui.tasks.base import ClsExample, Example, MCExample, Task
+from stilts_tui.tasks.formats import (
+    find_file,
+    label_index,
+    read_csv,
+    read_jsonl,
+    read_label_lines,
+    read_tsv,
+)
+from stilts_tui.tasks.hub import load_hub_rows
+
+Row = dict
+Convert = Callable[[Row, Path, int], Example]
+
+# --------------------------------------------------------------------------- row converters
+
+
+def _rte(row: Row, path: Path, line: int) -> Example:
+    labels = ("entailment", "not_entailment")
+    return ClsExample(row["sentence1"], row["sentence2"], label_index(path, line, row["label"], labels))
+
+
+def _cola(row: Row, path: Path, line: int) -> Example:
+    return ClsExample(row["sentence"], None, label_index(path, line, row["label"], ("0", "1")))
+
+
+def _wic(row: Row, path: Path, line: int) -> Example:
+    label = row["label"]
+    if isinstance(label, bool):  # SuperGLUE jsonl carries booleans
+        label = "T" if label else "F"
+    return ClsExample((row["word"], row["sentence1"]), row["sentence2"], label_index(path, line, label, ("F", "T")))
+
+
+def _mednli(row: Row, path: Path, line: int) -> Example:
+    labels = ("entailment", "neutral", "contradiction")
+    return ClsExample(row["sentence1"], row["sentence2"], label_index(path, line, row["gold_label"], labels))
+
+
+def _mc_label(path: Path, line: int, value: object, k: int, one_based: bool) -> int:
+    allowed = [str(i + 1 if one_based else i) for i in range(k)]
+    return label_index(path, line, value, allowed)
+
+
+def _endings(row: Row, path: Path, line: int, key: str, k: int) -> list[str]:
+    endings = row[key]
+    if not isinstance(endings, list) or len(endings) != k:
+        raise DataError(path, f"field {key!r} must be a list of {k} strings", line=line)
+    return [str(e) for e in endings]
+
+
+def _hellaswag(row: Row, path: Path, line: int) -> Example:
+    endings = _endings(row, path, line, "endings", 4)
+    ctx_b = str(row["ctx_b"]).strip()
+    choices = tuple((str(row["ctx_a"]), f"{ctx_b} {e}".strip()) for e in endings)
+    return MCExample(choices, _mc_label(path, line, row["label"], 4, one_based=False))
+
+
+def _hellaswag_p(row: Row, path: Path, line: int) -> Example:
+    # Premise and ctx_b removed: the model sees each ending alone.
+    endings = _endings(row, path, line, "endings", 4)
+    return MCExample(tuple((e, None) for e in endings), _mc_label(path, line, row["label"], 4, one_based=False))
+
+
+def _synthesis(row: Row, path: Path, line: int) -> Example:
+    endings = _endings(row, path, line, "endings", 4)
+    return MCExample(tuple((str(row["ctx"]), e) for e in endings), _mc_label(path, line, row["label"], 4, one_based=False))
+
+
+def _socialiqa(row: Row, path: Path, line: int) -> Example:
+    a = (str(row["context"]), str(row["question"]))
+    choices = tuple((a, str(row[f"answer{c}"])) for c in "ABC")
+    return MCExample(choices, _mc_label(path, line, row["label"], 3, one_based=True))
+
+
+def winogrande_split(sentence: str, option: str, path: Path, line: int) -> tuple[str, str]:
+    """(A, B) for one WinoGrande option, as in the WinoGrande authors' RoBERTa code: A is the
+    sentence up to the blank, B is the option followed by the rest of the sentence."""
+    if sentence.count("_") != 1:
+        found = "no blank" if "_" not in sentence else "more than one '_'"
+        raise DataError(path, f"WinoGrande sentence has {found}; expected exactly one '_'", line=line)
+    idx = sentence.index("_")
+    rest = sentence[idx + 1 :].strip()
+    return sentence[:idx].strip(), f"{option} {rest}".strip()
+
+
+def _winogrande(row: Row, path: Path, line: int) -> Example:
+    choices = tuple(winogrande_split(str(row["sentence"]), str(row[o]), path, line) for o in ("option1", "option2"))
+    return MCExample(choices, _mc_label(path, line, row["answer"], 2, one_based=True))
+
+
+def _cosmosqa(row: Row, path: Path, line: int) -> Example:
+    a = (str(row["context"]), str(row["question"]))
+    return MCExample(tuple((a, str(row[f"answer{i}"])) for i in range(4)), _mc_label(path, line, row["label"], 4, one_based=False))
+
+
+# --------------------------------------------------------------------------- file layouts
+
+
+def _convert_rows(rows: Sequence[Row], path: Path, convert: Convert) -> list[Example]:
+    return [convert(r, path, int(r.get("_line", i + 1))) for i, r in enumerate(rows)]
+
+
+def _jsonl_loader(files: dict[str, Sequence[str]], fields: Sequence[str], convert: Convert,
+                  labels_files: dict[str, Sequence[str]] | None = None, label_field: str = "label"):
+    """Loader for jsonl releases, optionally with labels in a separate one-per-line file."""
+
+    def load(folder: Path, split: str) -> list[Example]:
+        path = find_file(folder, files[split])
+        need = [f for f in fields if not (labels_files and f == label_field)]
+        rows = read_jsonl(path, need)
+        if labels_files:
+            has_inline = all(label_field in r for r in rows)
+            if not has_inline:
+                label_path = find_file(folder, labels_files[split])
+                for r, lab in zip(rows, read_label_lines(label_path, len(rows)), strict=True):
+                    r[label_field] = lab
+        return _convert_rows(rows, path, convert)
+
+    return load
+
+
+def _glue_tsv_loader(files: dict[str, Sequence[str]], columns: Sequence[str], header: bool, convert: Convert):
+    def load(folder: Path, split: str) -> list[Example]:
+        path = find_file(folder, files[split])
+        return _convert_rows(read_tsv(path, columns, header), path, convert)
+
+    return load
+
+
+def _wic_loader(folder: Path, split: str) -> list[Example]:
+    # The original WiC release: tab-separated data file plus a gold file of T/F lines.
+    # SuperGLUE's jsonl re-release is read too.
+    n = split
+    path = find_file(folder, [f"{n}/{n}.data.txt", f"{n}.data.txt", f"{n}.jsonl"] + (["val.jsonl"] if split == "dev" else []))
+    if path.suffix == ".jsonl":
+        return _convert_rows(read_jsonl(path, ["word", "sentence1", "sentence2", "label"]), path, _wic)
+    rows = read_tsv(path, ["word", "pos", "indices", "sentence1", "sentence2"], header=False)
+    gold = find_file(folder, [f"{n}/{n}.gold.txt", f"{n}.gold.txt"])
+    for r, lab in zip(rows, read_label_lines(gold, len(rows)), strict=True):
+        r["label"] = lab
+    return _convert_rows(rows, path, _wic)
+
+
+def _cosmosqa_loader(folder: Path, split: str) -> list[Example]:
+    fields = ["context", "question", "answer0", "answer1", "answer2", "answer3", "label"]
+    name = {"train": "train", "dev": "valid"}[split]
+    path = find_file(folder, [f"{name}.csv", f"{name}.jsonl"])
+    rows = read_csv(path, fields) if path.suffix == ".csv" else read_jsonl(path, fields)
+    return _convert_rows(rows, path, _cosmosqa)
+
+
+# --------------------------------------------------------------------------- hub mappings
+
+
+def _hub_loader(dataset: str, config: str | None, splits: dict[str, str], convert: Convert,
+                remap: Callable[[Row], Row] = lambda r: r):
+    def load(split: str) -> list[Example]:
+        rows = load_hub_rows(dataset, config, splits[split])
+        where = Path(f"hf://{dataset}" + (f"/{config}" if config else "") + f"/{splits[split]}")
+        return [convert(remap(dict(r)), where, i + 1) for i, r in enumerate(rows)]
+
+    return load
+
+
+_GLUE_SPLITS = {"train": "train", "dev": "validation"}
+
+
+def _rte_hub(r: Row) -> Row:
+    return r | {"label": ("entailment", "not_entailment")[int(r["label"])]}
+
+
+def _wic_hub(r: Row) -> Row:
+    return r | {"label": "T" if int(r["label"]) == 1 else "F"}
+
+
+def _hellaswag_builder(transform: str) -> Callable[[Row], Row]:
+    from stilts_tui.data import hellaswag  # local: builders import tasks
+
+    return hellaswag.ROW_TRANSFORMS[transform]
+
+
+# --------------------------------------------------------------------------- the registry
+
+_HS_FILES = {"train": ["hellaswag_train.jsonl", "train.jsonl"], "dev": ["hellaswag_val.jsonl", "val.jsonl", "dev.jsonl"]}
+_HS_FIELDS = ["ctx_a", "ctx_b", "endings", "label"]
+_BUILT = {"train": ["train.jsonl"], "dev": ["dev.jsonl"]}
+
+
+def _hellaswag_derived(kind: str, fallback_to_hellaswag: bool):
+    """HellaSwag-p / Hella-sh read the files `stilts build-data` wrote; HellaSwag-p can also read
+    the HellaSwag release directly, since its encoding ignores the premise anyway."""
+    built = _jsonl_loader(_BUILT, _HS_FIELDS, _hellaswag_p if kind == "p" else _hellaswag)
+    original = _jsonl_loader(_HS_FILES, _HS_FIELDS, _hellaswag_p)
+
+    def load(folder: Path, split: str) -> list[Example]:
+        try:
+            return built(folder, split)
+        except DataError as exc:
+            if not fallback_to_hellaswag or "file not found" not in exc.problem:
+                if "file not found" in exc.problem:
+                    raise DataError(exc.path, exc.problem, fix=f"build it first: stilts build-data {'hellaswag-p' if kind == 'p' else 'hella-sh'} --hellaswag-dir HELLASWAG_DIR --out {folder}") from None
+                raise
+            return original(folder, split)
+
+    return load
+
+
+def _winogrande_task(size: str) -> Task:
+    epochs = {"xs": 10, "s": 10, "m": 5, "l": 4, "xl": 4}[size]
+    files = {"train": [f"train_{size}.jsonl"], "dev": ["dev.jsonl"]}
+    labels = {"train": [f"train_{size}-labels.lst"], "dev": ["dev-labels.lst"]}
+    return Task(
+        name=f"winogrande_{size}", description=f"WinoGrande ({size.upper()} training set); 2-way pronoun resolution",
+        head="multiple_choice", num_choices=2, metric="accuracy", epochs=epochs, max_length=50,
+        dir_names=("winogrande_1.1", "winogrande", "WinoGrande"),
+        load_split=_jsonl_loader(files, ["sentence", "option1", "option2", "answer"], _winogrande, labels, "answer"),
+        load_hub=_hub_loader("allenai/winogrande", f"winogrande_{size}", _GLUE_SPLITS, _winogrande),
+        hub_name=f"allenai/winogrande:winogrande_{size}",
+    )
+
+
+BUILTIN_TASKS: tuple[Task, ...] = (
+    Task(
+        name="rte", description="Recognising Textual Entailment (GLUE); 2-way", head="classification",
+        labels=("entailment", "not_entailment"), metric="accuracy", epochs=5, max_length=100,
+        dir_names=("RTE", "rte"),
+        load_split=_glue_tsv_loader({"train": ["train.tsv"], "dev": ["dev.tsv"]}, ["sentence1", "sentence2", "label"], True, _rte),
+        load_hub=_hub_loader("nyu-mll/glue", "rte", _GLUE_SPLITS, _rte, _rte_hub), hub_name="nyu-mll/glue:rte",
+    ),
+    Task(
+        name="cola", description="Corpus of Linguistic Acceptability (GLUE); Matthews correlation", head="classification",
+        labels=("0", "1"), metric="mcc", epochs=5, max_length=50, dir_names=("CoLA", "cola", "cola_public"),
+        load_split=_glue_tsv_loader(
+            {"train": ["train.tsv", "in_domain_train.tsv", "raw/in_domain_train.tsv"],
+             "dev": ["dev.tsv", "in_domain_dev.tsv", "raw/in_domain_dev.tsv"]},
+            ["source", "label", "judgment", "sentence"], False, _cola),
+        load_hub=_hub_loader("nyu-mll/glue", "cola", _GLUE_SPLITS, _cola, lambda r: r | {"label": str(r["label"])}),
+        hub_name="nyu-mll/glue:cola",
+    ),
+    Task(
+        name="wic", description="Word-in-Context (SuperGLUE); 2-way", head="classification", labels=("F", "T"),
+        metric="accuracy", epochs=5, max_length=70, dir_names=("WiC", "WiC_dataset", "wic"), load_split=_wic_loader,
+        load_hub=_hub_loader("aps/super_glue", "wic", _GLUE_SPLITS, _wic, _wic_hub), hub_name="aps/super_glue:wic",
+    ),
+    Task(
+        name="mednli", description="MedNLI clinical NLI; 3-way (credentialed data: local files only)",
+        head="classification", labels=("entailment", "neutral", "contradiction"), metric="accuracy", epochs=5,
+        max_length=80, dir_names=("mednli", "MedNLI", "mednli-a-natural-language-inference-dataset-for-the-clinical-domain-1.0.0"),
+        load_split=_jsonl_loader({"train": ["mli_train_v1.jsonl", "train.jsonl"], "dev": ["mli_dev_v1.jsonl", "dev.jsonl"]},
+                                 ["sentence1", "sentence2", "gold_label"], _mednli),
+    ),
+    Task(
+        name="socialiqa", description="Social IQa; 3-way multiple choice", head="multiple_choice", num_choices=3,
+        metric="accuracy", epochs=3, max_length=70, dir_names=("socialiqa-train-dev", "socialiqa", "SocialIQA", "siqa"),
+        load_split=_jsonl_loader({"train": ["train.jsonl"], "dev": ["dev.jsonl"]},
+                                 ["context", "question", "answerA", "answerB", "answerC", "label"], _socialiqa,
+                                 {"train": ["train-labels.lst"], "dev": ["dev-labels.lst"]}),
+        load_hub=_hub_loader("allenai/social_i_qa", None, _GLUE_SPLITS, _socialiqa), hub_name="allenai/social_i_qa",
+    ),
+    *(_winogrande_task(s) for s in ("xs", "s", "m", "l", "xl")),
+    Task(
+        name="hellaswag", description="HellaSwag commonsense sentence completion; 4-way", head="multiple_choice",
+        num_choices=4, metric="accuracy", epochs=3, max_length=120, batch_size=8, dir_names=("hellaswag", "HellaSwag"),
+        load_split=_jsonl_loader(_HS_FILES, _HS_FIELDS, _hellaswag),
+        load_hub=_hub_loader("Rowan/hellaswag", None, _GLUE_SPLITS, _hellaswag), hub_name="Rowan/hellaswag",
+    ),
+    Task(
+        name="hellaswag_p", description="HellaSwag-p: HellaSwag endings alone, premise removed; 4-way",
+        head="multiple_choice", num_choices=4, metric="accuracy", epochs=3, max_length=50,
+        dir_names=("hellaswag_p", "hellaswag-p", "hellaswag", "HellaSwag"),
+        load_split=_hellaswag_derived("p", fallback_to_hellaswag=True),
+        load_hub=_hub_loader("Rowan/hellaswag", None, _GLUE_SPLITS, _hellaswag_p), hub_name="Rowan/hellaswag",
+    ),
+    Task(
+        name="hella_sh", description="Hella-sh: HellaSwag with the words of the three wrong endings shuffled; 4-way",
+        head="multiple_choice", num_choices=4, metric="accuracy", epochs=3, max_length=120, batch_size=8,
+        dir_names=("hella_sh", "hella-sh"), load_split=_hellaswag_derived("sh", fallback_to_hellaswag=False),
+        load_hub=_hub_loader("Rowan/hellaswag", None, _GLUE_SPLITS, _hellaswag, lambda r: _hellaswag_builder("sh")(r)),
+        hub_name="Rowan/hellaswag (shuffled on load)",
+    ),
+    Task(
+        name="synthesis_gpt2", description="Synthesis_GPT2: Wikipedia sentence halves vs GPT-2 continuations; 4-way",
+        head="multiple_choice", num_choices=4, metric="accuracy", epochs=2, max_length=60,
+        dir_names=("synthesis_gpt2", "synthesis-gpt2", "Synthesis_GPT2"),
+        load_split=_jsonl_loader(_BUILT, ["ctx", "endings", "label"], _synthesis),
+    ),
+    Task(
+        name="cosmosqa", description="Cosmos QA reading comprehension; 4-way multiple choice", head="multiple_choice",
+        num_choices=4, metric="accuracy", epochs=3, max_length=150, dir_names=("cosmosqa", "CosmosQA", "cosmos_qa"),
+        load_split=_cosmosqa_loader,
+        load_hub=_hub_loader("allenai/cosmos_qa", None, _GLUE_SPLITS, _cosmosqa), hub_name="allenai/cosmos_qa",
+    ),
+)
+

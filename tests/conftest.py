@@ -1,0 +1,141 @@
+"""Shared fixtures: official-format data files written in their exact schemas, and tiny
+tokenizers/models built offline."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+CORPUS = [
+    "the cat sat on the mat and the dog slept by the fire .",
+    "a man is playing a guitar on the stage while people dance .",
+    "the committee approved the budget after a long debate .",
+    "she went to the market to buy apples , bread and milk .",
+    "he said the weather would be fine , but it rained all day .",
+    "the bank of the river was muddy after the storm .",
+    "the children ran across the park to catch the bus .",
+]
+
+
+def _jsonl(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+
+
+def write_official_fixtures(root: Path) -> Path:
+    """One small folder per task, each in its official release layout and schema."""
+    rte = root / "RTE"
+    rte.mkdir(parents=True)
+    for split in ("train", "dev"):
+        (rte / f"{split}.tsv").write_text(
+            "index\tsentence1\tsentence2\tlabel\n"
+            '0\tThe cat sat on the mat.\tA cat is on a mat.\tentailment\n'
+            '1\tThe dog slept by the fire.\tThe "dog" ran away.\tnot_entailment\n'
+            '2\tA man plays a guitar.\tA man plays music.\tentailment\n', encoding="utf-8")
+    cola = root / "CoLA" / "raw"
+    cola.mkdir(parents=True)
+    for split in ("train", "dev"):
+        (cola / f"in_domain_{split}.tsv").write_text(
+            "gj04\t1\t\tThe cat sat on the mat.\n"
+            "gj04\t0\t*\tCat the mat on sat.\n"
+            "clc95\t1\t\tShe went to the market.\n", encoding="utf-8")
+    wic = root / "WiC_dataset"
+    for split in ("train", "dev"):
+        (wic / split).mkdir(parents=True)
+        (wic / split / f"{split}.data.txt").write_text(
+            "bank\tN\t3-1\tthe bank of the river .\tthe bank approved the budget .\n"
+            "run\tV\t2-1\tthe children run .\tthey run to the bus .\n", encoding="utf-8")
+        (wic / split / f"{split}.gold.txt").write_text("F\nT\n", encoding="utf-8")
+    med = root / "mednli"
+    for split in ("train", "dev"):
+        _jsonl(med / f"mli_{split}_v1.jsonl", [
+            {"sentence1": "The patient has a fever.", "pairID": "1", "sentence2": "The patient is febrile.", "gold_label": "entailment"},
+            {"sentence1": "No acute distress.", "pairID": "2", "sentence2": "The patient is in pain.", "gold_label": "contradiction"},
+            {"sentence1": "Blood pressure stable.", "pairID": "3", "sentence2": "The patient is old.", "gold_label": "neutral"},
+        ])
+    siqa = root / "socialiqa-train-dev"
+    for split in ("train", "dev"):
+        _jsonl(siqa / f"{split}.jsonl", [
+            {"context": "Tracy went to the market.", "question": "Why did Tracy do this?", "answerA": "to buy bread",
+             "answerB": "to sleep", "answerC": "to swim"},
+            {"context": "Jan ran to the bus.", "question": "What will Jan want to do next?", "answerA": "sit",
+             "answerB": "cook", "answerC": "dance"},
+        ])
+        (siqa / f"{split}-labels.lst").write_text("1\n3\n", encoding="utf-8")
+    wg = root / "winogrande_1.1"
+    rows = [
+        {"qID": "a", "sentence": "The trophy does not fit in the suitcase because the _ is too big.", "option1": "trophy",
+         "option2": "suitcase", "answer": "1"},
+        {"qID": "b", "sentence": "Mary helped Sue because _ was kind.", "option1": "Mary", "option2": "Sue", "answer": "1"},
+        {"qID": "c", "sentence": "The bus passed the car because the _ was fast.", "option1": "bus", "option2": "car", "answer": "2"},
+    ]
+    for size in ("xs", "s", "m", "l", "xl"):
+        _jsonl(wg / f"train_{size}.jsonl", rows)
+        (wg / f"train_{size}-labels.lst").write_text("1\n1\n2\n", encoding="utf-8")
+    _jsonl(wg / "dev.jsonl", rows)
+    (wg / "dev-labels.lst").write_text("1\n1\n2\n", encoding="utf-8")
+    hs = root / "hellaswag"
+    hs_rows = [
+        {"ind": 4, "activity_label": "Removing ice", "ctx_a": "A man is standing on a roof.", "ctx_b": "he",
+         "ctx": "A man is standing on a roof. he", "split": "train", "split_type": "indomain", "source_id": "x",
+         "endings": ["removes the ice from the roof .", "eats a sandwich in the car .", "runs to the market quickly .",
+                     "sings a song to the dog ."], "label": 0},
+        {"ind": 5, "activity_label": "Cooking", "ctx_a": "A woman is in a kitchen.", "ctx_b": "",
+         "ctx": "A woman is in a kitchen.", "split": "train", "split_type": "indomain", "source_id": "y",
+         "endings": ["the dog sleeps by the fire .", "she cooks pasta in a pot .", "the bus passed the car .",
+                     "a man plays the guitar ."], "label": 1},
+    ]
+    _jsonl(hs / "hellaswag_train.jsonl", hs_rows)
+    _jsonl(hs / "hellaswag_val.jsonl", hs_rows)
+    syn = root / "synthesis_gpt2"
+    for split in ("train", "dev"):
+        _jsonl(syn / f"{split}.jsonl", [
+            {"ctx": "The committee approved the budget", "endings": ["after a long debate .", "the dog slept .",
+                                                                      "apples and bread .", "on the mat ."], "label": 0},
+        ])
+    cos = root / "cosmosqa"
+    cos.mkdir(parents=True)
+    for name in ("train", "valid"):
+        (cos / f"{name}.csv").write_text(
+            "id,context,question,answer0,answer1,answer2,answer3,label\n"
+            'q1,"It rained, so we stayed in.",Why did we stay in?,It rained.,It was sunny.,We were bored.,None of the above.,0\n',
+            encoding="utf-8")
+    return root
+
+
+@pytest.fixture(scope="session")
+def official_data(tmp_path_factory) -> Path:
+    return write_official_fixtures(tmp_path_factory.mktemp("official"))
+
+
+@pytest.fixture(scope="session")
+def tokenizers(tmp_path_factory) -> dict:
+    """A RoBERTa-style (byte-level BPE) and a BERT-style (WordPiece) tokenizer, trained offline."""
+    from stilts_tui.models.tiny import build_tokenizer
+
+    root = tmp_path_factory.mktemp("tok")
+    return {kind: build_tokenizer(kind, root / kind, CORPUS) for kind in ("roberta", "bert")}
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory) -> dict[str, Path]:
+    from stilts_tui.models.tiny import build_tiny_model
+
+    root = tmp_path_factory.mktemp("models")
+    return {kind: build_tiny_model(root / kind, kind, CORPUS) for kind in ("roberta", "bert")}
+
+
+def shared_data_or_skip() -> Path:
+    if not (SHARED_DATA / "rte" / "train.tsv").is_file():
+        pytest.skip(f"real data not found at {SHARED_DATA} (../shared/data beside the repo); acceptance test skipped")
+    return SHARED_DATA

@@ -1,0 +1,153 @@
+"""Data builders: HellaSwag-p, Hella-sh, Synthesis_GPT2 (tiny random GPT-2), subsample."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import CORPUS
+
+from stilts_tui.data import hellaswag, subsample, synthesis
+from stilts_tui.errors import StiltsError
+from stilts_tui.tasks import get_task, load_examples
+
+
+def _rows(path: Path) -> list[dict]:
+    return [json.loads(x) for x in path.read_text().splitlines()]
+
+
+def test_hellaswag_p_removes_the_premise(official_data, tmp_path):
+    counts = hellaswag.build("hellaswag-p", official_data / "hellaswag", tmp_path / "hp")
+    assert counts == {"train": 2, "dev": 2}
+    rows = _rows(tmp_path / "hp" / "train.jsonl")
+    assert all(r["ctx_a"] == "" and r["ctx_b"] == "" for r in rows)
+    ex = load_examples(get_task("hellaswag_p"), "train", tmp_path / "hp")
+    assert ex[0].choices[0] == ("removes the ice from the roof .", None)
+
+
+def test_hella_sh_shuffles_only_wrong_endings_deterministically(official_data, tmp_path):
+    hellaswag.build("hella-sh", official_data / "hellaswag", tmp_path / "a", seed=7)
+    hellaswag.build("hella-sh", official_data / "hellaswag", tmp_path / "b", seed=7)
+    hellaswag.build("hella-sh", official_data / "hellaswag", tmp_path / "c", seed=8)
+    a, b, c = (_rows(tmp_path / x / "train.jsonl") for x in "abc")
+    assert a == b
+    assert a != c
+    original = _rows(official_data / "hellaswag" / "hellaswag_train.jsonl")
+    for new, old in zip(a, original, strict=True):
+        label = old["label"]
+        assert new["endings"][label] == old["endings"][label]
+        assert new["ctx_a"] == old["ctx_a"] and new["ctx_b"] == old["ctx_b"]
+        for i in range(4):
+            assert sorted(new["endings"][i].split()) == sorted(old["endings"][i].split())
+    assert any(n["endings"][i] != o["endings"][i] for n, o in zip(a, original, strict=True) for i in range(4))
+    loaded = load_examples(get_task("hella_sh"), "train", tmp_path / "a")
+    assert loaded[0].choices[0][0] == "A man is standing on a roof."
+
+
+def test_hella_sh_needs_building(tmp_path):
+    with pytest.raises(StiltsError, match="stilts build-data hella-sh"):
+        load_examples(get_task("hella_sh"), "train", tmp_path)
+
+
+@pytest.fixture(scope="module")
+def tiny_gpt2(tmp_path_factory) -> Path:
+    from transformers import GPT2Config, GPT2LMHeadModel, GPT2TokenizerFast
+
+    from stilts_tui.models.tiny import build_tokenizer
+
+    out = tmp_path_factory.mktemp("gpt2")
+    rob = build_tokenizer("roberta", out / "tok", CORPUS)
+    tok = GPT2TokenizerFast(tokenizer_object=rob.backend_tokenizer, eos_token="</s>", bos_token="<s>", unk_token="<unk>")
+    tok.save_pretrained(out)
+    cfg = GPT2Config(vocab_size=len(tok), n_embd=32, n_layer=2, n_head=2, n_positions=128,
+                     bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+    GPT2LMHeadModel(cfg).save_pretrained(out)
+    return out
+
+
+def _paragraphs(path: Path, n: int = 9) -> Path:
+    sentences = [" ".join(f"w{i}_{j}" for j in range(22 + i % 10)) + "." for i in range(n)]
+    paras = [{"context": " ".join(sentences[i : i + 3])} for i in range(0, n, 3)]
+    squad = {"data": [{"title": "t", "paragraphs": paras}]}
+    path.write_text(json.dumps(squad))
+    return path
+
+
+def test_synthesis_sentences_follow_the_reference_rules():
+    text = ("Too short sentence here. " + " ".join(f"a{i}" for i in range(40)) + ". "
+            + " ".join(f"b{i}" for i in range(21)) + "!")
+    pairs = synthesis.split_sentences(iter([text]))
+    assert len(pairs) == 2
+    premise, ending = pairs[0]
+    assert len(premise.split()) == 15 and len(ending.split()) == 15  # truncated to 30 words, halved
+    assert len(pairs[1][0].split()) == 10 and len(pairs[1][1].split()) == 11
+
+
+def test_synthesis_generates_with_a_tiny_gpt2_and_resumes(tiny_gpt2, tmp_path, monkeypatch):
+    src = _paragraphs(tmp_path / "squad.json")
+    full = synthesis.build(src, tmp_path / "full", model_name=str(tiny_gpt2), n=9, dev_size=2, batch_size=2,
+                           seed=3, device="cpu", progress=False)
+    assert sum(full.values()) == 9
+    rows = _rows(tmp_path / "full" / "train.jsonl") + _rows(tmp_path / "full" / "dev.jsonl")
+    true_endings = dict(synthesis.split_sentences(synthesis.read_paragraphs(src)))
+    positions = set()
+    for r in rows:
+        assert len(r["endings"]) == 4
+        assert r["endings"][r["label"]] == true_endings[r["ctx"]]
+        n_words = len(true_endings[r["ctx"]].split())
+        assert all(0 < len(e.split()) <= n_words for e in r["endings"])
+        positions.add(r["label"])
+    assert len(positions) > 1  # the true ending is not always in the same place
+    assert load_examples(get_task("synthesis_gpt2"), "train", tmp_path / "full")
+
+    # Interrupt after two batches, then resume: the same files as the uninterrupted build.
+    real = synthesis._generate
+    calls = {"n": 0}
+
+    def flaky(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(synthesis, "_generate", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        synthesis.build(src, tmp_path / "resumed", model_name=str(tiny_gpt2), n=9, dev_size=2, batch_size=2,
+                        seed=3, device="cpu", progress=False)
+    assert len((tmp_path / "resumed" / "partial.jsonl").read_text().splitlines()) == 4
+    monkeypatch.setattr(synthesis, "_generate", real)
+    synthesis.build(src, tmp_path / "resumed", model_name=str(tiny_gpt2), n=9, dev_size=2, batch_size=2,
+                    seed=3, device="cpu", progress=False)
+    for split in ("train", "dev"):
+        assert _rows(tmp_path / "resumed" / f"{split}.jsonl") == _rows(tmp_path / "full" / f"{split}.jsonl")
+
+
+def test_synthesis_without_weights_is_a_clear_error(tmp_path):
+    src = _paragraphs(tmp_path / "s.json")
+    with pytest.raises(StiltsError, match="cannot load the generator"):
+        synthesis.build(src, tmp_path / "o", model_name=str(tmp_path / "no-such-model"), progress=False)
+
+
+def test_subsample_is_reproducible(tmp_path):
+    src = tmp_path / "train.tsv"
+    src.write_text("index\ts\n" + "".join(f"{i}\tx{i}\n" for i in range(100)))
+    subsample.subsample_file(src, tmp_path / "a.tsv", 10, seed=1, header=True)
+    subsample.subsample_file(src, tmp_path / "b.tsv", 10, seed=1, header=True)
+    subsample.subsample_file(src, tmp_path / "c.tsv", 10, seed=2, header=True)
+    a = (tmp_path / "a.tsv").read_text().splitlines()
+    assert a == (tmp_path / "b.tsv").read_text().splitlines()
+    assert a != (tmp_path / "c.tsv").read_text().splitlines()
+    assert a[0] == "index\ts" and len(a) == 11
+    idx = [int(x.split("\t")[0]) for x in a[1:]]
+    assert idx == sorted(idx) and idx == subsample.subsample_indices(100, 10, 1)
+    assert subsample.subsample_indices(5, 10, 1) == [0, 1, 2, 3, 4]
+
+
+def test_subsample_keeps_labels_aligned(tmp_path):
+    src, lab = tmp_path / "t.jsonl", tmp_path / "t.lst"
+    src.write_text("".join(json.dumps({"i": i}) + "\n" for i in range(50)))
+    lab.write_text("".join(f"{i}\n" for i in range(50)))
+    subsample.subsample_file(src, tmp_path / "o.jsonl", 7, seed=0, labels=(lab, tmp_path / "o.lst"))
+    kept = [json.loads(x)["i"] for x in (tmp_path / "o.jsonl").read_text().splitlines()]
+    assert kept == [int(x) for x in (tmp_path / "o.lst").read_text().split()]

@@ -1,0 +1,68 @@
+"""`stilts tasks` and `stilts build-data` through the real console entry point."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from conftest import shared_data_or_skip
+
+
+def stilts(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "stilts_tui", *args], capture_output=True, text=True, timeout=300)
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def assert_clear_error(proc: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("error: ")
+    for f in fragments:
+        assert f in proc.stderr, proc.stderr
+
+
+def test_tasks_list_names_every_task():
+    out = stilts("tasks").stdout
+    for name in ("rte", "cola", "wic", "mednli", "socialiqa", "winogrande_xl", "hellaswag_p", "hella_sh",
+                 "synthesis_gpt2", "cosmosqa"):
+        assert name in out
+
+
+def test_tasks_show_json(official_data):
+    info = json.loads(stilts("tasks", "show", "socialiqa", "--data-dir", str(official_data), "--json").stdout)
+    assert info["splits"] == {"train": 2, "dev": 2}
+    assert info["random_baseline"] == 1 / 3
+    assert info["majority_baseline"] == 0.5
+
+
+def test_tasks_show_real_rte_with_an_encoded_example():
+    data = shared_data_or_skip()
+    info = json.loads(stilts("tasks", "show", "rte", "--data-dir", str(data), "--json", "--model", "minilm").stdout)
+    assert info["splits"] == {"train": 2490, "dev": 277}
+    assert info["majority_baseline"] == 146 / 277
+    assert info["example"]["decoded"][0].startswith("[CLS] ")
+    info = json.loads(stilts("tasks", "show", "cola", "--data-dir", str(data), "--json").stdout)
+    assert info["splits"] == {"train": 8551, "dev": 527}
+    assert info["label_distribution"]["dev"]["1"] == 365
+    assert info["majority_baseline"] == 365 / 527
+
+
+def test_bad_input_gives_one_clear_message(tmp_path, official_data):
+    assert_clear_error(stilts("tasks", "show", "nope", "--data-dir", str(official_data), check=False), "unknown task 'nope'")
+    assert_clear_error(stilts("tasks", "show", "rte", "--data-dir", str(tmp_path / "absent"), check=False), "does not exist")
+    assert_clear_error(stilts("tasks", "show", "rte", check=False), "pass --data-dir")
+    empty = tmp_path / "RTE"
+    empty.mkdir()
+    (empty / "train.tsv").write_text("")
+    assert_clear_error(stilts("tasks", "show", "rte", "--data-dir", str(tmp_path), check=False), "train.tsv", "no data rows")
+    assert_clear_error(stilts("build-data", "subsample", str(tmp_path / "x"), str(tmp_path / "y"), "--n", "3", check=False),
+                       "file not found")
+
+
+def test_build_data_cli(official_data, tmp_path):
+    out = json.loads(stilts("build-data", "hella-sh", "--hellaswag-dir", str(official_data / "hellaswag"),
+                            "--out", str(tmp_path / "sh")).stdout)
+    assert out == {"built": "hella-sh", "rows": {"train": 2, "dev": 2}}
