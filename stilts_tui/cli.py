@@ -14,6 +14,7 @@ from stilts_tui.errors import StiltsError
 
 def _quiet_transformers() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     import transformers
 
     transformers.utils.logging.set_verbosity_error()
@@ -117,6 +118,10 @@ def cmd_build_data(args: argparse.Namespace) -> int:
 
         counts = build_synthesis(Path(args.source), Path(args.out), model_name=resolve_model(args.model), n=args.n,
                                  dev_size=args.dev_size, batch_size=args.batch_size, seed=args.seed, device=args.device)
+    elif kind == "demo":
+        from stilts_tui.data.demo import build as build_demo
+
+        counts = build_demo(Path(args.out), seed=args.seed)
     elif kind == "subsample":
         from stilts_tui.data.subsample import subsample_file
 
@@ -126,6 +131,84 @@ def cmd_build_data(args: argparse.Namespace) -> int:
         raise StiltsError(f"unknown builder {kind}")
     print(json.dumps({"built": kind, "rows": counts}))
     return 0
+
+
+# --------------------------------------------------------------------------- run / results / demo
+
+DEFAULT_DB = "stilts-runs/results.json"
+
+
+def _sweep(spec, db: Path, headless: bool = True) -> dict[str, int]:
+    from stilts_tui.store import Store
+    from stilts_tui.sweep.local import run_sweep
+    from stilts_tui.sweep.progress import SweepProgress
+    from stilts_tui.sweep.spec import expand
+
+    runs = expand(spec, db.parent)
+    with Store(db, writer=True) as store:
+        done = {r["run_id"] for r in store.runs() if r.get("status") == "finished"}
+        todo = [r for r in runs if r.run_id not in done]
+        print(f"{spec.name}: {len(runs)} runs ({sum(r.kind == 'intermediate' for r in runs)} intermediate), "
+              f"{len(runs) - len(todo)} already finished, {len(todo)} to run; results in {db}", file=sys.stderr)
+        with SweepProgress(len(todo)) as progress:
+            counts = run_sweep(runs, store, on_event=progress.on_event, on_run=progress.on_run)
+    return counts
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from stilts_tui.sweep.spec import load_spec
+
+    spec = load_spec(args.spec, data_dir=args.data_dir)
+    db = Path(args.db)
+    counts = _sweep(spec, db, headless=args.headless)
+    _print_results(db, "table", runs=False, spec=spec.name)
+    return 0 if counts["failed"] == 0 and counts["blocked"] == 0 else 1
+
+
+def _print_results(db: Path, fmt: str, runs: bool, spec: str | None = None) -> None:
+    from stilts_tui.analysis.report import render_results
+    from stilts_tui.store import Store
+
+    with Store(db) as store:
+        records = store.runs()
+    if spec:
+        records = [r for r in records if r.get("spec") == spec]
+    sys.stdout.write(render_results(records, fmt, runs))
+
+
+def cmd_results(args: argparse.Namespace) -> int:
+    _print_results(Path(args.db), args.format, args.runs, args.spec)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from stilts_tui.data import demo
+    from stilts_tui.sweep.spec import load_spec
+
+    workdir = Path(args.workdir)
+    generated = workdir / "data"
+    demo.build(generated)
+    spec_path = Path(__file__).resolve().parent.parent / "experiments" / "demo.toml"
+    if not spec_path.is_file():
+        raise StiltsError(f"demo spec {spec_path} not found", "run the demo from a clone of the repository (make demo)")
+    spec = load_spec(spec_path, data_dir=str(generated))
+    if args.data_dir:
+        from stilts_tui.tasks import get_task, load_examples
+
+        try:
+            load_examples(get_task("rte"), "train", args.data_dir)
+        except StiltsError as exc:
+            raise StiltsError(f"--data-dir {args.data_dir} has no readable RTE files: {exc.problem}",
+                              "point it at a folder holding RTE/train.tsv and RTE/dev.tsv (GLUE format)") from None
+        spec.targets = ["rte"]
+        spec.tasks["rte"] = {"data_dir": str(Path(args.data_dir).resolve()), "train_size": 512, "epochs": 2}
+        spec.name = "demo-rte"
+    print(f"demo: {'real RTE' if args.data_dir else 'generated demo_acceptability'} as the target; "
+          f"generated data in {generated}", file=sys.stderr)
+    db = workdir / "results.json"
+    counts = _sweep(spec, db)
+    _print_results(db, "table", runs=False, spec=spec.name)
+    return 0 if counts["failed"] == 0 else 1
 
 
 # --------------------------------------------------------------------------- parser
@@ -167,7 +250,29 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--seed", type=int, default=42)
     u.add_argument("--header", action="store_true", help="the first line is a header (RTE tsv)")
     u.add_argument("--labels", nargs=2, metavar=("SRC_LST", "DST_LST"), help="a separate label file to subsample alike")
+    d = bsub.add_parser("demo", help="the offline demo's generated tasks (demo_acceptability, demo_realfake)")
+    d.add_argument("--out", required=True)
+    d.add_argument("--seed", type=int, default=0)
     b.set_defaults(func=cmd_build_data)
+
+    r = sub.add_parser("run", help="run an experiment spec (skips runs already finished)")
+    r.add_argument("spec", help="experiment spec (TOML), e.g. experiments/demo.toml")
+    r.add_argument("--data-dir", help="folder with the tasks' release files (overrides the spec's data_dir)")
+    r.add_argument("--db", default=DEFAULT_DB, help=f"results file (default {DEFAULT_DB}); runs go beside it")
+    r.add_argument("--headless", action="store_true", help="no TUI: a progress display on the terminal (the default for now)")
+    r.set_defaults(func=cmd_run)
+
+    res = sub.add_parser("results", help="summary per (intermediate, target), or one row per run")
+    res.add_argument("--db", default=DEFAULT_DB)
+    res.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    res.add_argument("--runs", action="store_true", help="one row per run instead of per pair")
+    res.add_argument("--spec", help="only runs of this spec name")
+    res.set_defaults(func=cmd_results)
+
+    dm = sub.add_parser("demo", help="the offline demo: a small real STILTs experiment on CPU")
+    dm.add_argument("--data-dir", help="a folder with real RTE files: use RTE as the target")
+    dm.add_argument("--workdir", default="stilts-runs/demo")
+    dm.set_defaults(func=cmd_demo)
     return p
 
 

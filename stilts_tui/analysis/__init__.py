@@ -1,0 +1,1 @@
+"""Statistics, tables and plots computed from the store's records."""

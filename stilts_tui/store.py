@@ -1,0 +1,123 @@
+"""The results store: one TinyDB JSON file, the single source of truth for every run.
+
+- Atomic writes: each write goes to a temporary file, is fsync'd and renamed over the old one,
+  so a crash (or a full disk) mid-write leaves the previous file intact.
+- One writer: a process that writes holds an exclusive lock on `<db>.lock` for as long as it
+  has the store open; a second writer gets a clear error instead of corrupting records.
+  Readers take no lock and always see a complete file."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+from tinydb import Query, TinyDB
+from tinydb.storages import Storage
+
+from stilts_tui.errors import StiltsError
+
+RUNS = "runs"
+# A run's life: queued -> running -> finished | failed ; a failed intermediate blocks its targets.
+STATUSES = ("queued", "running", "finished", "failed", "blocked")
+
+
+class AtomicJSONStorage(Storage):
+    """TinyDB storage that never leaves a half-written file behind."""
+
+    def __init__(self, path: str, read_only: bool = False) -> None:
+        self.path = Path(path)
+        self.read_only = read_only
+
+    def read(self) -> dict | None:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        if not text.strip():
+            return None
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise StiltsError(f"results file {self.path} is not valid JSON ({exc})",
+                              "stilts only ever replaces this file atomically: it was changed by another program") from None
+
+    def write(self, data: dict) -> None:
+        if self.read_only:
+            raise StiltsError(f"results file {self.path} was opened read-only")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        payload = json.dumps(data, separators=(",", ":"))
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=self.path.name + ".", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(payload)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            Path(tmp).unlink(missing_ok=True)
+            raise StiltsError(f"could not write results file {self.path}: {exc.strerror}",
+                              "free disk space; the previous results file is intact") from None
+
+    def close(self) -> None:
+        pass
+
+
+class Store:
+    """Runs keyed by run id. Open with ``writer=True`` to write (takes the writer lock)."""
+
+    def __init__(self, path: str | Path, writer: bool = False, lock_timeout: float = 0.0) -> None:
+        self.path = Path(path)
+        self.writer = writer
+        self.lock: FileLock | None = None
+        if writer:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.lock = FileLock(str(self.path) + ".lock")
+            try:
+                self.lock.acquire(timeout=lock_timeout)
+            except Timeout:
+                raise StiltsError(f"another stilts process is writing to {self.path}",
+                                  "wait for that sweep to finish, or use another --db") from None
+        elif not self.path.is_file():
+            raise StiltsError(f"results file {self.path} not found", "run a sweep first, or pass --db PATH")
+        self.db = TinyDB(str(self.path), storage=AtomicJSONStorage, read_only=not writer)
+        self.table = self.db.table(RUNS)
+
+    def close(self) -> None:
+        self.db.close()
+        if self.lock is not None:
+            self.lock.release()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # --------------------------------------------------------------- reads
+
+    def runs(self) -> list[dict]:
+        return [dict(d) for d in self.table.all()]
+
+    def get(self, run_id: str) -> dict | None:
+        doc = self.table.get(Query().run_id == run_id)
+        return dict(doc) if doc else None
+
+    # --------------------------------------------------------------- writes (writer only)
+
+    def add_runs(self, records: Iterable[dict]) -> int:
+        """Insert runs not yet known (one file write for all of them); returns how many were new."""
+        known = {d["run_id"] for d in self.table.all()}
+        new = [r | {"status": "queued", "queued_at": time.time(), "attempts": 0} for r in records if r["run_id"] not in known]
+        if new:
+            self.table.insert_multiple(new)
+        return len(new)
+
+    def update(self, run_id: str, **fields) -> None:
+        if fields.get("status") not in (None, *STATUSES):
+            raise ValueError(f"unknown status {fields['status']!r}")
+        self.table.update(fields, Query().run_id == run_id)

@@ -1,0 +1,1 @@
+"""Experiment specs, their expansion into runs, and executing those runs."""

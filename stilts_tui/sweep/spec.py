@@ -1,0 +1,249 @@
+"""Experiment specs (TOML, parsed as data, never executed) and their expansion into runs.
+
+    name = "figure2"
+    model = "roberta-large"              # hub id, local folder, or the alias "minilm"
+    data_dir = "/data/stilts"            # relative paths are relative to this file
+    task_files = ["tasks/my_task.toml"]  # user-defined tasks
+    intermediates = ["none", "hellaswag", "hellaswag_p", "synthesis_gpt2"]
+    targets = ["rte", "wic"]
+    zero_shot = false                    # also evaluate each MC intermediate on MC targets untrained
+
+    [grid]                               # the target grid: every combination is one run
+    lr = [5e-6, 1e-5, 2e-5]
+    batch_size = [8, 16, 32]
+    warmup_ratio = [0.0, 0.2]
+    seed = [12, 42]
+
+    [intermediate]                       # intermediates run once, with these settings
+    lr = 1e-5
+    batch_size = 16
+    seed = 42
+
+    [tasks.hellaswag_p]                  # per-task overrides
+    epochs = 3
+    max_length = 50
+    train_size = [2000, 10000, 40000]    # a list on an intermediate: one intermediate per size
+
+    [train]                              # how runs execute (does not change results)
+    max_device_batch = 16
+    precision = "auto"
+"""
+
+from __future__ import annotations
+
+import itertools
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from stilts_tui.errors import SpecError, StiltsError
+from stilts_tui.tasks import get_task, register_task_file
+from stilts_tui.train.config import RunConfig
+
+TOP_KEYS = {"name", "description", "model", "data_dir", "task_files", "intermediates", "targets", "zero_shot",
+            "grid", "intermediate", "tasks", "train"}
+GRID_KEYS = {"lr": float, "batch_size": int, "warmup_ratio": float, "seed": int, "epochs": int, "max_length": int,
+             "train_size": int, "weight_decay": float, "adam_eps": float, "max_grad_norm": float}
+TASK_KEYS = {"epochs": int, "max_length": int, "train_size": int, "batch_size": int, "data_dir": str}
+TRAIN_KEYS = {"max_device_batch": int, "precision": str, "sdpa": bool, "fused_adamw": bool, "eval_every_epoch": bool,
+              "num_workers": (int, str), "threads": int, "save_target_checkpoints": bool, "log_interval_s": float}
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+PAPER_GRID = {"lr": [5e-6, 1e-5, 2e-5], "batch_size": [8, 16, 32], "warmup_ratio": [0.0, 0.2], "seed": [12, 42]}
+PAPER_INTERMEDIATE = {"lr": 1e-5, "batch_size": 16, "warmup_ratio": 0.0, "seed": 42}
+
+
+@dataclass
+class Spec:
+    name: str
+    model: str
+    intermediates: list[str]
+    targets: list[str]
+    grid: dict[str, list]
+    intermediate: dict
+    tasks: dict[str, dict] = field(default_factory=dict)
+    train: dict = field(default_factory=dict)
+    data_dir: str | None = None
+    task_files: list[str] = field(default_factory=list)
+    zero_shot: bool = False
+    path: str | None = None
+    description: str = ""
+
+
+def _err(where: str, problem: str, fix: str) -> SpecError:
+    return SpecError(f"{where}: {problem}", fix)
+
+
+def _check_type(where: str, key: str, value, kind) -> None:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    ok = any(isinstance(value, k) and not (k in (int, float) and isinstance(value, bool)) for k in kinds)
+    if float in kinds and isinstance(value, int) and not isinstance(value, bool):
+        ok = True
+    if not ok:
+        names = " or ".join(k.__name__ for k in kinds)
+        raise _err(where, f"{key} = {value!r} is not {names}", f"give {key} as {names}")
+
+
+def load_spec(path: str | Path, data_dir: str | None = None) -> Spec:
+    p = Path(path)
+    if not p.is_file():
+        raise StiltsError(f"spec file {p} not found", "give the path of a TOML spec, e.g. experiments/demo.toml")
+    try:
+        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"{p}: not valid TOML ({exc})", "fix the TOML syntax at the position shown") from None
+    spec = parse_spec(raw, where=str(p), base=p.parent)
+    spec.path = str(p.resolve())
+    if data_dir:
+        spec.data_dir = str(Path(data_dir).resolve())
+    return spec
+
+
+def parse_spec(raw: dict, where: str = "spec", base: Path | None = None) -> Spec:
+    base = base or Path.cwd()
+    unknown = set(raw) - TOP_KEYS
+    if unknown:
+        raise _err(where, f"unknown key(s) {', '.join(sorted(unknown))}", f"allowed keys: {', '.join(sorted(TOP_KEYS))}")
+    for key in ("model", "targets"):
+        if key not in raw:
+            raise _err(where, f"missing key {key!r}", "see the spec format in the README")
+    task_files = [str((base / f).resolve()) for f in raw.get("task_files", [])]
+    for f in task_files:
+        register_task_file(f)
+
+    def task_list(key: str, allow_none: bool) -> list[str]:
+        value = raw.get(key, ["none"] if allow_none else [])
+        if not isinstance(value, list) or not value:
+            raise _err(where, f"{key} must be a non-empty list of task names", f'e.g. {key} = ["rte"]')
+        names = []
+        for name in value:
+            if allow_none and str(name).lower() == "none":
+                names.append("none")
+                continue
+            try:
+                names.append(get_task(str(name)).name)
+            except StiltsError as exc:
+                raise _err(where, f"{key}: {exc.problem}", exc.fix or "") from None
+        return names
+
+    intermediates = task_list("intermediates", True)
+    targets = task_list("targets", False)
+    grid = dict(PAPER_GRID) if "grid" not in raw else {}
+    for key, values in raw.get("grid", {}).items():
+        if key not in GRID_KEYS:
+            raise _err(where, f"[grid] unknown key {key!r}", f"grid keys: {', '.join(GRID_KEYS)}")
+        values = values if isinstance(values, list) else [values]
+        if not values:
+            raise _err(where, f"[grid] {key} is empty", "give at least one value")
+        for v in values:
+            _check_type(f"{where} [grid]", key, v, GRID_KEYS[key])
+        grid[key] = values
+    inter: dict = {}
+    for key, value in raw.get("intermediate", {}).items():
+        if key not in GRID_KEYS:
+            raise _err(where, f"[intermediate] unknown key {key!r}", f"keys: {', '.join(GRID_KEYS)}")
+        _check_type(f"{where} [intermediate]", key, value, GRID_KEYS[key])
+        inter[key] = value
+    tasks: dict[str, dict] = {}
+    for name, overrides in raw.get("tasks", {}).items():
+        try:
+            tname = get_task(name).name
+        except StiltsError as exc:
+            raise _err(where, f"[tasks.{name}]: {exc.problem}", exc.fix or "") from None
+        if not isinstance(overrides, dict):
+            raise _err(where, f"[tasks.{name}] must be a table", "e.g. [tasks.rte] then epochs = 5")
+        for key, value in overrides.items():
+            if key not in TASK_KEYS:
+                raise _err(where, f"[tasks.{name}] unknown key {key!r}", f"keys: {', '.join(TASK_KEYS)}")
+            for v in value if (key == "train_size" and isinstance(value, list)) else [value]:
+                _check_type(f"{where} [tasks.{name}]", key, v, TASK_KEYS[key])
+            if key == "train_size" and isinstance(value, list) and tname not in intermediates:
+                raise _err(where, f"[tasks.{name}] train_size is a list but {name} is not an intermediate",
+                           "put a size list in [grid] train_size for targets")
+        if "data_dir" in overrides:
+            overrides = overrides | {"data_dir": str((base / overrides["data_dir"]).resolve())}
+        tasks[tname] = overrides
+    train = {}
+    for key, value in raw.get("train", {}).items():
+        if key not in TRAIN_KEYS:
+            raise _err(where, f"[train] unknown key {key!r}", f"keys: {', '.join(TRAIN_KEYS)}")
+        _check_type(f"{where} [train]", key, value, TRAIN_KEYS[key])
+        train[key] = value
+    if train.get("precision", "auto") not in PRECISIONS:
+        raise _err(where, f"[train] precision = {train['precision']!r}", f"allowed: {', '.join(PRECISIONS)}")
+    if isinstance(train.get("num_workers"), str) and train["num_workers"] != "auto":
+        raise _err(where, f"[train] num_workers = {train['num_workers']!r}", 'give an integer or "auto"')
+    data_dir = raw.get("data_dir")
+    return Spec(name=str(raw.get("name", "experiment")), description=str(raw.get("description", "")), model=str(raw["model"]),
+                intermediates=intermediates, targets=targets, grid=grid, intermediate=inter, tasks=tasks, train=train,
+                data_dir=str((base / data_dir).resolve()) if data_dir else None, task_files=task_files,
+                zero_shot=bool(raw.get("zero_shot", False)))
+
+
+# --------------------------------------------------------------------------- expansion
+# Precedence, lowest first: the paper's intermediate settings, the task's study defaults
+# (epochs, max tokens, HellaSwag's batch 8), the spec's [intermediate] / [grid], then [tasks.X].
+
+
+def _task_defaults(name: str) -> dict:
+    task = get_task(name)
+    return {"epochs": task.epochs, "max_length": task.max_length} | ({"batch_size": task.batch_size} if task.batch_size else {})
+
+
+def _overrides(spec: Spec, name: str) -> dict:
+    o = dict(spec.tasks.get(name, {}))
+    o.setdefault("data_dir", spec.data_dir)
+    return o
+
+
+def _common(spec: Spec) -> dict:
+    t = spec.train
+    keys = ("max_device_batch", "precision", "sdpa", "fused_adamw", "eval_every_epoch", "num_workers", "threads", "log_interval_s")
+    return {k: t[k] for k in keys if k in t} | {"model": spec.model, "task_files": spec.task_files, "spec_name": spec.name}
+
+
+def expand(spec: Spec, workdir: str | Path) -> list[RunConfig]:
+    """Every run of the spec, intermediates first; each target run names the intermediate run
+    whose checkpoint it starts from. Runs with the same identity appear once."""
+    workdir = Path(workdir)
+    common = _common(spec)
+    runs: dict[str, RunConfig] = {}
+
+    def add(cfg: RunConfig) -> RunConfig:
+        cfg.run_id = cfg.compute_id()
+        cfg.output_dir = str(workdir / "runs" / cfg.run_id)
+        cfg.events_path = str(workdir / "runs" / cfg.run_id / "events.jsonl")
+        cfg.cache_dir = str(workdir / "cache")
+        return runs.setdefault(cfg.run_id, cfg)
+
+    sources: list[tuple[str, RunConfig | None]] = [("none", None)] if "none" in spec.intermediates else []
+    for name in spec.intermediates:
+        if name == "none":
+            continue
+        values = PAPER_INTERMEDIATE | _task_defaults(name) | spec.intermediate | _overrides(spec, name)
+        sizes = values["train_size"] if isinstance(values.get("train_size"), list) else [values.get("train_size")]
+        for size in sizes:
+            label = name if len(sizes) == 1 else f"{name}@{size}"
+            cfg = add(RunConfig(kind="intermediate", task=name, intermediate=label, **(values | {"train_size": size}), **common))
+            sources.append((label, cfg))
+
+    axes = list(spec.grid)
+    for target in spec.targets:
+        for label, source in sources:
+            init = {"init_from": source.run_id, "init_checkpoint": str(Path(source.output_dir) / "checkpoint")} if source else {}
+            for point in itertools.product(*(spec.grid[a] for a in axes)):
+                values = _task_defaults(target) | dict(zip(axes, point, strict=True)) | _overrides(spec, target)
+                add(RunConfig(kind="target", task=target, intermediate=label,
+                              save_checkpoint=bool(spec.train.get("save_target_checkpoints", False)),
+                              **init, **values, **common))
+            source_mc = source is None or get_task(source.task).head == "multiple_choice"
+            if spec.zero_shot and get_task(target).head == "multiple_choice" and source_mc:
+                values = _task_defaults(target) | _overrides(spec, target)
+                add(RunConfig(kind="zero_shot", task=target, intermediate=label, **init,
+                              **(values | {"epochs": 0, "seed": (PAPER_INTERMEDIATE | spec.intermediate)["seed"]}), **common))
+    return list(runs.values())
+
+
+def describe(cfg: RunConfig) -> str:
+    if cfg.kind == "intermediate":
+        return f"[intermediate] {cfg.intermediate}"
+    return f"{cfg.intermediate} → {cfg.task}" + (" (zero-shot)" if cfg.kind == "zero_shot" else "")

@@ -1,0 +1,75 @@
+"""One run's fully resolved configuration, and its identity."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Literal
+
+RunKind = Literal["intermediate", "target", "zero_shot"]
+
+# Fields that do not change what a run computes: paths, logging, and how the work is laid out
+# on the machine (gradient accumulation reaches the same effective batch).
+_NOT_IDENTITY = {"run_id", "output_dir", "events_path", "cache_dir", "num_workers", "threads",
+                 "max_device_batch", "log_interval_s", "save_checkpoint", "task_files", "spec_name"}
+
+
+@dataclass
+class RunConfig:
+    kind: RunKind
+    model: str
+    task: str
+    intermediate: str = "none"          # the label analysis groups by ("none", "hellaswag", "hellaswag_p@2000")
+    init_from: str | None = None        # run id of the intermediate run whose checkpoint starts this run
+    init_checkpoint: str | None = None  # that checkpoint's folder
+    data_dir: str | None = None
+    task_files: list[str] = field(default_factory=list)
+    lr: float = 1e-5
+    batch_size: int = 16
+    warmup_ratio: float = 0.0
+    seed: int = 42
+    epochs: int = 3
+    max_length: int = 128
+    train_size: int | None = None
+    data_seed: int = 42                 # picks the train_size subset; fixed so all grid points share it
+    weight_decay: float = 0.0
+    adam_eps: float = 1e-8
+    max_grad_norm: float = 1.0
+    eval_every_epoch: bool = False
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    sdpa: bool = True
+    fused_adamw: bool = True
+    max_device_batch: int = 32
+    num_workers: int | Literal["auto"] = "auto"
+    threads: int | None = None
+    save_checkpoint: bool = False
+    output_dir: str = ""
+    events_path: str = ""
+    cache_dir: str = ""
+    log_interval_s: float = 0.5
+    spec_name: str = ""
+    run_id: str = ""
+
+    def identity(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if k not in _NOT_IDENTITY and k != "init_checkpoint"}
+
+    def compute_id(self) -> str:
+        blob = json.dumps(self.identity(), sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> RunConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown run config key(s): {', '.join(sorted(unknown))}")
+        return cls(**data)
+
+    @classmethod
+    def load(cls, path: str | Path) -> RunConfig:
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))

@@ -1,0 +1,89 @@
+"""Tokenised splits, cached on disk once per (examples, tokenizer, max length) and shared by every
+run that needs them, and the batching that makes gradient accumulation exact."""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+from filelock import FileLock
+
+from stilts_tui.tasks import Task, load_examples
+from stilts_tui.tasks.encode import encode
+
+CACHE_VERSION = 1
+
+
+def _tokenizer_fingerprint(tokenizer) -> str:
+    import json
+
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        # Truncation and padding settings are call state that to_str() also records: drop them.
+        blob = json.dumps({k: v for k, v in json.loads(backend.to_str()).items() if k not in ("truncation", "padding")}, sort_keys=True)
+    else:
+        blob = repr(sorted(tokenizer.get_vocab().items()))
+    return hashlib.sha256(f"{type(tokenizer).__name__}|{blob}".encode()).hexdigest()[:16]
+
+
+def tokenised_split(task: Task, split: str, data_dir: str | None, tokenizer, max_length: int,
+                    cache_dir: str | Path | None):
+    """A `datasets.Dataset` of features for one split (memory-mapped Arrow when cached)."""
+    import datasets
+
+    examples = load_examples(task, split, data_dir)
+    if not cache_dir:
+        return datasets.Dataset.from_dict(encode(task, examples, tokenizer, max_length)), examples
+    key = hashlib.sha256(pickle.dumps((CACHE_VERSION, task.name, split, examples, max_length))).hexdigest()[:16]
+    folder = Path(cache_dir) / f"{task.name}-{split}-{key}-{_tokenizer_fingerprint(tokenizer)}-{max_length}"
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(folder) + ".lock", timeout=600):
+        if not (folder / "dataset_info.json").is_file():
+            tmp = folder.with_name(folder.name + ".tmp")
+            datasets.Dataset.from_dict(encode(task, examples, tokenizer, max_length)).save_to_disk(str(tmp))
+            tmp.rename(folder)
+    return datasets.load_from_disk(str(folder)), examples
+
+
+def effective_batches(n: int, batch_size: int, generator: torch.Generator, shuffle: bool = True) -> Iterator[list[int]]:
+    """Index lists of one optimizer step each. Splitting one into micro-batches (accumulation)
+    keeps exactly the same examples in the step, so batch 16 = 8 x 2 up to float rounding."""
+    order = torch.randperm(n, generator=generator).tolist() if shuffle else list(range(n))
+    for start in range(0, n, batch_size):
+        yield order[start : start + batch_size]
+
+
+class Collator:
+    """Pads a columnar batch (what `dataset[indices]` returns) to its longest sequence."""
+
+    def __init__(self, pad_token_id: int, pad_to_multiple_of: int | None = None) -> None:
+        self.pad_token_id = pad_token_id
+        self.multiple = pad_to_multiple_of
+
+    def __call__(self, columns: dict[str, list]) -> dict[str, torch.Tensor]:
+        ids = columns["input_ids"]
+        n = len(ids)
+        multiple_choice = bool(ids) and isinstance(ids[0][0], list)
+        seqs = [c for r in ids for c in r] if multiple_choice else ids
+        length = max(len(s) for s in seqs)
+        if self.multiple:
+            length = -(-length // self.multiple) * self.multiple
+        batch: dict[str, torch.Tensor] = {}
+        for key, pad in (("input_ids", self.pad_token_id), ("attention_mask", 0), ("token_type_ids", 0)):
+            if key not in columns:
+                continue
+            flat = [c for r in columns[key] for c in r] if multiple_choice else columns[key]
+            t = torch.full((len(flat), length), pad, dtype=torch.long)
+            for i, s in enumerate(flat):
+                t[i, : len(s)] = torch.tensor(s, dtype=torch.long)
+            batch[key] = t.view(n, -1, length) if multiple_choice else t
+        batch["labels"] = torch.tensor(columns["labels"], dtype=torch.long)
+        return batch
+
+
+def micro_batches(dataset, indices: list[int], micro: int, collate: Collator) -> list[tuple[int, dict]]:
+    """(size, padded batch) for each micro-batch of one optimizer step."""
+    return [(len(indices[s : s + micro]), collate(dataset[indices[s : s + micro]])) for s in range(0, len(indices), micro)]

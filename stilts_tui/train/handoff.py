@@ -1,0 +1,115 @@
+"""Building a run's model, and the hand-off from an intermediate checkpoint (DESIGN §2).
+
+The rule, applied to state-dict groups:
+  encoder   (everything under the base model but its pooler)  always carried over
+  pooler + classifier                                          carried over only for MC -> MC
+  otherwise the target starts from the pretrained model's pooler (where the architecture has
+  one) and a freshly initialised classifier, exactly as the `none` baseline does for the seed.
+
+Keeping MC -> MC heads is what makes zero-shot evaluation (Table 4) possible."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from stilts_tui.errors import StiltsError
+from stilts_tui.models import resolve_model
+from stilts_tui.tasks import Task
+
+META_FILE = "stilts_checkpoint.json"
+
+
+def model_class(task: Task):
+    from transformers import AutoModelForMultipleChoice, AutoModelForSequenceClassification
+
+    return AutoModelForMultipleChoice if task.head == "multiple_choice" else AutoModelForSequenceClassification
+
+
+def _group(key: str, prefix: str) -> str:
+    if key.startswith(prefix + "pooler."):
+        return "pooler"
+    if key.startswith(prefix):
+        return "encoder"
+    return "classifier"
+
+
+def load_checkpoint_state(folder: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    single = folder / "model.safetensors"
+    if single.is_file():
+        return load_file(str(single))
+    index = folder / "model.safetensors.index.json"
+    if index.is_file():
+        state: dict[str, torch.Tensor] = {}
+        for shard in sorted(set(json.loads(index.read_text())["weight_map"].values())):
+            state.update(load_file(str(folder / shard)))
+        return state
+    raise StiltsError(f"intermediate checkpoint {folder} has no model.safetensors", "re-run the intermediate task")
+
+
+def build_model(model_name: str, task: Task, checkpoint: str | None, attn: str | None = None):
+    """(model, hand-off report). The classifier is initialised from the current RNG state, so
+    seed before calling for a reproducible head."""
+    base = resolve_model(model_name)
+    kwargs = {"num_labels": task.num_labels} if task.head == "classification" else {}
+    if attn:
+        kwargs["attn_implementation"] = attn
+    model = model_class(task).from_pretrained(base, **kwargs)
+    prefix = model.base_model_prefix + "."
+    own_groups = sorted({_group(k, prefix) for k in model.state_dict()})
+    if checkpoint is None:
+        fresh = ["classifier"]
+        report = {"source": "pretrained", "model": model_name, "to_head": task.head,
+                  "kept": [g for g in own_groups if g not in fresh], "reinitialised": fresh,
+                  "rule": "pretrained encoder, new classifier"}
+        return model, report
+
+    folder = Path(checkpoint)
+    meta_path = folder / META_FILE
+    if not meta_path.is_file():
+        raise StiltsError(f"{folder} is not a stilts intermediate checkpoint (no {META_FILE})", "re-run the intermediate task")
+    meta = json.loads(meta_path.read_text())
+    state = load_checkpoint_state(folder)
+    keep_head = meta["head"] == "multiple_choice" and task.head == "multiple_choice"
+    carried = {"encoder"} | ({"pooler", "classifier"} if keep_head else set())
+    selected = {k: v for k, v in state.items() if _group(k, prefix) in carried}
+    if not any(_group(k, prefix) == "encoder" for k in selected):
+        raise StiltsError(f"checkpoint {folder} holds no {prefix[:-1]} encoder weights",
+                          f"the intermediate run used another architecture than {model_name}")
+    missing, unexpected = model.load_state_dict(selected, strict=False)
+    missing_encoder = [k for k in missing if _group(k, prefix) == "encoder" and "position_ids" not in k]
+    if missing_encoder or unexpected:
+        raise StiltsError(f"checkpoint {folder} does not fit {model_name}: missing {missing_encoder[:3]}, unexpected {unexpected[:3]}",
+                          "use the same base model for the intermediate and the target runs")
+    kept = [g for g in own_groups if g in carried]
+    report = {
+        "source": "intermediate", "checkpoint": str(folder), "intermediate_task": meta.get("task"),
+        "from_head": meta["head"], "to_head": task.head, "kept": kept,
+        "reinitialised": [g for g in own_groups if g not in carried and g == "classifier"],
+        "from_pretrained": [g for g in own_groups if g not in carried and g == "pooler"],
+        "rule": "MC -> MC: encoder, pooler and classifier carried over" if keep_head
+        else f"{meta['head']} -> {task.head}: encoder carried over, new head",
+    }
+    return model, report
+
+
+def save_checkpoint(model, tokenizer, task: Task, folder: Path, run_id: str) -> None:
+    """Write atomically: a folder that exists is a complete checkpoint."""
+    tmp = folder.with_name(folder.name + ".tmp")
+    if tmp.exists():
+        import shutil
+
+        shutil.rmtree(tmp)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    meta = {"head": task.head, "task": task.name, "num_choices": task.num_choices, "labels": list(task.labels), "run_id": run_id}
+    (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
+    if folder.exists():
+        import shutil
+
+        shutil.rmtree(folder)
+    tmp.rename(folder)

@@ -1,0 +1,207 @@
+"""The training loop: the study's recipe, small enough to read in one sitting.
+
+AdamW (eps 1e-8, weight decay 0, bias correction), gradient clipping 1.0, linear decay after a
+linear warmup, the effective batch reached by gradient accumulation when the device batch must be
+smaller, the final checkpoint evaluated on dev (no early stopping)."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from contextlib import nullcontext
+from dataclasses import asdict
+from pathlib import Path
+
+import psutil
+import torch
+
+from stilts_tui.data.subsample import subsample_indices
+from stilts_tui.errors import StiltsError
+from stilts_tui.models import resolve_model
+from stilts_tui.tasks import Task, get_task, register_task_file
+from stilts_tui.tasks.metrics import (
+    baseline_score,
+    degenerate_threshold,
+    majority_baseline,
+    random_baseline,
+    score,
+)
+from stilts_tui.train.config import RunConfig
+from stilts_tui.train.data import Collator, effective_batches, micro_batches, tokenised_split
+from stilts_tui.train.events import EventWriter
+from stilts_tui.train.handoff import build_model, save_checkpoint
+
+
+class NanLossError(RuntimeError):
+    pass
+
+
+def pick_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def resolve_precision(requested: str, device: torch.device) -> str:
+    if device.type != "cuda":
+        return "fp32"
+    if requested == "auto":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return requested
+
+
+def _autocast(precision: str, device: torch.device):
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    if precision == "fp16":
+        return torch.autocast(device.type, dtype=torch.float16)
+    return nullcontext()
+
+
+def _memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def _fault(step: int) -> None:
+    """Fault injection for the failure-path tests: STILTS_FAULT_INJECT=oom:3 / nan:3 / exit:3."""
+    spec = os.environ.get("STILTS_FAULT_INJECT")
+    if not spec:
+        return
+    kind, _, at = spec.partition(":")
+    if step != int(at or 1):
+        return
+    if kind == "oom":
+        raise torch.OutOfMemoryError("CUDA out of memory (injected)")
+    if kind == "nan":
+        raise NanLossError(f"loss is nan at step {step} (injected)")
+    if kind == "exit":
+        os._exit(9)
+    if kind == "hang":
+        time.sleep(3600)
+
+
+def evaluate(model, dataset, task: Task, micro: int, collate: Collator, device, precision: str) -> dict:
+    model.eval()
+    preds: list[int] = []
+    with torch.no_grad():
+        for start in range(0, len(dataset), micro * 2):
+            batch = collate(dataset[start : start + micro * 2])
+            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+            with _autocast(precision, device):
+                logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits
+            preds.extend(logits.argmax(-1).tolist())
+    model.train()
+    labels = list(dataset["labels"])
+    return {"metric": task.metric, "score": score(task.metric, preds, labels), "n": len(labels),
+            "predicted_share": {str(c): preds.count(c) / len(preds) for c in sorted(set(preds))}}
+
+
+def _micro_size(cfg: RunConfig) -> tuple[int, int]:
+    micro = min(cfg.batch_size, max(1, cfg.max_device_batch))
+    while cfg.batch_size % micro:
+        micro -= 1
+    return micro, cfg.batch_size // micro
+
+
+def run(cfg: RunConfig, events: EventWriter) -> dict:
+    """Train (or, for zero-shot, only evaluate) one run; returns its final metrics."""
+    start_time = time.time()
+    from transformers import AutoTokenizer, get_linear_schedule_with_warmup, set_seed
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    for f in cfg.task_files:
+        register_task_file(f)
+    task = get_task(cfg.task)
+    device = pick_device()
+    precision = resolve_precision(cfg.precision, device)
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model(cfg.model))
+    dev_ds, dev_examples = tokenised_split(task, "dev", cfg.data_dir, tokenizer, cfg.max_length, cfg.cache_dir)
+    train_ds = None
+    if cfg.kind != "zero_shot":
+        train_ds, _ = tokenised_split(task, "train", cfg.data_dir, tokenizer, cfg.max_length, cfg.cache_dir)
+        if cfg.train_size:
+            train_ds = train_ds.select(subsample_indices(len(train_ds), cfg.train_size, cfg.data_seed))
+    elif task.head != "multiple_choice":
+        raise StiltsError(f"zero-shot needs a multiple-choice target; {task.name} is {task.head}")
+
+    set_seed(cfg.seed)
+    model, report = build_model(cfg.model, task, cfg.init_checkpoint, attn="sdpa" if cfg.sdpa else "eager")
+    if cfg.kind == "zero_shot" and report.get("to_head") != report.get("from_head", "multiple_choice"):
+        raise StiltsError("zero-shot needs a multiple-choice intermediate checkpoint", "use an MC intermediate")
+    model.to(device)
+    baselines = {"majority": majority_baseline(task, dev_examples), "random": random_baseline(task),
+                 "majority_score": baseline_score(task, dev_examples, "majority"),
+                 "degenerate_threshold": degenerate_threshold(task, dev_examples)}
+    micro, accum = _micro_size(cfg)
+    n_params = sum(p.numel() for p in model.parameters())
+    steps_per_epoch = math.ceil(len(train_ds) / cfg.batch_size) if train_ds is not None else 0
+    total_steps = steps_per_epoch * cfg.epochs
+    events.emit("started", config=asdict(cfg), params=n_params, device=str(device), precision=precision,
+                torch_threads=torch.get_num_threads(), train_examples=len(train_ds) if train_ds is not None else 0,
+                dev_examples=len(dev_ds), micro_batch=micro, accumulation=accum, total_steps=total_steps, baselines=baselines)
+    events.emit("handoff", **report)
+
+    collate = Collator(tokenizer.pad_token_id, pad_to_multiple_of=8 if device.type == "cuda" else None)
+    if cfg.kind == "zero_shot":
+        result = evaluate(model, dev_ds, task, micro, collate, device, precision)
+        events.emit("eval", epoch=0, step=0, **result)
+        return {**result, "baselines": baselines, "steps": 0, "wall_s": time.time() - start_time, "train_sequences_per_s": None}
+
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, eps=cfg.adam_eps, weight_decay=cfg.weight_decay,
+                                  fused=bool(cfg.fused_adamw and device.type == "cuda"))
+    warmup = math.ceil(cfg.warmup_ratio * total_steps)
+    scheduler = get_linear_schedule_with_warmup(optimizer, warmup, total_steps)
+    scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
+    generator = torch.Generator().manual_seed(cfg.seed)
+    k = task.num_choices or 1
+    model.train()
+    step = 0
+    seqs = tokens = 0
+    train_time = 0.0
+    last_emit = 0.0
+    result: dict = {}
+    for epoch in range(cfg.epochs):
+        for indices in effective_batches(len(train_ds), cfg.batch_size, generator):
+            t0 = time.perf_counter()
+            step += 1
+            _fault(step)
+            loss_sum = 0.0
+            for size, batch in micro_batches(train_ds, indices, micro, collate):
+                batch = {k_: v.to(device, non_blocking=True) for k_, v in batch.items()}
+                with _autocast(precision, device):
+                    loss = model(**batch).loss * (size / len(indices))
+                if not torch.isfinite(loss):
+                    raise NanLossError(f"loss is {loss.item()} at step {step}")
+                (scaler.scale(loss) if scaler else loss).backward()
+                loss_sum += loss.item()
+                seqs += size * k
+                tokens += int(batch["attention_mask"].sum())
+            if scaler:
+                scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+            if scaler:
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            train_time += time.perf_counter() - t0
+            now = time.time()
+            if now - last_emit >= cfg.log_interval_s or step == total_steps:
+                last_emit = now
+                events.emit("step", step=step, total_steps=total_steps, epoch=step / steps_per_epoch,
+                            loss=loss_sum, lr=scheduler.get_last_lr()[0], sequences_per_s=seqs / train_time,
+                            tokens_per_s=tokens / train_time, memory_mb=_memory_mb(device))
+        if cfg.eval_every_epoch and epoch + 1 < cfg.epochs:
+            result = evaluate(model, dev_ds, task, micro, collate, device, precision)
+            events.emit("eval", epoch=epoch + 1, step=step, **result)
+    result = evaluate(model, dev_ds, task, micro, collate, device, precision)
+    events.emit("eval", epoch=cfg.epochs, step=step, **result)
+    if cfg.kind == "intermediate" or cfg.save_checkpoint:
+        save_checkpoint(model, tokenizer, task, Path(cfg.output_dir) / "checkpoint", cfg.run_id)
+    return {**result, "baselines": baselines, "steps": step, "wall_s": time.time() - start_time,
+            "train_sequences_per_s": seqs / train_time if train_time else None,
+            "train_tokens_per_s": tokens / train_time if train_time else None, "final_loss": loss_sum}
