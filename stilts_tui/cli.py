@@ -211,6 +211,41 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0 if counts["failed"] == 0 else 1
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    _quiet_transformers()
+    import datasets
+
+    datasets.disable_progress_bars()
+    from stilts_tui.bench.worker import run_bench
+
+    data_dir = args.data_dir
+    task = args.task
+    if task == "demo_acceptability" and not data_dir:
+        from stilts_tui.data import demo
+        from stilts_tui.tasks import register_task_file
+
+        data_dir = str(Path(args.workdir) / "data")
+        demo.build(Path(data_dir), target_train=512, target_dev=256)
+        register_task_file(Path(__file__).resolve().parent.parent / "experiments" / "tasks" / "demo_acceptability.toml")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    result = run_bench(args.model, task, data_dir, args.train_size, args.epochs, args.batch_size, args.lr, args.seed,
+                       args.max_length)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"bench worker: {result['model']} on {task} ({args.train_size or 'all'} train examples, {args.epochs} epoch(s), "
+          f"batch {args.batch_size}, lr {args.lr:g}, seed {args.seed}, max {args.max_length} tokens) on {result['device']}, "
+          f"{result['torch_threads']} torch threads")
+    for name in ("stilts", "trainer"):
+        r = result[name]
+        print(f"  {name:<8} {r['sequences_per_s']:8.1f} sequences/s   dev {r['metric']} {r['score']:.4f}")
+    print(f"  ratio    {result['ratio']:.2f}x (stilts / Trainer)")
+    return 0
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -273,6 +308,23 @@ def build_parser() -> argparse.ArgumentParser:
     dm.add_argument("--data-dir", help="a folder with real RTE files: use RTE as the target")
     dm.add_argument("--workdir", default="stilts-runs/demo")
     dm.set_defaults(func=cmd_demo)
+
+    be = sub.add_parser("bench", help="benchmarks against the obvious alternative (stilts bench worker)")
+    be_sub = be.add_subparsers(dest="bench", metavar="BENCH", required=True)
+    bw = be_sub.add_parser("worker", help="this worker vs Hugging Face Trainer on the same run")
+    bw.add_argument("--model", default="tiny", help="tiny (random 2-layer RoBERTa), minilm, or a model path / hub id")
+    bw.add_argument("--task", default="demo_acceptability", help="a classification task (default: the generated demo task)")
+    bw.add_argument("--data-dir")
+    bw.add_argument("--train-size", type=int, default=512)
+    bw.add_argument("--epochs", type=int, default=1)
+    bw.add_argument("--batch-size", type=int, default=16)
+    bw.add_argument("--lr", type=float, default=2e-5)
+    bw.add_argument("--seed", type=int, default=42)
+    bw.add_argument("--max-length", type=int, default=128, help="truncation length; Trainer pads every input to it (run_glue)")
+    bw.add_argument("--threads", type=int, default=None)
+    bw.add_argument("--workdir", default="stilts-runs/bench")
+    bw.add_argument("--json", action="store_true")
+    bw.set_defaults(func=cmd_bench)
     return p
 
 

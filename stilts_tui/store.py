@@ -85,6 +85,8 @@ class Store:
         elif not self.path.is_file():
             raise StiltsError(f"results file {self.path} not found", "run a sweep first, or pass --db PATH")
         self.db = TinyDB(str(self.path), storage=AtomicJSONStorage, read_only=not writer)
+        if writer and not self.path.is_file():
+            self.db.storage.write({RUNS: {}})  # readers can open a sweep's store from its first moment
         self.table = self.db.table(RUNS)
 
     def close(self) -> None:

@@ -139,3 +139,37 @@ def shared_data_or_skip() -> Path:
     if not (SHARED_DATA / "rte" / "train.tsv").is_file():
         pytest.skip(f"real data not found at {SHARED_DATA} (../shared/data beside the repo); acceptance test skipped")
     return SHARED_DATA
+
+
+def write_rte_like(folder: Path, n: int, seed: int = 0) -> Path:
+    """An RTE-format task folder with ``n`` rows per split built from CORPUS (for training tests)."""
+    import random
+
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for split in ("train", "dev"):
+        lines = ["index\tsentence1\tsentence2\tlabel"]
+        for i in range(n):
+            a, b = rng.choice(CORPUS), rng.choice(CORPUS)
+            label = "entailment" if a == b or i % 2 else "not_entailment"
+            lines.append(f"{i}\t{a}\t{b if label == 'not_entailment' else a}\t{label}")
+        (folder / f"{split}.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def train_data(tmp_path_factory) -> Path:
+    """Official-format fixtures plus a 48-row RTE for runs that need a few optimizer steps."""
+    root = write_official_fixtures(tmp_path_factory.mktemp("traindata"))
+    import shutil
+
+    shutil.rmtree(root / "RTE")
+    write_rte_like(root / "RTE", 48)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_nodrop(tmp_path_factory) -> Path:
+    from stilts_tui.models.tiny import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("nodrop") / "roberta", "roberta", CORPUS, dropout=0.0)

@@ -3,6 +3,7 @@ whose events stream back line by line; the store records exactly one outcome per
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -78,7 +79,7 @@ def execute(cfg: RunConfig, store: Store, on_event: OnEvent | None = None, env: 
                      metrics=m, wall_s=final.get("wall_s"))
     else:
         if final is None:  # the worker died without saying why (signal, segfault, os._exit)
-            reason = "killed" if rc < 0 or rc in (137, 143, 9) else "error"
+            reason = "killed" if rc < 0 or rc in (137, 143) else "error"
             message = f"worker exited with {'signal ' + str(-rc) if rc < 0 else 'code ' + str(rc)} and no result"
             final = EventWriter(cfg.run_id, cfg.events_path, stream=open(os.devnull, "w")).emit(  # noqa: SIM115
                 "failed", reason=reason, message=message, stderr_tail=_stderr_tail(stderr_path))
@@ -94,10 +95,8 @@ def _kill_group(proc: subprocess.Popen) -> None:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=10)
     except (ProcessLookupError, subprocess.TimeoutExpired):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         proc.wait()
 
 

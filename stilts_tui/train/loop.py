@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import time
 from contextlib import nullcontext
 from dataclasses import asdict
@@ -64,7 +65,7 @@ def _memory_mb(device: torch.device) -> float:
 
 
 def _fault(step: int) -> None:
-    """Fault injection for the failure-path tests: STILTS_FAULT_INJECT=oom:3 / nan:3 / exit:3."""
+    """Fault injection for the failure-path tests: STILTS_FAULT_INJECT=oom:3 / nan:3 / kill:3 / hang:3."""
     spec = os.environ.get("STILTS_FAULT_INJECT")
     if not spec:
         return
@@ -75,8 +76,8 @@ def _fault(step: int) -> None:
         raise torch.OutOfMemoryError("CUDA out of memory (injected)")
     if kind == "nan":
         raise NanLossError(f"loss is nan at step {step} (injected)")
-    if kind == "exit":
-        os._exit(9)
+    if kind == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
     if kind == "hang":
         time.sleep(3600)
 

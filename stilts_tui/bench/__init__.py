@@ -1,0 +1,1 @@
+"""Benchmarks (`stilts bench ...`): measured against the obvious alternative in the same run."""

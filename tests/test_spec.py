@@ -1,0 +1,90 @@
+"""Experiment specs: parsing, clear errors, expansion and run identity."""
+
+from __future__ import annotations
+
+import pytest
+
+from stilts_tui.errors import SpecError, StiltsError
+from stilts_tui.sweep.spec import expand, load_spec, parse_spec
+
+
+def test_the_paper_grid_is_the_default(tmp_path):
+    spec = parse_spec({"model": "roberta-large", "intermediates": ["none", "hellaswag"], "targets": ["rte"]})
+    runs = expand(spec, tmp_path)
+    inter = [r for r in runs if r.kind == "intermediate"]
+    targets = [r for r in runs if r.kind == "target"]
+    assert len(inter) == 1 and len(targets) == 2 * 36
+    hs = inter[0]
+    # The study's intermediate: lr 1e-5, seed 42, HellaSwag's own batch 8, 3 epochs, 120 tokens.
+    assert (hs.lr, hs.seed, hs.batch_size, hs.epochs, hs.max_length) == (1e-5, 42, 8, 3, 120)
+    assert {(r.lr, r.batch_size, r.warmup_ratio, r.seed) for r in targets if r.intermediate == "none"} == {
+        (lr, b, w, s) for lr in (5e-6, 1e-5, 2e-5) for b in (8, 16, 32) for w in (0.0, 0.2) for s in (12, 42)}
+    rte = targets[0]
+    assert (rte.epochs, rte.max_length) == (5, 100)
+    from_hs = [r for r in targets if r.intermediate == "hellaswag"]
+    assert all(r.init_from == hs.run_id and r.init_checkpoint.endswith(f"{hs.run_id}/checkpoint") for r in from_hs)
+    assert all(r.init_from is None for r in targets if r.intermediate == "none")
+    assert runs.index(hs) == 0  # intermediates first
+
+
+def test_run_identity_is_stable_and_config_dependent(tmp_path):
+    raw = {"model": "m", "targets": ["rte"], "grid": {"lr": [1e-5], "seed": [1]}}
+    a = expand(parse_spec(raw), tmp_path)
+    b = expand(parse_spec(raw), tmp_path / "elsewhere")
+    assert [r.run_id for r in a] == [r.run_id for r in b]  # paths are not identity
+    c = expand(parse_spec(raw | {"grid": {"lr": [2e-5], "seed": [1]}}), tmp_path)
+    assert a[0].run_id != c[0].run_id
+    d = expand(parse_spec(raw | {"train": {"max_device_batch": 4}}), tmp_path)
+    assert a[0].run_id == d[0].run_id  # accumulation reaches the same effective batch
+
+
+def test_overrides_sizes_and_zero_shot(tmp_path):
+    spec = parse_spec({"model": "m", "intermediates": ["none", "hellaswag_p"], "targets": ["winogrande_m", "rte"],
+                       "zero_shot": True, "grid": {"lr": [1e-5], "seed": [42]},
+                       "tasks": {"hellaswag_p": {"train_size": [2000, 10000]}, "rte": {"epochs": 3, "max_length": 64}}})
+    runs = expand(spec, tmp_path)
+    inter = [r for r in runs if r.kind == "intermediate"]
+    assert [(r.intermediate, r.train_size) for r in inter] == [("hellaswag_p@2000", 2000), ("hellaswag_p@10000", 10000)]
+    rte = [r for r in runs if r.task == "rte"]
+    assert {(r.epochs, r.max_length) for r in rte} == {(3, 64)}
+    zs = [r for r in runs if r.kind == "zero_shot"]
+    assert {r.intermediate for r in zs} == {"none", "hellaswag_p@2000", "hellaswag_p@10000"}
+    assert all(r.task == "winogrande_m" for r in zs)  # zero-shot needs an MC target
+
+
+@pytest.mark.parametrize("raw, fragments", [
+    ({"model": "m", "targets": ["rte"], "gird": {}}, ["unknown key(s) gird", "allowed keys"]),
+    ({"model": "m", "targets": ["rte"], "grid": {"learning_rate": [1]}}, ["[grid] unknown key 'learning_rate'", "lr"]),
+    ({"model": "m", "targets": ["rtx"]}, ["unknown task 'rtx'", "did you mean rte"]),
+    ({"model": "m", "targets": ["rte"], "grid": {"lr": ["fast"]}}, ["lr = 'fast' is not float"]),
+    ({"model": "m", "targets": ["rte"], "train": {"precision": "fp8"}}, ["precision = 'fp8'", "auto, fp32, bf16, fp16"]),
+    ({"model": "m", "targets": []}, ["targets must be a non-empty list"]),
+    ({"targets": ["rte"]}, ["missing key 'model'"]),
+    ({"model": "m", "targets": ["rte"], "tasks": {"rte": {"epoch": 3}}}, ["[tasks.rte] unknown key 'epoch'", "epochs"]),
+])
+def test_wrong_keys_and_values_name_the_key_and_the_fix(raw, fragments):
+    with pytest.raises(SpecError) as err:
+        parse_spec(raw)
+    text = str(err.value)
+    for f in fragments:
+        assert f in text, text
+
+
+def test_spec_file_errors(tmp_path):
+    with pytest.raises(StiltsError, match="not found"):
+        load_spec(tmp_path / "none.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("model = \n")
+    with pytest.raises(SpecError, match="not valid TOML"):
+        load_spec(bad)
+
+
+def test_paper_and_demo_specs_in_experiments_parse():
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[1] / "experiments"
+    specs = sorted(folder.glob("*.toml"))
+    assert specs
+    for path in specs:
+        spec = load_spec(path)
+        assert expand(spec, Path("/tmp/x"))

@@ -1,0 +1,127 @@
+"""End to end: spec -> runs -> worker subprocesses -> TinyDB -> results, and the failure paths."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from stilts_tui.store import Store
+from stilts_tui.sweep.local import execute, run_record, run_sweep
+from stilts_tui.sweep.spec import expand, parse_spec
+
+
+def stilts(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "stilts_tui", *args], capture_output=True, text=True, timeout=600)
+    if check:
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def write_spec(path, model, data, **extra) -> None:
+    lines = ['name = "e2e"', f'model = "{model}"', f'data_dir = "{data}"',
+             'intermediates = ["none", "hellaswag"]', 'targets = ["rte"]',
+             "[grid]", "lr = [1e-3]", "batch_size = [8]", "warmup_ratio = [0.0]", "seed = [1, 2]",
+             "[intermediate]", "lr = 1e-3", "batch_size = 2",
+             "[tasks.rte]", "epochs = 1", "max_length = 32", "[tasks.hellaswag]", "epochs = 1", "max_length = 32"]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_spec_to_results_end_to_end_and_rerun_trains_nothing(tiny_models, train_data, tmp_path):
+    spec = tmp_path / "e2e.toml"
+    write_spec(spec, tiny_models["roberta"], train_data)
+    db = tmp_path / "sweep" / "results.json"
+    first = stilts("run", str(spec), "--db", str(db), "--headless")
+    assert "5 runs (1 intermediate), 0 already finished, 5 to run" in first.stderr
+    pairs = json.loads(stilts("results", "--db", str(db), "--format", "json").stdout)
+    assert {(p["intermediate"], p["target"], p["n"]) for p in pairs} == {("none", "rte", 2), ("hellaswag", "rte", 2)}
+    for p in pairs:
+        assert {"min", "mean", "best", "degenerate", "std"} <= set(p)
+        assert p["min"] <= p["mean"] <= p["best"]
+    runs = json.loads(stilts("results", "--db", str(db), "--runs", "--format", "json").stdout)
+    assert len(runs) == 5 and all(r["status"] == "finished" for r in runs)
+    for r in runs:
+        assert {"run_id", "intermediate", "target", "lr", "batch_size", "warmup_ratio", "seed", "status", "score"} <= set(r)
+    started = {r["run_id"]: r for r in Store(db).runs()}
+    csv_out = stilts("results", "--db", str(db), "--format", "csv").stdout.splitlines()
+    assert csv_out[0].startswith("intermediate,target,metric,n,min,mean") and len(csv_out) == 3
+
+    again = stilts("run", str(spec), "--db", str(db))
+    assert "5 already finished, 0 to run" in again.stderr
+    after = {r["run_id"]: r for r in Store(db).runs()}
+    assert all(after[k]["started_at"] == started[k]["started_at"] for k in after)  # nothing re-trained
+    table = stilts("results", "--db", str(db)).stdout
+    assert "hellaswag" in table and "none" in table
+
+
+def _one_run(tiny_models, train_data, tmp_path, **grid):
+    spec = parse_spec({"model": str(tiny_models["roberta"]), "data_dir": str(train_data), "targets": ["rte"],
+                       "grid": {"lr": [1e-3], "seed": [1], "batch_size": [8], "epochs": [2], "max_length": [32]} | grid})
+    return expand(spec, tmp_path)
+
+
+@pytest.mark.parametrize("fault, reason", [("nan:2", "nan_loss"), ("kill:2", "killed"), ("oom:1", "oom")])
+def test_worker_failures_are_recorded_with_their_reason(fault, reason, tiny_models, train_data, tmp_path):
+    (cfg,) = _one_run(tiny_models, train_data, tmp_path)
+    db = tmp_path / "results.json"
+    with Store(db, writer=True) as store:
+        store.add_runs([run_record(cfg)])
+        record = execute(cfg, store, env=os.environ | {"STILTS_FAULT_INJECT": fault})
+    assert record["status"] == "failed" and record["reason"] == reason
+    if reason == "killed":  # SIGKILL leaves no traceback: the runner says how the worker ended
+        assert "signal 9" in record["message"]
+    else:
+        assert any("Error" in line for line in record["stderr_tail"])
+    data = json.loads(db.read_text())  # still valid JSON
+    assert len(data["runs"]) == 1
+    events = [json.loads(x) for x in Path(cfg.events_path).read_text().splitlines()]
+    assert events[-1]["event"] == "failed" and events[-1]["reason"] == reason
+
+
+def test_a_failing_run_does_not_stop_the_sweep(tiny_models, train_data, tmp_path):
+    good = _one_run(tiny_models, train_data, tmp_path)
+    # A target whose data folder lacks its files: a data error, recorded, and the sweep goes on.
+    missing = parse_spec({"model": str(tiny_models["roberta"]), "data_dir": str(tmp_path / "empty"),
+                          "targets": ["wic"], "grid": {"lr": [1e-3], "seed": [1]}})
+    (tmp_path / "empty").mkdir()
+    bad = expand(missing, tmp_path)
+    db = tmp_path / "results.json"
+    with Store(db, writer=True) as store:
+        counts = run_sweep(bad + good, store)
+        records = {r["run_id"]: r for r in store.runs()}
+    assert counts == {"finished": 1, "failed": 1, "skipped": 0, "blocked": 0}
+    failed = records[bad[0].run_id]
+    assert failed["reason"] == "data_error" and "file not found" in failed["message"]
+    assert records[good[0].run_id]["status"] == "finished"
+    json.loads(db.read_text())
+
+
+def test_a_failed_intermediate_blocks_its_targets_only(tiny_models, train_data, tmp_path):
+    spec = parse_spec({"model": str(tiny_models["roberta"]), "data_dir": str(train_data),
+                       "intermediates": ["none", "hella_sh"], "targets": ["rte"],  # hella_sh was never built
+                       "grid": {"lr": [1e-3], "seed": [1], "batch_size": [8], "epochs": [1], "max_length": [32]}})
+    runs = expand(spec, tmp_path)
+    with Store(tmp_path / "r.json", writer=True) as store:
+        counts = run_sweep(runs, store)
+        status = {r["intermediate"] + ":" + r["kind"]: r for r in store.runs()}
+    assert counts["blocked"] == 1 and counts["finished"] == 1 and counts["failed"] == 1
+    assert status["hella_sh:intermediate"]["reason"] == "data_error"
+    assert "stilts build-data hella-sh" in status["hella_sh:intermediate"]["message"] or status["hella_sh:intermediate"]["message"]
+    assert status["hella_sh:target"]["status"] == "blocked"
+    assert status["none:target"]["status"] == "finished"
+
+
+def test_bad_spec_and_paths_on_the_cli(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('model = "m"\ntargets = ["rte"]\n[grid]\nlearning_rate = [1e-5]\n')
+    proc = stilts("run", str(bad), "--db", str(tmp_path / "r.json"), check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "[grid] unknown key 'learning_rate'" in proc.stderr and "fix:" in proc.stderr
+    proc = stilts("run", str(tmp_path / "missing.toml"), check=False)
+    assert proc.returncode == 2 and "not found" in proc.stderr
+    proc = stilts("results", "--db", str(tmp_path / "nope.json"), check=False)
+    assert proc.returncode == 2 and "results file" in proc.stderr and "Traceback" not in proc.stderr
