@@ -232,16 +232,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(args.threads)
     result = run_bench(args.model, task, data_dir, args.train_size, args.epochs, args.batch_size, args.lr, args.seed,
-                       args.max_length)
+                       args.max_length, repeat=args.repeat)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
     print(f"bench worker: {result['model']} on {task} ({args.train_size or 'all'} train examples, {args.epochs} epoch(s), "
           f"batch {args.batch_size}, lr {args.lr:g}, seed {args.seed}, max {args.max_length} tokens) on {result['device']}, "
-          f"{result['torch_threads']} torch threads")
+          f"{result['torch_threads']} torch threads, median of {args.repeat} alternating run(s)")
     for name in ("stilts", "trainer"):
         r = result[name]
-        print(f"  {name:<8} {r['sequences_per_s']:8.1f} sequences/s   dev {r['metric']} {r['score']:.4f}")
+        each = ", ".join(f"{x:.1f}" for x in r["all_sequences_per_s"])
+        print(f"  {name:<8} {r['sequences_per_s']:8.1f} sequences/s (runs: {each})   dev {r['metric']} {r['score']:.4f}")
     print(f"  ratio    {result['ratio']:.2f}x (stilts / Trainer)")
     return 0
 
@@ -322,6 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     bw.add_argument("--seed", type=int, default=42)
     bw.add_argument("--max-length", type=int, default=128, help="truncation length; Trainer pads every input to it (run_glue)")
     bw.add_argument("--threads", type=int, default=None)
+    bw.add_argument("--repeat", type=int, default=1, help="alternate the two this many times; medians are reported")
     bw.add_argument("--workdir", default="stilts-runs/bench")
     bw.add_argument("--json", action="store_true")
     bw.set_defaults(func=cmd_bench)

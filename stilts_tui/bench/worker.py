@@ -7,6 +7,7 @@ dev scores for the same seed and hyperparameters."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import platform
 import tempfile
@@ -27,7 +28,8 @@ def _tiny_model(task_name: str, data_dir: str | None, out: Path) -> str:
         texts.append(join_parts(ex.a, " "))
         if ex.b:
             texts.append(ex.b)
-    return str(build_tiny_model(out / "tiny", "roberta", texts, vocab_size=2000))
+    # A vocabulary large enough that sequence lengths resemble a real tokenizer's.
+    return str(build_tiny_model(out / "tiny", "roberta", texts, vocab_size=8000))
 
 
 def bench_ours(cfg) -> dict:
@@ -79,15 +81,18 @@ def bench_trainer(cfg, pad_to: int) -> dict:
             eval_strategy="no", logging_strategy="no", report_to=[], use_cpu=not cuda, bf16=cuda,
             dataloader_num_workers=0, disable_tqdm=True)
         trainer = Trainer(model=model, args=args, train_dataset=train_ds)
-        result = trainer.train()
-        preds = trainer.predict(dev_ds).predictions.argmax(-1).tolist()
+        with contextlib.redirect_stdout(io.StringIO()):  # Trainer prints its final metrics dict
+            result = trainer.train()
+            preds = trainer.predict(dev_ds).predictions.argmax(-1).tolist()
     runtime = result.metrics["train_runtime"]
     return {"sequences_per_s": len(train_ds) * cfg.epochs / runtime, "score": score(task.metric, preds, [e.label for e in dev_ex]),
             "metric": task.metric}
 
 
 def run_bench(model: str, task: str, data_dir: str | None, train_size: int | None, epochs: int, batch_size: int,
-              lr: float, seed: int, max_length: int, warmup_ratio: float = 0.1) -> dict:
+              lr: float, seed: int, max_length: int, warmup_ratio: float = 0.1, repeat: int = 1) -> dict:
+    """Alternates the two ``repeat`` times (so drift on a shared machine hits both alike) and
+    reports the median throughput of each."""
     from stilts_tui.train.config import RunConfig
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -96,13 +101,22 @@ def run_bench(model: str, task: str, data_dir: str | None, train_size: int | Non
                         epochs=epochs, seed=seed, max_length=max_length, warmup_ratio=warmup_ratio, train_size=train_size,
                         max_device_batch=batch_size, cache_dir=str(Path(tmp) / "cache"), output_dir=str(Path(tmp) / "out"))
         cfg.run_id = cfg.compute_id()
-        t0 = time.time()
-        ours = bench_ours(cfg)
-        t1 = time.time()
-        hf = bench_trainer(cfg, pad_to=max_length)
-        t2 = time.time()
-    return {"model": model, "task": task, "train_size": train_size, "epochs": epochs, "batch_size": batch_size, "lr": lr,
+        ours_runs, hf_runs, wall = [], [], {"stilts": 0.0, "trainer": 0.0}
+        for _ in range(repeat):
+            t0 = time.time()
+            ours_runs.append(bench_ours(cfg))
+            t1 = time.time()
+            hf_runs.append(bench_trainer(cfg, pad_to=max_length))
+            wall["stilts"] += t1 - t0
+            wall["trainer"] += time.time() - t1
+    ours = _median(ours_runs)
+    hf = _median(hf_runs)
+    return {"repeat": repeat,"model": model, "task": task, "train_size": train_size, "epochs": epochs, "batch_size": batch_size, "lr": lr,
             "seed": seed, "max_length": max_length, "device": "cuda" if torch.cuda.is_available() else "cpu",
             "torch_threads": torch.get_num_threads(), "machine": f"{platform.machine()}, {torch.get_num_threads()} threads",
-            "stilts": ours, "trainer": hf, "ratio": ours["sequences_per_s"] / hf["sequences_per_s"],
-            "wall_s": {"stilts": t1 - t0, "trainer": t2 - t1}}
+            "stilts": ours, "trainer": hf, "ratio": ours["sequences_per_s"] / hf["sequences_per_s"], "wall_s": wall}
+
+
+def _median(runs: list[dict]) -> dict:
+    speeds = sorted(r["sequences_per_s"] for r in runs)
+    return runs[0] | {"sequences_per_s": speeds[len(speeds) // 2], "all_sequences_per_s": [r["sequences_per_s"] for r in runs]}

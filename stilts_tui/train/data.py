@@ -84,6 +84,40 @@ class Collator:
         return batch
 
 
-def micro_batches(dataset, indices: list[int], micro: int, collate: Collator) -> list[tuple[int, dict]]:
-    """(size, padded batch) for each micro-batch of one optimizer step."""
-    return [(len(indices[s : s + micro]), collate(dataset[indices[s : s + micro]])) for s in range(0, len(indices), micro)]
+def sequence_lengths(dataset) -> list[int]:
+    """Tokens of each example (its longest choice for multiple choice)."""
+    ids = dataset["input_ids"]
+    return [max(len(c) for c in x) if x and isinstance(x[0], list) else len(x) for x in ids]
+
+
+def length_groups(indices: list[int], lengths: list[int], cap: int, waste: float = 0.25) -> list[list[int]]:
+    """Split one step's examples into micro-batches of similar length: sorted by length, a new
+    group starts when padding would exceed ``waste`` of the real tokens or the group is full.
+
+    The step's gradient is the same (the same examples, each weighted by 1/batch); only the
+    padding, and so the work, shrinks. A few long examples no longer pad a whole batch."""
+    order = sorted(indices, key=lambda i: lengths[i])
+    groups: list[list[int]] = []
+    current: list[int] = []
+    real = 0
+    for i in order:
+        n = lengths[i]
+        if current and (len(current) >= cap or (len(current) + 1) * n > (1 + waste) * (real + n)):
+            groups.append(current)
+            current, real = [], 0
+        current.append(i)
+        real += n
+    if current:
+        groups.append(current)
+    return groups
+
+
+def micro_batches(dataset, indices: list[int], micro: int, collate: Collator,
+                  lengths: list[int] | None = None) -> list[tuple[int, dict]]:
+    """(size, padded batch) for each micro-batch of one optimizer step; with ``lengths``, the
+    micro-batches are length groups (at most ``micro`` examples each)."""
+    if lengths is not None:
+        groups = length_groups(indices, lengths, micro)
+    else:
+        groups = [indices[s : s + micro] for s in range(0, len(indices), micro)]
+    return [(len(g), collate(dataset[g])) for g in groups]

@@ -29,7 +29,14 @@ from stilts_tui.tasks.metrics import (
     score,
 )
 from stilts_tui.train.config import RunConfig
-from stilts_tui.train.data import Collator, effective_batches, micro_batches, tokenised_split
+from stilts_tui.train.data import (
+    Collator,
+    effective_batches,
+    length_groups,
+    micro_batches,
+    sequence_lengths,
+    tokenised_split,
+)
 from stilts_tui.train.events import EventWriter
 from stilts_tui.train.handoff import build_model, save_checkpoint
 
@@ -82,17 +89,26 @@ def _fault(step: int) -> None:
         time.sleep(3600)
 
 
-def evaluate(model, dataset, task: Task, micro: int, collate: Collator, device, precision: str) -> dict:
+def evaluate(model, dataset, task: Task, micro: int, collate: Collator, device, precision: str,
+             group_by_length: bool = True) -> dict:
+    """Dev predictions of the current weights. Grouping by length changes only the padding, so the
+    predictions are those of any other batching."""
     model.eval()
-    preds: list[int] = []
+    everything = list(range(len(dataset)))
+    if group_by_length:
+        batches = length_groups(everything, sequence_lengths(dataset), micro * 2)
+    else:
+        batches = [everything[s : s + micro * 2] for s in range(0, len(dataset), micro * 2)]
+    by_index: dict[int, int] = {}
     with torch.no_grad():
-        for start in range(0, len(dataset), micro * 2):
-            batch = collate(dataset[start : start + micro * 2])
+        for group in batches:
+            batch = collate(dataset[group])
             batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
             with _autocast(precision, device):
                 logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits
-            preds.extend(logits.argmax(-1).tolist())
+            by_index.update(zip(group, logits.argmax(-1).tolist(), strict=True))
     model.train()
+    preds = [by_index[i] for i in everything]
     labels = list(dataset["labels"])
     return {"metric": task.metric, "score": score(task.metric, preds, labels), "n": len(labels),
             "predicted_share": {str(c): preds.count(c) / len(preds) for c in sorted(set(preds))}}
@@ -146,7 +162,7 @@ def run(cfg: RunConfig, events: EventWriter) -> dict:
 
     collate = Collator(tokenizer.pad_token_id, pad_to_multiple_of=8 if device.type == "cuda" else None)
     if cfg.kind == "zero_shot":
-        result = evaluate(model, dev_ds, task, micro, collate, device, precision)
+        result = evaluate(model, dev_ds, task, micro, collate, device, precision, cfg.group_by_length)
         events.emit("eval", epoch=0, step=0, **result)
         return {**result, "baselines": baselines, "steps": 0, "wall_s": time.time() - start_time, "train_sequences_per_s": None}
 
@@ -157,6 +173,7 @@ def run(cfg: RunConfig, events: EventWriter) -> dict:
     scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
     generator = torch.Generator().manual_seed(cfg.seed)
     k = task.num_choices or 1
+    lengths = sequence_lengths(train_ds) if cfg.group_by_length else None
     model.train()
     step = 0
     seqs = tokens = 0
@@ -169,7 +186,7 @@ def run(cfg: RunConfig, events: EventWriter) -> dict:
             step += 1
             _fault(step)
             loss_sum = 0.0
-            for size, batch in micro_batches(train_ds, indices, micro, collate):
+            for size, batch in micro_batches(train_ds, indices, micro, collate, lengths):
                 batch = {k_: v.to(device, non_blocking=True) for k_, v in batch.items()}
                 with _autocast(precision, device):
                     loss = model(**batch).loss * (size / len(indices))
@@ -197,9 +214,9 @@ def run(cfg: RunConfig, events: EventWriter) -> dict:
                             loss=loss_sum, lr=scheduler.get_last_lr()[0], sequences_per_s=seqs / train_time,
                             tokens_per_s=tokens / train_time, memory_mb=_memory_mb(device))
         if cfg.eval_every_epoch and epoch + 1 < cfg.epochs:
-            result = evaluate(model, dev_ds, task, micro, collate, device, precision)
+            result = evaluate(model, dev_ds, task, micro, collate, device, precision, cfg.group_by_length)
             events.emit("eval", epoch=epoch + 1, step=step, **result)
-    result = evaluate(model, dev_ds, task, micro, collate, device, precision)
+    result = evaluate(model, dev_ds, task, micro, collate, device, precision, cfg.group_by_length)
     events.emit("eval", epoch=cfg.epochs, step=step, **result)
     if cfg.kind == "intermediate" or cfg.save_checkpoint:
         save_checkpoint(model, tokenizer, task, Path(cfg.output_dir) / "checkpoint", cfg.run_id)
