@@ -26,7 +26,7 @@ test: $(STAMP)
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pytest -q
 
 demo: $(STAMP)
-	$(VENV)/bin/stilts demo
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(VENV)/bin/stilts demo
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -185,6 +185,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from stilts_tui.data import demo
     from stilts_tui.sweep.spec import load_spec
 
+    if args.data_dir:  # check before building anything
+        from stilts_tui.tasks import get_task, load_examples
+
+        try:
+            load_examples(get_task("rte"), "train", args.data_dir)
+        except StiltsError as exc:
+            raise StiltsError(f"--data-dir {args.data_dir} has no readable RTE files: {exc.problem}",
+                              "point it at a folder holding RTE/train.tsv and RTE/dev.tsv (GLUE format)") from None
     workdir = Path(args.workdir)
     generated = workdir / "data"
     demo.build(generated)
@@ -193,13 +201,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
         raise StiltsError(f"demo spec {spec_path} not found", "run the demo from a clone of the repository (make demo)")
     spec = load_spec(spec_path, data_dir=str(generated))
     if args.data_dir:
-        from stilts_tui.tasks import get_task, load_examples
-
-        try:
-            load_examples(get_task("rte"), "train", args.data_dir)
-        except StiltsError as exc:
-            raise StiltsError(f"--data-dir {args.data_dir} has no readable RTE files: {exc.problem}",
-                              "point it at a folder holding RTE/train.tsv and RTE/dev.tsv (GLUE format)") from None
         spec.targets = ["rte"]
         spec.tasks["rte"] = {"data_dir": str(Path(args.data_dir).resolve()), "train_size": 512, "epochs": 2}
         spec.name = "demo-rte"

@@ -93,8 +93,12 @@ def run_bench(model: str, task: str, data_dir: str | None, train_size: int | Non
               lr: float, seed: int, max_length: int, warmup_ratio: float = 0.1, repeat: int = 1) -> dict:
     """Alternates the two ``repeat`` times (so drift on a shared machine hits both alike) and
     reports the median throughput of each."""
+    from stilts_tui.errors import StiltsError
     from stilts_tui.train.config import RunConfig
 
+    if get_task(task).head != "classification":
+        raise StiltsError(f"bench worker compares against run_glue-style Trainer, which needs a classification task; "
+                          f"{task} is multiple choice", "use --task rte, cola, wic or demo_acceptability")
     with tempfile.TemporaryDirectory() as tmp:
         model_path = _tiny_model(task, data_dir, Path(tmp)) if model == "tiny" else model
         cfg = RunConfig(kind="target", model=model_path, task=task, data_dir=data_dir, lr=lr, batch_size=batch_size,

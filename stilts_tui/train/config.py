@@ -12,7 +12,7 @@ RunKind = Literal["intermediate", "target", "zero_shot"]
 
 # Fields that do not change what a run computes: paths, logging, and how the work is laid out
 # on the machine (gradient accumulation reaches the same effective batch).
-_NOT_IDENTITY = {"run_id", "output_dir", "events_path", "cache_dir", "num_workers", "threads",
+_NOT_IDENTITY = {"run_id", "output_dir", "events_path", "cache_dir", "threads",
                  "max_device_batch", "group_by_length", "log_interval_s", "save_checkpoint", "task_files", "spec_name"}
 
 
@@ -43,7 +43,6 @@ class RunConfig:
     fused_adamw: bool = True
     max_device_batch: int = 32
     group_by_length: bool = True        # micro-batches of similar length inside each step
-    num_workers: int | Literal["auto"] = "auto"
     threads: int | None = None
     save_checkpoint: bool = False
     output_dir: str = ""
