@@ -88,3 +88,24 @@ def test_paper_and_demo_specs_in_experiments_parse():
     for path in specs:
         spec = load_spec(path)
         assert expand(spec, Path("/tmp/x"))
+
+
+def test_paper_specs_expand_to_the_studys_run_counts():
+    from collections import Counter
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[1] / "experiments"
+
+    def kinds(name):
+        return Counter(r.kind for r in expand(load_spec(folder / name), Path("/tmp/x")))
+
+    assert kinds("figure2.toml") == {"target": 4 * 8 * 36, "intermediate": 3}
+    assert kinds("table2.toml") == {"target": 2 * 2 * 36, "intermediate": 1}
+    assert kinds("table3.toml") == {"target": 3 * 3 * 36, "intermediate": 2}
+    assert kinds("figure3.toml") == {"target": 4 * 3 * 36, "intermediate": 3}
+    assert kinds("table4.toml") == {"zero_shot": 4 * 4, "intermediate": 3}
+
+
+def test_zero_shot_value_is_checked():
+    with pytest.raises(SpecError, match='use true, false or "only"'):
+        parse_spec({"model": "m", "targets": ["rte"], "zero_shot": "sometimes"})

@@ -201,3 +201,32 @@ def test_event_log_with_a_torn_last_line(tmp_path):
     with log.open("a") as fh:
         fh.write('{"v": 1, "event": "fini')
     assert [e["event"] for e in read_events(log)] == ["started", "step"]
+
+
+def test_length_groups_partition_each_step():
+    from stilts_tui.train.data import length_groups
+
+    lengths = [5, 120, 7, 64, 128, 9, 66, 30, 31, 127, 6, 60]
+    idx = list(range(len(lengths)))
+    groups = length_groups(idx, lengths, cap=4)
+    assert sorted(i for g in groups for i in g) == idx
+    assert all(1 <= len(g) <= 4 for g in groups)
+    padded = sum(len(g) * max(lengths[i] for i in g) for g in groups)
+    assert padded < len(idx) * max(lengths) * 0.7  # far less padding than one batch padded to 128
+    assert length_groups(idx, lengths, cap=4) == groups  # deterministic
+
+
+def test_grouped_evaluation_predicts_exactly_as_plain_batches(tiny_models, train_data, tmp_path):
+    from transformers import AutoTokenizer
+
+    from stilts_tui.train.data import Collator, tokenised_split
+    from stilts_tui.train.loop import evaluate
+
+    task = get_task("rte")
+    tok = AutoTokenizer.from_pretrained(tiny_models["roberta"])
+    dev, _ = tokenised_split(task, "dev", str(train_data), tok, 64, None)
+    model, _ = build_model(str(tiny_models["roberta"]), task, None)
+    collate = Collator(tok.pad_token_id)
+    grouped = evaluate(model, dev, task, 4, collate, torch.device("cpu"), "fp32", group_by_length=True)
+    plain = evaluate(model, dev, task, 4, collate, torch.device("cpu"), "fp32", group_by_length=False)
+    assert grouped == plain

@@ -64,7 +64,7 @@ class Spec:
     train: dict = field(default_factory=dict)
     data_dir: str | None = None
     task_files: list[str] = field(default_factory=list)
-    zero_shot: bool = False
+    zero_shot: bool | str = False       # True: zero-shot runs too; "only": zero-shot runs alone (Table 4)
     path: str | None = None
     description: str = ""
 
@@ -170,11 +170,14 @@ def parse_spec(raw: dict, where: str = "spec", base: Path | None = None) -> Spec
         train[key] = value
     if train.get("precision", "auto") not in PRECISIONS:
         raise _err(where, f"[train] precision = {train['precision']!r}", f"allowed: {', '.join(PRECISIONS)}")
+    zero_shot = raw.get("zero_shot", False)
+    if zero_shot not in (True, False, "only"):
+        raise _err(where, f"zero_shot = {zero_shot!r}", 'use true, false or "only"')
     data_dir = raw.get("data_dir")
     return Spec(name=str(raw.get("name", "experiment")), description=str(raw.get("description", "")), model=str(raw["model"]),
                 intermediates=intermediates, targets=targets, grid=grid, intermediate=inter, tasks=tasks, train=train,
                 data_dir=str((base / data_dir).resolve()) if data_dir else None, task_files=task_files,
-                zero_shot=bool(raw.get("zero_shot", False)))
+                zero_shot=zero_shot)
 
 
 # --------------------------------------------------------------------------- expansion
@@ -228,7 +231,8 @@ def expand(spec: Spec, workdir: str | Path) -> list[RunConfig]:
     for target in spec.targets:
         for label, source in sources:
             init = {"init_from": source.run_id, "init_checkpoint": str(Path(source.output_dir) / "checkpoint")} if source else {}
-            for point in itertools.product(*(spec.grid[a] for a in axes)):
+            grid_points = [] if spec.zero_shot == "only" else itertools.product(*(spec.grid[a] for a in axes))
+            for point in grid_points:
                 values = _task_defaults(target) | dict(zip(axes, point, strict=True)) | _overrides(spec, target)
                 add(RunConfig(kind="target", task=target, intermediate=label,
                               save_checkpoint=bool(spec.train.get("save_target_checkpoints", False)),
