@@ -32,12 +32,12 @@
 from __future__ import annotations
 
 import itertools
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from stilts_tui.errors import SpecError, StiltsError
 from stilts_tui.tasks import get_task, register_task_file
+from stilts_tui.tomlfile import read_toml
 from stilts_tui.train.config import RunConfig
 
 TOP_KEYS = {"name", "description", "model", "data_dir", "task_files", "intermediates", "targets", "zero_shot",
@@ -85,12 +85,7 @@ def _check_type(where: str, key: str, value, kind) -> None:
 
 def load_spec(path: str | Path, data_dir: str | None = None) -> Spec:
     p = Path(path)
-    if not p.is_file():
-        raise StiltsError(f"spec file {p} not found", "give the path of a TOML spec, e.g. experiments/demo.toml")
-    try:
-        raw = tomllib.loads(p.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise SpecError(f"{p}: not valid TOML ({exc})", "fix the TOML syntax at the position shown") from None
+    raw = read_toml(p, "spec file", "experiments/demo.toml")
     spec = parse_spec(raw, where=str(p), base=p.parent)
     spec.path = str(p.resolve())
     if data_dir:

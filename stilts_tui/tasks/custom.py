@@ -27,12 +27,12 @@
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 from stilts_tui.errors import DataError, SpecError
 from stilts_tui.tasks.base import ClsExample, Example, MCExample, Task
 from stilts_tui.tasks.formats import label_index, read_csv, read_jsonl, read_tsv
+from stilts_tui.tomlfile import read_toml
 
 _KEYS = {"name", "description", "head", "labels", "num_choices", "metric", "epochs", "max_length", "format",
          "header", "columns", "data_dir", "files", "fields", "batch_size"}
@@ -45,12 +45,7 @@ def _need(cond: bool, path: Path, problem: str, fix: str) -> None:
 
 
 def load_task_file(path: Path) -> Task:
-    if not path.is_file():
-        raise SpecError(f"task file {path} not found", "check the path")
-    try:
-        spec = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise SpecError(f"{path}: not valid TOML ({exc})", "fix the TOML syntax") from None
+    spec = read_toml(path, "task file", "experiments/tasks/demo_acceptability.toml")
     unknown = set(spec) - _KEYS
     _need(not unknown, path, f"unknown key(s) {', '.join(sorted(unknown))}", f"allowed keys: {', '.join(sorted(_KEYS))}")
     for key in ("name", "head", "files", "fields"):
