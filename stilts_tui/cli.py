@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 from stilts_tui.errors import StiltsError
+from stilts_tui.runner.options import add_slot_arguments
 
 
 def _quiet_transformers() -> None:
@@ -138,31 +139,155 @@ def cmd_build_data(args: argparse.Namespace) -> int:
 DEFAULT_DB = "stilts-runs/results.json"
 
 
-def _sweep(spec, db: Path, headless: bool = True) -> dict[str, int]:
-    from stilts_tui.store import Store
-    from stilts_tui.sweep.local import run_sweep
+def _foreground(db: Path, name: str, runs: list, options: dict, resume: bool = False,
+                sweep_file: str | None = None) -> dict[str, int]:
+    """The runner in this process, with a progress display; Ctrl-C stops it cleanly."""
+    from stilts_tui.runner.control import ensure_no_runner
+    from stilts_tui.runner.files import RunnerFiles
+    from stilts_tui.runner.loop import Runner
+    from stilts_tui.runner.options import slots_from_options
     from stilts_tui.sweep.progress import SweepProgress
-    from stilts_tui.sweep.spec import expand
 
-    runs = expand(spec, db.parent)
-    with Store(db, writer=True) as store:
-        done = {r["run_id"] for r in store.runs() if r.get("status") == "finished"}
-        todo = [r for r in runs if r.run_id not in done]
-        print(f"{spec.name}: {len(runs)} runs ({sum(r.kind == 'intermediate' for r in runs)} intermediate), "
-              f"{len(runs) - len(todo)} already finished, {len(todo)} to run; results in {db}", file=sys.stderr)
-        with SweepProgress(len(todo)) as progress:
-            counts = run_sweep(runs, store, on_event=progress.on_event, on_run=progress.on_run)
+    ensure_no_runner(RunnerFiles(db))
+    slots = slots_from_options(options, runs)
+    print(f"{name}: {len(runs)} runs on {len(slots)} slot(s) ({', '.join(s.device for s in slots[:4])}"
+          f"{', …' if len(slots) > 4 else ''}); results in {db}", file=sys.stderr)
+    with SweepProgress(len(runs)) as progress:
+        runner = Runner(db, runs, slots, max_retries=options.get("max_retries", 2), resume=resume, name=name,
+                        sweep_file=sweep_file, on_event=progress.on_event, on_run=progress.on_run)
+        progress.progress.update(progress.sweep, completed=0)
+        counts = runner.run()
+    if runner.stop_flag:
+        raise KeyboardInterrupt
     return counts
 
 
+def _sweep_summary(db: Path, runs: list) -> str:
+    from stilts_tui.store import Store
+
+    done = set()
+    if db.is_file():
+        with Store(db) as store:
+            done = {r["run_id"] for r in store.runs() if r.get("status") == "finished"}
+    n_int = sum(r.kind == "intermediate" for r in runs)
+    left = sum(r.run_id not in done for r in runs)
+    return f"{len(runs)} runs ({n_int} intermediate), {len(runs) - left} already finished, {left} to run"
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    from stilts_tui.sweep.spec import load_spec
+    from stilts_tui.runner.control import ensure_no_runner, start_detached
+    from stilts_tui.runner.files import RunnerFiles
+    from stilts_tui.runner.options import options_from_args
+    from stilts_tui.runner.sweepfile import write_sweep
+    from stilts_tui.sweep.spec import expand, load_spec
 
     spec = load_spec(args.spec, data_dir=args.data_dir)
     db = Path(args.db)
-    counts = _sweep(spec, db, headless=args.headless)
-    _print_results(db, "table", runs=False, spec=spec.name)
-    return 0 if counts["failed"] == 0 and counts["blocked"] == 0 else 1
+    options = options_from_args(args)
+    runs = expand(spec, db.parent)
+    summary = _sweep_summary(db, runs)
+    if args.foreground:
+        print(f"{spec.name}: {summary}", file=sys.stderr)
+        counts = _foreground(db, spec.name, runs, options)
+        _print_results(db, "table", runs=False, spec=spec.name)
+        return 0 if counts["failed"] == 0 and counts["blocked"] == 0 else 1
+    files = RunnerFiles(db)
+    ensure_no_runner(files)
+    sweep_file = write_sweep(files, spec.name, runs, options, str(Path(args.spec).resolve()))
+    pid = start_detached(db, sweep_file)
+    print(f"{spec.name}: {summary}\n"
+          f"runner started in the background (pid {pid}); it keeps going if this terminal closes.\n"
+          f"  watch:   stilts status --db {db}\n"
+          f"  stop:    stilts stop --all --db {db}\n"
+          f"  results: stilts results --db {db}\n"
+          f"  log:     {files.log}")
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from stilts_tui.runner.control import ensure_no_runner, start_detached
+    from stilts_tui.runner.files import RunnerFiles
+    from stilts_tui.runner.sweepfile import read_sweep
+
+    db = Path(args.db)
+    files = RunnerFiles(db)
+    ensure_no_runner(files)
+    state = files.read_state()
+    if not state or not state.get("sweep_file"):
+        raise StiltsError(f"no sweep to resume on {db}", "start one with stilts run SPEC --db " + str(db))
+    name, runs, options = read_sweep(state["sweep_file"])
+    if args.foreground:
+        counts = _foreground(db, name, runs, options, resume=True, sweep_file=state["sweep_file"])
+        _print_results(db, "table", runs=False, spec=name)
+        return 0 if counts["failed"] == 0 and counts["blocked"] == 0 else 1
+    pid = start_detached(db, Path(state["sweep_file"]), resume=True)
+    print(f"{name}: {_sweep_summary(db, runs)}; runner resumed in the background (pid {pid})\n"
+          f"  watch: stilts status --db {db}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from stilts_tui.runner.status import render_status, sweep_status
+
+    db = Path(args.db)
+    if not db.is_file():
+        raise StiltsError(f"results file {db} not found", "start a sweep with stilts run SPEC, or pass --db PATH")
+    st = sweep_status(db)
+    if args.json:
+        print(json.dumps(st, default=str))
+    else:
+        sys.stdout.write(render_status(st))
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    from stilts_tui.runner.control import stop_all, stop_run
+
+    db = Path(args.db)
+    if bool(args.run) == bool(args.all):
+        raise StiltsError("say what to stop: a run id, or --all", "stilts stop RUN_ID  or  stilts stop --all")
+    if args.all:
+        out = stop_all(db, timeout=args.timeout)
+        if out["runner"] is None:
+            print(f"no sweep is running on {db}")
+        else:
+            print(f"stopped the sweep on {db} (runner pid {out['runner']}); runs in flight are queued again: "
+                  f"stilts resume --db {db} continues")
+        return 0
+    status = stop_run(db, args.run, timeout=args.timeout)
+    print(f"run {args.run}: {status}")
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from stilts_tui.runner.estimate import estimate_seconds
+    from stilts_tui.store import Store
+    from stilts_tui.sweep.spec import expand, load_spec
+
+    spec = load_spec(args.spec, data_dir=args.data_dir)
+    db = Path(args.db)
+    runs = expand(spec, db.parent)
+    records: list[dict] = []
+    if db.is_file():
+        with Store(db) as store:
+            records = store.runs()
+    finished = {r["run_id"] for r in records if r.get("status") == "finished"}
+    todo = [r for r in runs if r.run_id not in finished]
+    kinds = Counter(r.kind for r in runs)
+    seconds, basis = estimate_seconds(todo, records)
+    out = {"spec": spec.name, "runs": len(runs), "by_kind": dict(kinds), "done": len(runs) - len(todo),
+           "to_run": len(todo), "estimate_device_hours": None if seconds is None else seconds / 3600,
+           "estimate_basis_runs": basis}
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    print(f"{spec.name}: {len(runs)} runs (" + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) + ")")
+    print(f"  already finished: {out['done']}   to run: {len(todo)}")
+    if seconds is None:
+        print("  estimate: no run of this model has finished in the store yet; run a few, then plan again")
+    else:
+        print(f"  estimate: {seconds / 3600:.2f} device-hours (one slot), from the throughput of {basis} finished run(s)")
+    return 0
 
 
 def _print_results(db: Path, fmt: str, runs: bool, spec: str | None = None) -> None:
@@ -207,7 +332,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"demo: {'real RTE' if args.data_dir else 'generated demo_acceptability'} as the target; "
           f"generated data in {generated}", file=sys.stderr)
     db = workdir / "results.json"
-    counts = _sweep(spec, db)
+    from stilts_tui.sweep.spec import expand
+
+    runs = expand(spec, db.parent)
+    print(f"{spec.name}: {_sweep_summary(db, runs)}", file=sys.stderr)
+    counts = _foreground(db, spec.name, runs, {"slots": args.slots, "threads": args.threads})
     _print_results(db, "table", runs=False, spec=spec.name)
     return 0 if counts["failed"] == 0 else 1
 
@@ -292,12 +421,38 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=0)
     b.set_defaults(func=cmd_build_data)
 
-    r = sub.add_parser("run", help="run an experiment spec (skips runs already finished)")
+    r = sub.add_parser("run", help="run an experiment spec in the background (skips runs already finished)")
     r.add_argument("spec", help="experiment spec (TOML), e.g. experiments/demo.toml")
     r.add_argument("--data-dir", help="folder with the tasks' release files (overrides the spec's data_dir)")
     r.add_argument("--db", default=DEFAULT_DB, help=f"results file (default {DEFAULT_DB}); runs go beside it")
-    r.add_argument("--headless", action="store_true", help="no TUI: a progress display on the terminal (the default for now)")
+    r.add_argument("--foreground", action="store_true", help="run in this terminal with a progress display")
+    r.add_argument("--headless", action="store_true", help="no TUI (with --foreground: a progress display)")
+    add_slot_arguments(r)
     r.set_defaults(func=cmd_run)
+
+    rs = sub.add_parser("resume", help="continue the sweep on a results file whose runner stopped or died")
+    rs.add_argument("--db", default=DEFAULT_DB)
+    rs.add_argument("--foreground", action="store_true")
+    rs.set_defaults(func=cmd_resume)
+
+    st = sub.add_parser("status", help="where the sweep stands: runs by status, what runs on each slot, ETA")
+    st.add_argument("--db", default=DEFAULT_DB)
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(func=cmd_status)
+
+    sp = sub.add_parser("stop", help="stop one run (stilts stop RUN_ID) or the whole sweep (--all)")
+    sp.add_argument("run", nargs="?")
+    sp.add_argument("--all", action="store_true")
+    sp.add_argument("--db", default=DEFAULT_DB)
+    sp.add_argument("--timeout", type=float, default=30.0, help="seconds to wait before killing (default 30)")
+    sp.set_defaults(func=cmd_stop)
+
+    pl = sub.add_parser("plan", help="what a spec would run: runs, already done, estimated device-hours")
+    pl.add_argument("spec")
+    pl.add_argument("--data-dir")
+    pl.add_argument("--db", default=DEFAULT_DB)
+    pl.add_argument("--json", action="store_true")
+    pl.set_defaults(func=cmd_plan)
 
     res = sub.add_parser("results", help="summary per (intermediate, target), or one row per run")
     res.add_argument("--db", default=DEFAULT_DB)
@@ -309,6 +464,8 @@ def build_parser() -> argparse.ArgumentParser:
     dm = sub.add_parser("demo", help="the offline demo: a small real STILTs experiment on CPU")
     dm.add_argument("--data-dir", help="a folder with real RTE files: use RTE as the target")
     dm.add_argument("--workdir", default="stilts-runs/demo")
+    dm.add_argument("--slots", type=int, help="runs at once (default: one per core)")
+    dm.add_argument("--threads", type=int, help="threads per run (default 1)")
     dm.set_defaults(func=cmd_demo)
 
     be = sub.add_parser("bench", help="benchmarks against the obvious alternative (stilts bench worker)")

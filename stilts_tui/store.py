@@ -22,8 +22,9 @@ from tinydb.storages import Storage
 from stilts_tui.errors import StiltsError
 
 RUNS = "runs"
-# A run's life: queued -> running -> finished | failed ; a failed intermediate blocks its targets.
-STATUSES = ("queued", "running", "finished", "failed", "blocked")
+# A run's life: queued -> running -> finished | failed | stopped (by the user); a run that fails
+# for a reason worth retrying goes back to queued; a failed intermediate blocks its targets.
+STATUSES = ("queued", "running", "finished", "failed", "stopped", "blocked")
 
 
 class AtomicJSONStorage(Storage):
@@ -32,8 +33,12 @@ class AtomicJSONStorage(Storage):
     def __init__(self, path: str, read_only: bool = False) -> None:
         self.path = Path(path)
         self.read_only = read_only
+        # The writer holds the lock, so what it last wrote is what the file holds: no re-reading.
+        self.cache: dict | None = None
 
     def read(self) -> dict | None:
+        if self.cache is not None:
+            return self.cache
         try:
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -58,7 +63,9 @@ class AtomicJSONStorage(Storage):
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, self.path)
+            self.cache = data if not self.read_only else None
         except OSError as exc:
+            self.cache = None  # memory may hold a change the file does not: read the file again
             Path(tmp).unlink(missing_ok=True)
             raise StiltsError(f"could not write results file {self.path}: {exc.strerror}",
                               "free disk space; the previous results file is intact") from None
@@ -123,3 +130,16 @@ class Store:
         if fields.get("status") not in (None, *STATUSES):
             raise ValueError(f"unknown status {fields['status']!r}")
         self.table.update(fields, Query().run_id == run_id)
+
+    def update_many(self, updates: dict[str, dict]) -> None:
+        """Several runs' fields in one file write."""
+        if not updates:
+            return
+        for f in updates.values():
+            if f.get("status") not in (None, *STATUSES):
+                raise ValueError(f"unknown status {f['status']!r}")
+
+        def apply(doc: dict) -> None:
+            doc.update(updates[doc["run_id"]])
+
+        self.table.update(apply, lambda doc: doc.get("run_id") in updates)

@@ -3,23 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from runner_helpers import run_runs, stilts
 
 from stilts_tui.store import Store
-from stilts_tui.sweep.local import execute, run_record, run_sweep
 from stilts_tui.sweep.spec import expand, parse_spec
-
-
-def stilts(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "stilts_tui", *args], capture_output=True, text=True, timeout=600)
-    if check:
-        assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc
 
 
 def write_spec(path, model, data, **extra) -> None:
@@ -35,7 +25,7 @@ def test_spec_to_results_end_to_end_and_rerun_trains_nothing(tiny_models, train_
     spec = tmp_path / "e2e.toml"
     write_spec(spec, tiny_models["roberta"], train_data)
     db = tmp_path / "sweep" / "results.json"
-    first = stilts("run", str(spec), "--db", str(db), "--headless")
+    first = stilts("run", str(spec), "--db", str(db), "--foreground", "--headless")
     assert "5 runs (1 intermediate), 0 already finished, 5 to run" in first.stderr
     pairs = json.loads(stilts("results", "--db", str(db), "--format", "json").stdout)
     assert {(p["intermediate"], p["target"], p["n"]) for p in pairs} == {("none", "rte", 2), ("hellaswag", "rte", 2)}
@@ -50,8 +40,8 @@ def test_spec_to_results_end_to_end_and_rerun_trains_nothing(tiny_models, train_
     csv_out = stilts("results", "--db", str(db), "--format", "csv").stdout.splitlines()
     assert csv_out[0].startswith("intermediate,target,metric,n,min,mean") and len(csv_out) == 3
 
-    again = stilts("run", str(spec), "--db", str(db))
-    assert "5 already finished, 0 to run" in again.stderr
+    again = stilts("run", str(spec), "--db", str(db))  # detached this time: nothing left to do
+    assert "5 already finished, 0 to run" in again.stdout
     after = {r["run_id"]: r for r in Store(db).runs()}
     assert all(after[k]["started_at"] == started[k]["started_at"] for k in after)  # nothing re-trained
     table = stilts("results", "--db", str(db)).stdout
@@ -64,22 +54,32 @@ def _one_run(tiny_models, train_data, tmp_path, **grid):
     return expand(spec, tmp_path)
 
 
-@pytest.mark.parametrize("fault, reason", [("nan:2", "nan_loss"), ("kill:2", "killed"), ("oom:1", "oom")])
-def test_worker_failures_are_recorded_with_their_reason(fault, reason, tiny_models, train_data, tmp_path):
+@pytest.mark.parametrize("fault, reason, attempts", [("nan:2", "nan_loss", 1), ("kill:2", "killed", 3),
+                                                     ("oom:1", "oom", 4), ("error:1", "error", 2)])
+def test_worker_failures_are_recorded_with_their_reason(fault, reason, attempts, tiny_models, train_data, tmp_path):
+    """nan: not retried (same seed, same failure); killed / error: retried up to --max-retries;
+    oom: retried with half the device batch until it is 1 (batch 8: 8, 4, 2, 1)."""
     (cfg,) = _one_run(tiny_models, train_data, tmp_path)
     db = tmp_path / "results.json"
-    with Store(db, writer=True) as store:
-        store.add_runs([run_record(cfg)])
-        record = execute(cfg, store, env=os.environ | {"STILTS_FAULT_INJECT": fault})
+    counts = run_runs([cfg], db, fault=fault, max_retries=2 if reason != "error" else 1)
+    assert counts["failed"] == 1 and counts["retried"] == attempts - 1
+    record = Store(db).get(cfg.run_id)
     assert record["status"] == "failed" and record["reason"] == reason
+    assert record["attempts"] == attempts and [f["reason"] for f in record["failures"]] == [reason] * attempts
     if reason == "killed":  # SIGKILL leaves no traceback: the runner says how the worker ended
-        assert "signal 9" in record["message"]
+        assert "signal 9" in record["message"] and "gave up after 2 retries" in record["message"]
     else:
         assert any("Error" in line for line in record["stderr_tail"])
+    if reason == "oom":
+        assert "device batch of 1" in record["message"] and record["config"]["max_device_batch"] == 1
+    if reason == "nan_loss":
+        assert "not retried" in record["message"]
     data = json.loads(db.read_text())  # still valid JSON
     assert len(data["runs"]) == 1
     events = [json.loads(x) for x in Path(cfg.events_path).read_text().splitlines()]
-    assert events[-1]["event"] == "failed" and events[-1]["reason"] == reason
+    if reason != "killed":
+        assert events[-1]["event"] == "failed" and events[-1]["reason"] == reason
+    assert {e["attempt"] for e in events} == set(range(1, attempts + 1))
 
 
 def test_a_failing_run_does_not_stop_the_sweep(tiny_models, train_data, tmp_path):
@@ -90,10 +90,9 @@ def test_a_failing_run_does_not_stop_the_sweep(tiny_models, train_data, tmp_path
     (tmp_path / "empty").mkdir()
     bad = expand(missing, tmp_path)
     db = tmp_path / "results.json"
-    with Store(db, writer=True) as store:
-        counts = run_sweep(bad + good, store)
-        records = {r["run_id"]: r for r in store.runs()}
-    assert counts == {"finished": 1, "failed": 1, "skipped": 0, "blocked": 0}
+    counts = run_runs(bad + good, db)
+    records = {r["run_id"]: r for r in Store(db).runs()}
+    assert (counts["finished"], counts["failed"], counts["retried"]) == (1, 1, 0)  # a data error is not retried
     failed = records[bad[0].run_id]
     assert failed["reason"] == "data_error" and "file not found" in failed["message"]
     assert records[good[0].run_id]["status"] == "finished"
@@ -105,9 +104,8 @@ def test_a_failed_intermediate_blocks_its_targets_only(tiny_models, train_data, 
                        "intermediates": ["none", "hella_sh"], "targets": ["rte"],  # hella_sh was never built
                        "grid": {"lr": [1e-3], "seed": [1], "batch_size": [8], "epochs": [1], "max_length": [32]}})
     runs = expand(spec, tmp_path)
-    with Store(tmp_path / "r.json", writer=True) as store:
-        counts = run_sweep(runs, store)
-        status = {r["intermediate"] + ":" + r["kind"]: r for r in store.runs()}
+    counts = run_runs(runs, tmp_path / "r.json", slots=2)
+    status = {r["intermediate"] + ":" + r["kind"]: r for r in Store(tmp_path / "r.json").runs()}
     assert counts["blocked"] == 1 and counts["finished"] == 1 and counts["failed"] == 1
     assert status["hella_sh:intermediate"]["reason"] == "data_error"
     assert "stilts build-data hella-sh" in status["hella_sh:intermediate"]["message"] or status["hella_sh:intermediate"]["message"]

@@ -1,4 +1,5 @@
-"""A rich progress display for a sweep run from the command line (headless mode)."""
+"""A rich progress display for a sweep run in the foreground: the whole sweep, and one bar per
+run in flight (several at once when the runner has several slots)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -23,7 +25,7 @@ class SweepProgress:
                                  TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
                                  console=self.console, transient=False)
         self.sweep = self.progress.add_task("sweep", total=total, info="")
-        self.current = self.progress.add_task("waiting", total=1, info="", visible=False)
+        self.bars: dict[str, TaskID] = {}
 
     def __enter__(self) -> SweepProgress:
         self.progress.__enter__()
@@ -34,20 +36,31 @@ class SweepProgress:
 
     def on_event(self, cfg: RunConfig, ev: dict) -> None:
         kind = ev["event"]
+        bar = self.bars.get(cfg.run_id)
         if kind == "started":
-            self.progress.update(self.current, description=f"{cfg.run_id} {describe(cfg)}", completed=0,
-                                 total=max(ev.get("total_steps", 0), 1), info="loading", visible=True)
+            if bar is not None:
+                self.progress.remove_task(bar)
+            self.bars[cfg.run_id] = self.progress.add_task(
+                f"  {cfg.run_id} {describe(cfg)}", total=max(ev.get("total_steps", 0), 1), info="loading")
+        elif bar is None:
+            return
         elif kind == "step":
-            self.progress.update(self.current, completed=ev["step"],
-                                 info=f"loss {ev['loss']:.3f}  {ev['sequences_per_s']:.0f} seq/s")
+            self.progress.update(bar, completed=ev["step"], info=f"loss {ev['loss']:.3f}  {ev['sequences_per_s']:.0f} seq/s")
         elif kind == "eval":
-            self.progress.update(self.current, info=f"dev {ev['metric']} {ev['score']:.4f}")
+            self.progress.update(bar, info=f"dev {ev['metric']} {ev['score']:.4f}")
 
     def on_run(self, cfg: RunConfig, record: dict) -> None:
-        self.progress.advance(self.sweep)
+        bar = self.bars.pop(cfg.run_id, None)
+        if bar is not None:
+            self.progress.remove_task(bar)
+        status = record.get("status")
+        if status in ("finished", "failed", "stopped"):
+            self.progress.advance(self.sweep)
         hp = f"lr {cfg.lr:g} bs {cfg.batch_size} wu {cfg.warmup_ratio:g} seed {cfg.seed}" if cfg.kind == "target" else ""
-        if record.get("status") == "finished":
+        if status == "finished":
             self.console.print(f"[green]✓[/] {cfg.run_id} {describe(cfg):<40} {hp:<36} {record['metric']} {record['score']:.4f}")
+        elif status == "queued":
+            self.console.print(f"[yellow]↻[/] {cfg.run_id} {describe(cfg):<40} {hp:<36} retrying: {record.get('message') or ''}")
         else:
-            self.console.print(f"[red]✗[/] {cfg.run_id} {describe(cfg):<40} {hp:<36} failed: {record.get('reason')} "
+            self.console.print(f"[red]✗[/] {cfg.run_id} {describe(cfg):<40} {hp:<36} {status}: {record.get('reason')} "
                                f"{record.get('message') or ''}")

@@ -56,6 +56,7 @@ class Task:
     load_hub: HubLoader | None = field(default=None, repr=False, compare=False)
     hub_name: str | None = None
     splits: tuple[str, ...] = ("train", "dev")
+    train_rows: int | None = None         # the official train size: orders and estimates runs before data is read
 
     @property
     def num_labels(self) -> int:

@@ -216,10 +216,11 @@ def _hellaswag_derived(kind: str, fallback_to_hellaswag: bool):
 
 def _winogrande_task(size: str) -> Task:
     epochs = {"xs": 10, "s": 10, "m": 5, "l": 4, "xl": 4}[size]
+    rows = {"xs": 160, "s": 640, "m": 2558, "l": 10234, "xl": 40398}[size]
     files = {"train": [f"train_{size}.jsonl"], "dev": ["dev.jsonl"]}
     labels = {"train": [f"train_{size}-labels.lst"], "dev": ["dev-labels.lst"]}
     return Task(
-        name=f"winogrande_{size}", description=f"WinoGrande ({size.upper()} training set); 2-way pronoun resolution",
+        name=f"winogrande_{size}", train_rows=rows, description=f"WinoGrande ({size.upper()} training set); 2-way pronoun resolution",
         head="multiple_choice", num_choices=2, metric="accuracy", epochs=epochs, max_length=50,
         dir_names=("winogrande_1.1", "winogrande", "WinoGrande"),
         load_split=_jsonl_loader(files, ["sentence", "option1", "option2", "answer"], _winogrande, labels, "answer"),
@@ -230,14 +231,14 @@ def _winogrande_task(size: str) -> Task:
 
 BUILTIN_TASKS: tuple[Task, ...] = (
     Task(
-        name="rte", description="Recognising Textual Entailment (GLUE); 2-way", head="classification",
+        name="rte", train_rows=2490, description="Recognising Textual Entailment (GLUE); 2-way", head="classification",
         labels=("entailment", "not_entailment"), metric="accuracy", epochs=5, max_length=100,
         dir_names=("RTE", "rte"),
         load_split=_glue_tsv_loader({"train": ["train.tsv"], "dev": ["dev.tsv"]}, ["sentence1", "sentence2", "label"], True, _rte),
         load_hub=_hub_loader("nyu-mll/glue", "rte", _GLUE_SPLITS, _rte, _rte_hub), hub_name="nyu-mll/glue:rte",
     ),
     Task(
-        name="cola", description="Corpus of Linguistic Acceptability (GLUE); Matthews correlation", head="classification",
+        name="cola", train_rows=8551, description="Corpus of Linguistic Acceptability (GLUE); Matthews correlation", head="classification",
         labels=("0", "1"), metric="mcc", epochs=5, max_length=50, dir_names=("CoLA", "cola", "cola_public"),
         load_split=_glue_tsv_loader(
             {"train": ["train.tsv", "in_domain_train.tsv", "raw/in_domain_train.tsv"],
@@ -247,19 +248,19 @@ BUILTIN_TASKS: tuple[Task, ...] = (
         hub_name="nyu-mll/glue:cola",
     ),
     Task(
-        name="wic", description="Word-in-Context (SuperGLUE); 2-way", head="classification", labels=("F", "T"),
+        name="wic", train_rows=5428, description="Word-in-Context (SuperGLUE); 2-way", head="classification", labels=("F", "T"),
         metric="accuracy", epochs=5, max_length=70, dir_names=("WiC", "WiC_dataset", "wic"), load_split=_wic_loader,
         load_hub=_hub_loader("aps/super_glue", "wic", _GLUE_SPLITS, _wic, _wic_hub), hub_name="aps/super_glue:wic",
     ),
     Task(
-        name="mednli", description="MedNLI clinical NLI; 3-way (credentialed data: local files only)",
+        name="mednli", train_rows=11232, description="MedNLI clinical NLI; 3-way (credentialed data: local files only)",
         head="classification", labels=("entailment", "neutral", "contradiction"), metric="accuracy", epochs=5,
         max_length=80, dir_names=("mednli", "MedNLI", "mednli-a-natural-language-inference-dataset-for-the-clinical-domain-1.0.0"),
         load_split=_jsonl_loader({"train": ["mli_train_v1.jsonl", "train.jsonl"], "dev": ["mli_dev_v1.jsonl", "dev.jsonl"]},
                                  ["sentence1", "sentence2", "gold_label"], _mednli),
     ),
     Task(
-        name="socialiqa", description="Social IQa; 3-way multiple choice", head="multiple_choice", num_choices=3,
+        name="socialiqa", train_rows=33410, description="Social IQa; 3-way multiple choice", head="multiple_choice", num_choices=3,
         metric="accuracy", epochs=3, max_length=70, dir_names=("socialiqa-train-dev", "socialiqa", "SocialIQA", "siqa"),
         load_split=_jsonl_loader({"train": ["train.jsonl"], "dev": ["dev.jsonl"]},
                                  ["context", "question", "answerA", "answerB", "answerC", "label"], _socialiqa,
@@ -268,33 +269,33 @@ BUILTIN_TASKS: tuple[Task, ...] = (
     ),
     *(_winogrande_task(s) for s in ("xs", "s", "m", "l", "xl")),
     Task(
-        name="hellaswag", description="HellaSwag commonsense sentence completion; 4-way", head="multiple_choice",
+        name="hellaswag", train_rows=39905, description="HellaSwag commonsense sentence completion; 4-way", head="multiple_choice",
         num_choices=4, metric="accuracy", epochs=3, max_length=120, batch_size=8, dir_names=("hellaswag", "HellaSwag"),
         load_split=_jsonl_loader(_HS_FILES, _HS_FIELDS, _hellaswag),
         load_hub=_hub_loader("Rowan/hellaswag", None, _GLUE_SPLITS, _hellaswag), hub_name="Rowan/hellaswag",
     ),
     Task(
-        name="hellaswag_p", description="HellaSwag-p: HellaSwag endings alone, premise removed; 4-way",
+        name="hellaswag_p", train_rows=39905, description="HellaSwag-p: HellaSwag endings alone, premise removed; 4-way",
         head="multiple_choice", num_choices=4, metric="accuracy", epochs=3, max_length=50,
         dir_names=("hellaswag_p", "hellaswag-p", "hellaswag", "HellaSwag"),
         load_split=_hellaswag_derived("p", fallback_to_hellaswag=True),
         load_hub=_hub_loader("Rowan/hellaswag", None, _GLUE_SPLITS, _hellaswag_p), hub_name="Rowan/hellaswag",
     ),
     Task(
-        name="hella_sh", description="Hella-sh: HellaSwag with the words of the three wrong endings shuffled; 4-way",
+        name="hella_sh", train_rows=39905, description="Hella-sh: HellaSwag with the words of the three wrong endings shuffled; 4-way",
         head="multiple_choice", num_choices=4, metric="accuracy", epochs=3, max_length=120, batch_size=8,
         dir_names=("hella_sh", "hella-sh"), load_split=_hellaswag_derived("sh", fallback_to_hellaswag=False),
         load_hub=_hub_loader("Rowan/hellaswag", None, _GLUE_SPLITS, _hellaswag, lambda r: _hellaswag_builder("sh")(r)),
         hub_name="Rowan/hellaswag (shuffled on load)",
     ),
     Task(
-        name="synthesis_gpt2", description="Synthesis_GPT2: Wikipedia sentence halves vs GPT-2 continuations; 4-way",
+        name="synthesis_gpt2", train_rows=30000, description="Synthesis_GPT2: Wikipedia sentence halves vs GPT-2 continuations; 4-way",
         head="multiple_choice", num_choices=4, metric="accuracy", epochs=2, max_length=60,
         dir_names=("synthesis_gpt2", "synthesis-gpt2", "Synthesis_GPT2"),
         load_split=_jsonl_loader(_BUILT, ["ctx", "endings", "label"], _synthesis),
     ),
     Task(
-        name="cosmosqa", description="Cosmos QA reading comprehension; 4-way multiple choice", head="multiple_choice",
+        name="cosmosqa", train_rows=25262, description="Cosmos QA reading comprehension; 4-way multiple choice", head="multiple_choice",
         num_choices=4, metric="accuracy", epochs=3, max_length=150, dir_names=("cosmosqa", "CosmosQA", "cosmos_qa"),
         load_split=_cosmosqa_loader,
         load_hub=_hub_loader("allenai/cosmos_qa", None, _GLUE_SPLITS, _cosmosqa), hub_name="allenai/cosmos_qa",

@@ -1,16 +1,38 @@
-"""`python -m stilts_tui.train RUN.json`: one run, events on stdout and in the run's event log.
+"""The worker, a subprocess that knows nothing of the UI or the runner.
+
+    python -m stilts_tui.train RUN.json          one run, then exit
+    python -m stilts_tui.train --serve           a warm worker: runs one after another
+
+A warm worker imports everything once, says `ready`, then reads one command per line on stdin
+({"run": "RUN.json", "attempt": 2}) and runs it, with tokenisers, tokenised data and weights kept
+in memory between runs. It exits at end of input, and dies with its parent (the runner) so that
+no orphan keeps a GPU busy. SIGTERM ends the current run as `killed` and the worker with it.
 
 Exit codes: 0 finished, 3 failed (the `failed` event says why), 2 unreadable run file."""
 
 from __future__ import annotations
 
+import ctypes
+import json
 import os
 import signal
 import sys
+import time
 import traceback
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+
+def _die_with_parent() -> None:
+    """Linux: the kernel sends SIGKILL when the parent exits (a SIGKILLed runner included)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        return
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os._exit(1)
 
 
 def _reason(exc: BaseException) -> str:
@@ -30,31 +52,38 @@ def _reason(exc: BaseException) -> str:
     return "error"
 
 
-def main(argv: list[str]) -> int:
-    if len(argv) != 1:
-        print("usage: python -m stilts_tui.train RUN.json", file=sys.stderr)
-        return 2
+def _quiet_imports() -> None:
+    import datasets
     import transformers
 
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
-    import datasets
-
     datasets.disable_progress_bars()
+    import stilts_tui.train.loop  # noqa: F401  (the heavy imports, done before the first run)
+
+
+_terminated = False
+
+
+def _terminate(*_) -> None:
+    global _terminated
+    _terminated = True
+    raise KeyboardInterrupt
+
+
+def run_file(path: str, attempt: int = 1, cache=None) -> int:
     from stilts_tui.train.config import RunConfig
     from stilts_tui.train.events import EventWriter
     from stilts_tui.train.loop import run
 
     try:
-        cfg = RunConfig.load(argv[0])
+        cfg = RunConfig.load(path)
     except (OSError, ValueError, TypeError) as exc:
-        print(f"error: cannot read run file {argv[0]}: {exc}", file=sys.stderr)
+        print(f"error: cannot read run file {path}: {exc}", file=sys.stderr)
         return 2
-    events = EventWriter(cfg.run_id, cfg.events_path or None)
-    # SIGTERM (stilts stop) becomes a KeyboardInterrupt so the failure is recorded as killed.
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    events = EventWriter(cfg.run_id, cfg.events_path or None, attempt=attempt)
     try:
-        metrics = run(cfg, events)
+        metrics = run(cfg, events, cache=cache)
     except BaseException as exc:  # every failure becomes a `failed` event with its reason
         tail = traceback.format_exc().strip().splitlines()[-12:]
         events.emit("failed", reason=_reason(exc), message=str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
@@ -64,6 +93,49 @@ def main(argv: list[str]) -> int:
     events.emit("finished", metrics=metrics, wall_s=metrics["wall_s"])
     events.close()
     return 0
+
+
+def serve(threads: int | None) -> int:
+    from stilts_tui.train.events import EventWriter
+    from stilts_tui.train.warm import WarmCache
+
+    t0 = time.time()
+    _quiet_imports()
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    cache = WarmCache()
+    EventWriter("", None).emit("ready", pid=os.getpid(), import_s=time.time() - t0)
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            cmd = json.loads(line)
+            path, attempt = cmd["run"], int(cmd.get("attempt", 1))
+        except (ValueError, KeyError, TypeError):
+            print(f"error: bad command line {line.strip()[:200]!r}", file=sys.stderr)
+            continue
+        rc = run_file(path, attempt, cache)
+        if _terminated:  # stopped: the runner replaces this worker
+            return rc
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    signal.signal(signal.SIGTERM, _terminate)  # a stopped run is recorded as killed
+    if argv[:1] == ["--serve"]:
+        _die_with_parent()
+        threads = int(argv[2]) if len(argv) > 2 and argv[1] == "--threads" else None
+        try:
+            return serve(threads)
+        except KeyboardInterrupt:
+            return 3
+    if len(argv) != 1:
+        print("usage: python -m stilts_tui.train RUN.json | --serve [--threads N]", file=sys.stderr)
+        return 2
+    _quiet_imports()
+    return run_file(argv[0])
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 
     {"v": 1, "event": "started", "run_id": "...", "t": 1700000000.0, ...}
 
-Events: started, handoff, step, eval, finished, failed. Readers must survive anything: a torn
+Events: started, handoff, step, eval, finished, failed; a warm worker also says `ready` once its
+imports are done. Every run event carries the attempt it belongs to (a retried run appends to the
+same log). Readers must survive anything: a torn
 last line, a library printing to stdout, garbage. `parse_event` returns None for those."""
 
 from __future__ import annotations
@@ -15,15 +17,16 @@ from pathlib import Path
 from typing import IO
 
 SCHEMA_VERSION = 1
-EVENT_TYPES = ("started", "handoff", "step", "eval", "finished", "failed")
+EVENT_TYPES = ("ready", "started", "handoff", "step", "eval", "finished", "failed")
 FAILURE_REASONS = ("oom", "nan_loss", "data_error", "killed", "error")
 
 
 class EventWriter:
     """Writes each event to the run's event log (durable) and to stdout (live)."""
 
-    def __init__(self, run_id: str, path: str | Path | None, stream: IO[str] | None = None) -> None:
+    def __init__(self, run_id: str, path: str | Path | None, stream: IO[str] | None = None, attempt: int = 1) -> None:
         self.run_id = run_id
+        self.attempt = attempt
         self.stream = stream if stream is not None else sys.stdout
         self.file = None
         if path:
@@ -31,7 +34,7 @@ class EventWriter:
             self.file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - lives as long as the run
 
     def emit(self, event: str, **data) -> dict:
-        record = {"v": SCHEMA_VERSION, "event": event, "run_id": self.run_id, "t": time.time(), **data}
+        record = {"v": SCHEMA_VERSION, "event": event, "run_id": self.run_id, "attempt": self.attempt, "t": time.time(), **data}
         line = json.dumps(record, default=str) + "\n"
         if self.file:
             self.file.write(line)

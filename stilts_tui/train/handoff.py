@@ -18,6 +18,7 @@ import torch
 from stilts_tui.errors import StiltsError
 from stilts_tui.models import resolve_model
 from stilts_tui.tasks import Task
+from stilts_tui.train.warm import WarmCache
 
 META_FILE = "stilts_checkpoint.json"
 
@@ -51,14 +52,30 @@ def load_checkpoint_state(folder: Path) -> dict[str, torch.Tensor]:
     raise StiltsError(f"intermediate checkpoint {folder} has no model.safetensors", "re-run the intermediate task")
 
 
-def build_model(model_name: str, task: Task, checkpoint: str | None, attn: str | None = None):
+def _from_pretrained(task: Task, base: str, attn: str | None, cache: WarmCache | None):
+    config_kwargs = {"num_labels": task.num_labels} if task.head == "classification" else {}
+    load_kwargs = {"attn_implementation": attn} if attn else {}
+    state = cache.state(base) if cache is not None else None
+    if state is None:
+        return model_class(task).from_pretrained(base, **config_kwargs, **load_kwargs)
+    from transformers import AutoConfig
+
+    # The same loading path as from a folder (same missing-key initialisation, same RNG use),
+    # with the weights taken from memory; cloned because the model must not write into the cache.
+    config = AutoConfig.from_pretrained(base, **config_kwargs)
+    concrete = model_class(task)._model_mapping[type(config)]
+    model = concrete.from_pretrained(None, config=config, state_dict={k: v.clone() for k, v in state.items()},
+                                     **load_kwargs)
+    model.config.name_or_path = base
+    return model
+
+
+def build_model(model_name: str, task: Task, checkpoint: str | None, attn: str | None = None,
+                cache: WarmCache | None = None):
     """(model, hand-off report). The classifier is initialised from the current RNG state, so
     seed before calling for a reproducible head."""
     base = resolve_model(model_name)
-    kwargs = {"num_labels": task.num_labels} if task.head == "classification" else {}
-    if attn:
-        kwargs["attn_implementation"] = attn
-    model = model_class(task).from_pretrained(base, **kwargs)
+    model = _from_pretrained(task, base, attn, cache)
     prefix = model.base_model_prefix + "."
     own_groups = sorted({_group(k, prefix) for k in model.state_dict()})
     if checkpoint is None:
@@ -73,7 +90,9 @@ def build_model(model_name: str, task: Task, checkpoint: str | None, attn: str |
     if not meta_path.is_file():
         raise StiltsError(f"{folder} is not a stilts intermediate checkpoint (no {META_FILE})", "re-run the intermediate task")
     meta = json.loads(meta_path.read_text())
-    state = load_checkpoint_state(folder)
+    state = cache.state(folder) if cache is not None else None
+    if state is None:
+        state = load_checkpoint_state(folder)
     keep_head = meta["head"] == "multiple_choice" and task.head == "multiple_choice"
     carried = {"encoder"} | ({"pooler", "classifier"} if keep_head else set())
     selected = {k: v for k, v in state.items() if _group(k, prefix) in carried}

@@ -39,6 +39,7 @@ from stilts_tui.train.data import (
 )
 from stilts_tui.train.events import EventWriter
 from stilts_tui.train.handoff import build_model, save_checkpoint
+from stilts_tui.train.warm import WarmCache
 
 
 class NanLossError(RuntimeError):
@@ -71,18 +72,31 @@ def _memory_mb(device: torch.device) -> float:
     return psutil.Process().memory_info().rss / 2**20
 
 
-def _fault(step: int) -> None:
-    """Fault injection for the failure-path tests: STILTS_FAULT_INJECT=oom:3 / nan:3 / kill:3 / hang:3."""
+def _fault(step: int, cfg: RunConfig, micro: int) -> None:
+    """Fault injection for the failure-path tests, from STILTS_FAULT_INJECT=KIND:STEP[@FIELD=VALUE]:
+    oom / nan / kill / hang / error at that step, or oom_above:N (out of memory while the device
+    batch is larger than N). `@seed=13` limits the fault to runs whose config has that value."""
     spec = os.environ.get("STILTS_FAULT_INJECT")
     if not spec:
         return
+    spec, _, where = spec.partition("@")
+    if where:
+        key, _, value = where.partition("=")
+        if str(getattr(cfg, key, None)) != value:
+            return
     kind, _, at = spec.partition(":")
+    if kind == "oom_above":
+        if micro > int(at):
+            raise torch.OutOfMemoryError(f"CUDA out of memory with a device batch of {micro} (injected)")
+        return
     if step != int(at or 1):
         return
     if kind == "oom":
         raise torch.OutOfMemoryError("CUDA out of memory (injected)")
     if kind == "nan":
         raise NanLossError(f"loss is nan at step {step} (injected)")
+    if kind == "error":
+        raise RuntimeError(f"injected error at step {step}")
     if kind == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
     if kind == "hang":
@@ -121,8 +135,9 @@ def _micro_size(cfg: RunConfig) -> tuple[int, int]:
     return micro, cfg.batch_size // micro
 
 
-def run(cfg: RunConfig, events: EventWriter) -> dict:
-    """Train (or, for zero-shot, only evaluate) one run; returns its final metrics."""
+def run(cfg: RunConfig, events: EventWriter, cache: WarmCache | None = None) -> dict:
+    """Train (or, for zero-shot, only evaluate) one run; returns its final metrics. A warm
+    worker passes its cache; the result is the same either way."""
     start_time = time.time()
     from transformers import AutoTokenizer, get_linear_schedule_with_warmup, set_seed
 
@@ -133,18 +148,28 @@ def run(cfg: RunConfig, events: EventWriter) -> dict:
     task = get_task(cfg.task)
     device = pick_device()
     precision = resolve_precision(cfg.precision, device)
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model(cfg.model))
-    dev_ds, dev_examples = tokenised_split(task, "dev", cfg.data_dir, tokenizer, cfg.max_length, cfg.cache_dir)
+    model_path = resolve_model(cfg.model)
+    tokenizer = cache.tokenizer(model_path) if cache else AutoTokenizer.from_pretrained(model_path)
+
+    def split(name: str):
+        def build():
+            return tokenised_split(task, name, cfg.data_dir, tokenizer, cfg.max_length, cfg.cache_dir)
+
+        if cache is None:
+            return build()
+        return cache.split((task.name, name, cfg.data_dir, tuple(cfg.task_files), model_path, cfg.max_length, cfg.cache_dir), build)
+
+    dev_ds, dev_examples = split("dev")
     train_ds = None
     if cfg.kind != "zero_shot":
-        train_ds, _ = tokenised_split(task, "train", cfg.data_dir, tokenizer, cfg.max_length, cfg.cache_dir)
+        train_ds, _ = split("train")
         if cfg.train_size:
             train_ds = train_ds.select(subsample_indices(len(train_ds), cfg.train_size, cfg.data_seed))
     elif task.head != "multiple_choice":
         raise StiltsError(f"zero-shot needs a multiple-choice target; {task.name} is {task.head}")
 
     set_seed(cfg.seed)
-    model, report = build_model(cfg.model, task, cfg.init_checkpoint, attn="sdpa" if cfg.sdpa else "eager")
+    model, report = build_model(cfg.model, task, cfg.init_checkpoint, attn="sdpa" if cfg.sdpa else "eager", cache=cache)
     if cfg.kind == "zero_shot" and report.get("to_head") != report.get("from_head", "multiple_choice"):
         raise StiltsError("zero-shot needs a multiple-choice intermediate checkpoint", "use an MC intermediate")
     model.to(device)
@@ -184,7 +209,7 @@ def run(cfg: RunConfig, events: EventWriter) -> dict:
         for indices in effective_batches(len(train_ds), cfg.batch_size, generator):
             t0 = time.perf_counter()
             step += 1
-            _fault(step)
+            _fault(step, cfg, micro)
             loss_sum = 0.0
             for size, batch in micro_batches(train_ds, indices, micro, collate, lengths):
                 batch = {k_: v.to(device, non_blocking=True) for k_, v in batch.items()}

@@ -1,0 +1,50 @@
+"""`python -m stilts_tui.runner --db DB --sweep SWEEP.json [--resume]`: the runner process.
+`stilts run` starts it detached (own session, output to DB's runner log); it can also be run
+in the foreground. It listens on nothing: see files.py for its control files."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from stilts_tui.errors import StiltsError
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m stilts_tui.runner")
+    p.add_argument("--db", required=True)
+    p.add_argument("--sweep", required=True)
+    p.add_argument("--resume", action="store_true")
+    args = p.parse_args(argv)
+    os.umask(0o077)  # everything the runner writes is the user's alone
+    from stilts_tui.runner.loop import Runner
+    from stilts_tui.runner.options import slots_from_options
+    from stilts_tui.runner.sweepfile import read_sweep
+    from stilts_tui.sweep.spec import describe
+
+    def log(msg: str) -> None:
+        print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}", flush=True)
+
+    def on_run(cfg, rec) -> None:
+        score = f"{rec.get('metric')} {rec['score']:.4f}" if rec.get("status") == "finished" else \
+            f"{rec.get('reason')}: {rec.get('message') or ''}"
+        log(f"{rec.get('status', '?'):8} {cfg.run_id} {describe(cfg)} {score}")
+
+    try:
+        name, runs, options = read_sweep(args.sweep)
+        slots = slots_from_options(options, runs)
+        log(f"runner {os.getpid()}: sweep {name}, {len(runs)} runs, slots {', '.join(s.id for s in slots)}"
+            f"{' (resumed)' if args.resume else ''}")
+        counts = Runner(args.db, runs, slots, max_retries=int(options.get("max_retries", 2)), resume=args.resume,
+                        name=name, sweep_file=args.sweep, on_run=on_run).run()
+    except StiltsError as exc:
+        log(f"error: {exc.problem}" + (f"\n  fix: {exc.fix}" if exc.fix else ""))
+        return 2
+    log(f"runner {os.getpid()} done: {counts}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

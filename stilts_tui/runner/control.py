@@ -1,0 +1,146 @@
+"""What the CLI (and later the TUI) does to a runner: start one detached, stop runs or the whole
+sweep, and read where a sweep stands. Nothing here trains; everything goes through the runner's
+files and process groups."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+from stilts_tui.errors import StiltsError
+from stilts_tui.runner.files import RunnerFiles, process_alive, runner_alive
+
+START_TIMEOUT_S = 120.0
+
+
+def ensure_no_runner(files: RunnerFiles) -> None:
+    state = files.read_state()
+    if runner_alive(state):
+        raise StiltsError(f"a sweep ({state.get('name')}) is already running on {files.db} (runner pid {state['pid']})",
+                          f"watch it with `stilts status --db {files.db}`, stop it with `stilts stop --all --db {files.db}`, "
+                          "or use another --db")
+
+
+def log_tail(path: Path, lines: int = 8) -> str:
+    try:
+        return "\n".join(path.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def start_detached(db: Path, sweep_file: Path, resume: bool = False, env: dict | None = None) -> int:
+    """Start the runner in its own session (no terminal: closing it, or losing SSH, does not
+    reach the runner) and wait until it holds the store; returns its pid."""
+    files = RunnerFiles(db)
+    files.make_dirs()
+    before = files.read_state()
+    cmd = [sys.executable, "-m", "stilts_tui.runner", "--db", str(db), "--sweep", str(sweep_file)]
+    if resume:
+        cmd.append("--resume")
+    log_start = files.log.stat().st_size if files.log.is_file() else 0
+    with files.log.open("ab") as log:
+        os.chmod(files.log, 0o600)
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True, close_fds=True, env=env)
+    deadline = time.time() + START_TIMEOUT_S
+    while time.time() < deadline:
+        state = files.read_state()
+        if state and state.get("pid") == proc.pid and state != before and state.get("status") != "starting":
+            return proc.pid
+        if proc.poll() is not None:
+            try:
+                with files.log.open("rb") as fh:
+                    fh.seek(log_start)
+                    out = fh.read().decode("utf-8", errors="replace").strip()
+            except OSError:
+                out = ""
+            errors = [ln.split(" error: ", 1)[1] if " error: " in ln else ln for ln in out.splitlines()]
+            if proc.returncode == 0:  # finished at once: nothing left to run
+                return proc.pid
+            raise StiltsError("the runner stopped at start: " + (" ".join(errors[-2:]) or f"exit code {proc.returncode}"),
+                              f"see {files.log}")
+        time.sleep(0.1)
+    raise StiltsError(f"the runner did not start within {START_TIMEOUT_S:.0f} s", f"see {files.log}")
+
+
+def _kill_group(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
+def sweep_processes(state: dict | None) -> list[psutil.Process]:
+    """The runner and its workers (and anything they started), while they exist."""
+    procs: list[psutil.Process] = []
+    if not state:
+        return procs
+    if process_alive(state.get("pid"), state.get("create_time")):
+        root = psutil.Process(state["pid"])
+        procs = [root, *root.children(recursive=True)]
+    for slot in state.get("slots", []):
+        pid = slot.get("worker_pid")
+        if pid and process_alive(pid) and all(p.pid != pid for p in procs):
+            with contextlib.suppress(psutil.Error):
+                p = psutil.Process(pid)
+                if "stilts_tui.train" in " ".join(p.cmdline()):
+                    procs.append(p)
+    return procs
+
+
+def stop_all(db: Path, timeout: float = 30.0) -> dict:
+    """End the sweep: the runner stops its workers and puts in-flight runs back in the queue;
+    whatever is still alive after `timeout` is killed. Returns what was stopped."""
+    files = RunnerFiles(db)
+    state = files.read_state()
+    procs = sweep_processes(state)
+    if not procs:
+        return {"runner": None, "killed": 0}
+    files.request_stop(None)
+    if runner_alive(state):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(state["pid"], signal.SIGTERM)
+    gone, alive = psutil.wait_procs(procs, timeout=timeout)
+    for p in alive:  # a runner that did not listen, or orphans of one that was SIGKILLed
+        with contextlib.suppress(psutil.Error):
+            _kill_group(p.pid, signal.SIGKILL)
+            p.kill()
+    psutil.wait_procs(alive, timeout=10)
+    with contextlib.suppress(OSError):
+        (files.control / "stop-all").unlink()
+    return {"runner": state.get("pid"), "killed": len(alive), "stopped": len(gone)}
+
+
+def stop_run(db: Path, run_id: str, timeout: float = 30.0) -> str:
+    """Stop one run; the rest of the sweep goes on. Returns the run's status afterwards."""
+    from stilts_tui.store import Store
+
+    files = RunnerFiles(db)
+    state = files.read_state()
+    with Store(db) as store:
+        rec = store.get(run_id)
+    if rec is None:
+        raise StiltsError(f"no run {run_id} in {db}", f"list them with stilts results --runs --db {db}")
+    if rec.get("status") in ("finished", "failed", "stopped", "blocked"):
+        return rec["status"]
+    if runner_alive(state):
+        files.request_stop(run_id)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            with Store(db) as store:
+                status = (store.get(run_id) or {}).get("status")
+            if status not in ("running", "queued"):
+                return status or "?"
+            time.sleep(0.2)
+        raise StiltsError(f"run {run_id} did not stop within {timeout:.0f} s", f"see {files.log}")
+    # No runner: kill what may be left of the run and record it ourselves.
+    if rec.get("pid"):
+        _kill_group(rec["pid"], signal.SIGKILL)
+    with Store(db, writer=True) as store:
+        store.update(run_id, status="stopped", pid=None, slot=None, reason="stopped", message="stopped by the user")
+    return "stopped"

@@ -1,0 +1,65 @@
+"""How long runs take: the relative cost that orders the queue (longest first), and GPU-hours
+from the throughput measured on runs already finished."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from stilts_tui.tasks import get_task
+from stilts_tui.train.config import RunConfig
+
+UNKNOWN_ROWS = 2000
+
+
+def train_rows(cfg: RunConfig) -> int:
+    try:
+        task = get_task(cfg.task)
+    except Exception:  # noqa: BLE001 - a user task not registered in this process
+        return cfg.train_size or UNKNOWN_ROWS
+    rows = task.train_rows or UNKNOWN_ROWS
+    return min(rows, cfg.train_size) if cfg.train_size else rows
+
+
+def work_units(cfg: RunConfig) -> float:
+    """Sequences processed: epochs × train rows × choices (dev evaluation counted as one pass)."""
+    try:
+        k = get_task(cfg.task).num_choices or 1
+    except Exception:  # noqa: BLE001
+        k = 1
+    epochs = 0 if cfg.kind == "zero_shot" else cfg.epochs
+    return float(k * (epochs * train_rows(cfg) + max(1, train_rows(cfg) // 10)))
+
+
+def cost(cfg: RunConfig) -> float:
+    """Relative expected duration: sequences × tokens per sequence."""
+    return work_units(cfg) * cfg.max_length
+
+
+def measured_rates(records: list[dict]) -> dict[str, float]:
+    """Seconds per work unit for each model, from finished runs with a wall time."""
+    units: dict[str, float] = defaultdict(float)
+    secs: dict[str, float] = defaultdict(float)
+    for r in records:
+        if r.get("status") != "finished" or not r.get("wall_s") or not r.get("config"):
+            continue
+        try:
+            cfg = RunConfig.from_dict(r["config"])
+        except (TypeError, ValueError):
+            continue
+        units[cfg.model] += work_units(cfg) * cfg.max_length
+        secs[cfg.model] += float(r["wall_s"])
+    return {m: secs[m] / units[m] for m in units if units[m] > 0}
+
+
+def estimate_seconds(runs: list[RunConfig], records: list[dict]) -> tuple[float | None, int]:
+    """(device-seconds for these runs, how many finished runs the rate comes from); None when
+    no run of the same model has finished yet."""
+    rates = measured_rates(records)
+    basis = sum(1 for r in records if r.get("status") == "finished" and r.get("wall_s"))
+    total = 0.0
+    for cfg in runs:
+        rate = rates.get(cfg.model)
+        if rate is None:
+            return None, 0
+        total += rate * cost(cfg)
+    return total, basis

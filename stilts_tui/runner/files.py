@@ -1,0 +1,119 @@
+"""The runner's files beside the results file, readable by this user only. The runner listens on
+nothing: control is a file dropped in its control folder, state is a file it rewrites atomically.
+
+    results.json            the store (the runs)            results.runner.json  the runner's state
+    results.runner.log      the runner's own output         results.control/     stop requests
+    results.sweeps/         the runs each sweep was asked to run (what `stilts resume` continues)"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+
+@dataclass(frozen=True)
+class RunnerFiles:
+    db: Path
+
+    @property
+    def state(self) -> Path:
+        return self.db.with_name(self.db.stem + ".runner.json")
+
+    @property
+    def log(self) -> Path:
+        return self.db.with_name(self.db.stem + ".runner.log")
+
+    @property
+    def control(self) -> Path:
+        return self.db.with_name(self.db.stem + ".control")
+
+    @property
+    def sweeps(self) -> Path:
+        return self.db.with_name(self.db.stem + ".sweeps")
+
+    @property
+    def workers(self) -> Path:
+        return self.db.with_name(self.db.stem + ".workers")
+
+    def make_dirs(self) -> None:
+        for d in (self.db.parent, self.control, self.sweeps, self.workers):
+            d.mkdir(parents=True, exist_ok=True)
+        for d in (self.control, self.sweeps, self.workers):
+            os.chmod(d, 0o700)
+
+    # ----------------------------------------------------------------- state
+
+    def write_state(self, state: dict) -> None:
+        write_private_json(self.state, state)
+
+    def read_state(self) -> dict | None:
+        try:
+            return json.loads(self.state.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    # ----------------------------------------------------------------- control
+
+    def request_stop(self, run_id: str | None) -> Path:
+        self.control.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.control, 0o700)
+        path = self.control / (f"stop-{run_id}" if run_id else "stop-all")
+        write_private_json(path, {"t": time.time(), "by_pid": os.getpid()})
+        return path
+
+    def take_stop_requests(self) -> tuple[bool, list[str]]:
+        """(stop everything?, run ids to stop), removing the requests read."""
+        if not self.control.is_dir():
+            return False, []
+        stop_all, runs = False, []
+        for f in self.control.iterdir():
+            if f.name == "stop-all":
+                stop_all = True
+            elif f.name.startswith("stop-"):
+                runs.append(f.name[5:])
+            else:
+                continue
+            f.unlink(missing_ok=True)
+        return stop_all, runs
+
+
+def write_private_json(path: Path, data: dict) -> None:
+    """Atomic replace, mode 0600."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, default=str)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def process_alive(pid: int | None, create_time: float | None = None) -> bool:
+    """True when `pid` runs and is the same process (its start time matches), not a reused pid."""
+    if not pid:
+        return False
+    try:
+        p = psutil.Process(pid)
+        if p.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return create_time is None or abs(p.create_time() - create_time) < 1.0
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+
+
+def runner_alive(state: dict | None) -> bool:
+    return bool(state) and state.get("status") in ("starting", "running", "stopping") and \
+        process_alive(state.get("pid"), state.get("create_time"))

@@ -1,0 +1,382 @@
+"""The runner's loop: one process that owns the store's writer lock, keeps a warm worker on every
+slot, hands each free slot the longest ready run, applies the retry policy, and records exactly
+one outcome per attempt. Everything it learns it writes to the store before acting on it, so a
+runner killed at any moment can be resumed (`recover`) without losing or duplicating a result."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import selectors
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import psutil
+
+from stilts_tui.runner.estimate import cost
+from stilts_tui.runner.files import RunnerFiles
+from stilts_tui.runner.pool import Worker
+from stilts_tui.runner.slots import Slot
+from stilts_tui.store import Store
+from stilts_tui.train.config import RunConfig
+from stilts_tui.train.events import read_events
+
+OnEvent = Callable[[RunConfig, dict], None]
+OnRun = Callable[[RunConfig, dict], None]
+
+NOT_RETRIED = {"nan_loss": "the same seed would fail the same way", "data_error": "the data must be fixed first"}
+
+
+def run_record(cfg: RunConfig) -> dict:
+    """The store's view of a run: the grouping fields at the top level, the full config inside."""
+    return {"run_id": cfg.run_id, "kind": cfg.kind, "intermediate": cfg.intermediate, "target": cfg.task,
+            "model": cfg.model, "lr": cfg.lr, "batch_size": cfg.batch_size, "warmup_ratio": cfg.warmup_ratio,
+            "seed": cfg.seed, "epochs": cfg.epochs, "max_length": cfg.max_length, "train_size": cfg.train_size,
+            "init_from": cfg.init_from, "spec": cfg.spec_name, "config": asdict(cfg),
+            "events_path": cfg.events_path, "output_dir": cfg.output_dir}
+
+
+def micro_batch(cfg: RunConfig) -> int:
+    micro = min(cfg.batch_size, max(1, cfg.max_device_batch))
+    while cfg.batch_size % micro:
+        micro -= 1
+    return micro
+
+
+def recovered_result(record: dict) -> dict | None:
+    """The `finished` event of the record's current attempt, when its worker got that far before
+    the runner died: the result is kept instead of training again."""
+    attempt = record.get("attempts", 0)
+    for ev in reversed(read_events(record.get("events_path") or "")):
+        if ev.get("attempt", 1) != attempt:
+            continue
+        return ev if ev["event"] == "finished" else None
+    return None
+
+
+class Runner:
+    def __init__(self, db: str | Path, runs: list[RunConfig], slots: list[Slot], *, max_retries: int = 2,
+                 resume: bool = False, name: str = "", sweep_file: str | None = None,
+                 on_event: OnEvent | None = None, on_run: OnRun | None = None,
+                 env: dict[str, str] | None = None, poll_s: float = 0.25) -> None:
+        if not slots:
+            raise ValueError("a runner needs at least one slot")
+        self.db = Path(db)
+        self.files = RunnerFiles(self.db)
+        self.runs = {r.run_id: r for r in runs}
+        self.slots = slots
+        self.max_retries = max_retries
+        self.resume = resume
+        self.name = name
+        self.sweep_file = sweep_file
+        self.on_event = on_event
+        self.on_run = on_run
+        self.env = env
+        self.poll_s = poll_s
+        self.workers: dict[str, Worker] = {}   # slot id -> worker
+        self.pending: dict[str, RunConfig] = {}
+        self.stop_flag = False
+        self.counts = {"finished": 0, "failed": 0, "stopped": 0, "blocked": 0, "skipped": 0, "retried": 0, "recovered": 0}
+        self.started_at = time.time()
+        self.last_state = 0.0
+        self.store: Store | None = None
+        self.dirty = True  # something changed that may make a run ready
+        self.old_handlers: dict = {}
+
+    # ------------------------------------------------------------------ setup
+
+    def _signals(self) -> None:
+        def stop(*_):
+            self.stop_flag = True
+
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            with contextlib.suppress(ValueError):  # not the main thread: the caller handles signals
+                self.old_handlers[sig] = signal.signal(sig, stop)
+
+    def _prepare(self) -> None:
+        store = self.store
+        store.add_runs(run_record(r) for r in self.runs.values())
+        records = {r["run_id"]: r for r in store.runs()}
+        updates: dict[str, dict] = {}
+        for run_id, cfg in self.runs.items():
+            rec = records[run_id]
+            status = rec.get("status")
+            if status == "running":  # in flight when an earlier runner died
+                ev = recovered_result(rec)
+                if ev is not None:
+                    self._record_finished(cfg, ev, recovered=True)
+                    continue
+                updates[run_id] = {"status": "queued", "pid": None, "slot": None, "reason": "interrupted",
+                                   "message": "its runner stopped before the run ended; it runs again"}
+                status = "queued"
+            if status == "finished":
+                self.counts["skipped"] += 1
+                continue
+            if self.resume and status in ("failed", "stopped"):
+                continue  # a resumed sweep continues; it does not retry what already failed for good
+            old = RunConfig.from_dict(rec["config"]) if rec.get("config") else cfg
+            # An earlier OOM taught us a smaller device batch; identity (and results) are unchanged.
+            cfg = replace(cfg, max_device_batch=min(cfg.max_device_batch, old.max_device_batch))
+            self.pending[run_id] = cfg
+            if not self.resume or status != "queued":
+                updates[run_id] = updates.get(run_id, {}) | {"status": "queued", "config": asdict(cfg)}
+                if not self.resume:
+                    updates[run_id]["retries"] = 0  # a new `stilts run` gives failed runs a fresh budget
+        store.update_many(updates)
+
+    # ------------------------------------------------------------------ outcomes
+
+    def _record_finished(self, cfg: RunConfig, ev: dict, recovered: bool = False) -> None:
+        m = ev["metrics"]
+        self.store.update(cfg.run_id, status="finished", finished_at=ev.get("t", time.time()), pid=None,
+                          score=m["score"], metric=m["metric"], metrics=m, wall_s=ev.get("wall_s"), reason=None,
+                          message="result recovered from the event log after the runner stopped" if recovered else None)
+        self.pending.pop(cfg.run_id, None)
+        self.dirty = True
+        self.counts["recovered" if recovered else "finished"] += 1
+        if self.on_run:
+            self.on_run(cfg, self.store.get(cfg.run_id) or {})
+
+    def _record_failure(self, worker: Worker, reason: str, message: str, tail: list[str]) -> None:
+        cfg = worker.run
+        rec = self.store.get(cfg.run_id) or {}
+        failures = [*rec.get("failures", []), {"attempt": worker.attempt, "reason": reason, "message": message,
+                                               "t": time.time(), "slot": worker.slot.id}]
+        common = {"pid": None, "failures": failures, "stderr_tail": tail, "finished_at": time.time()}
+        retries = rec.get("retries", 0)
+        self.dirty = True
+        if worker.stop_requested:
+            self.store.update(cfg.run_id, status="stopped", reason="stopped", message="stopped by the user", **common)
+            self.pending.pop(cfg.run_id, None)
+            self.counts["stopped"] += 1
+        elif reason == "oom" and micro_batch(cfg) > 1:
+            smaller = replace(cfg, max_device_batch=micro_batch(cfg) // 2)
+            self.pending[cfg.run_id] = smaller
+            self.store.update(cfg.run_id, status="queued", reason="oom", config=asdict(smaller),
+                              message=f"out of memory with a device batch of {micro_batch(cfg)}; retrying with "
+                                      f"{micro_batch(smaller)} and gradient accumulation (same effective batch)", **common)
+            self.counts["retried"] += 1
+        elif reason not in NOT_RETRIED and reason != "oom" and retries < self.max_retries:
+            self.store.update(cfg.run_id, status="queued", reason=reason, retries=retries + 1,
+                              message=f"{message} (retry {retries + 1} of {self.max_retries})", **common)
+            self.counts["retried"] += 1
+        else:
+            why = NOT_RETRIED.get(reason) or ("out of memory even with a device batch of 1" if reason == "oom"
+                                             else f"gave up after {retries} retries")
+            self.store.update(cfg.run_id, status="failed", reason=reason, message=f"{message} (not retried: {why})"
+                              if reason in NOT_RETRIED or reason == "oom" else f"{message} ({why})", **common)
+            self.pending.pop(cfg.run_id, None)
+            self.counts["failed"] += 1
+        if self.on_run:
+            self.on_run(cfg, self.store.get(cfg.run_id) or {})
+
+    # ------------------------------------------------------------------ scheduling
+
+    def _parent_state(self, cfg: RunConfig, records: dict[str, dict]) -> str:
+        """ready / wait / blocked for a run that starts from an intermediate checkpoint."""
+        if not cfg.init_from:
+            return "ready"
+        if cfg.init_from in self.pending:
+            return "wait"
+        parent = records.get(cfg.init_from) or {}
+        if parent.get("status") == "finished" and Path(cfg.init_checkpoint or "").is_dir():
+            return "ready"
+        return "blocked"
+
+    def _ready(self) -> list[RunConfig]:
+        busy = {w.run.run_id for w in self.workers.values() if w.run is not None}
+        records = {r["run_id"]: r for r in self.store.runs()}
+        ready = []
+        for run_id, cfg in list(self.pending.items()):
+            if run_id in busy:
+                continue
+            state = self._parent_state(cfg, records)
+            if state == "blocked":
+                parent = records.get(cfg.init_from) or {}
+                self.store.update(run_id, status="blocked", reason="intermediate_failed",
+                                  message=f"intermediate run {cfg.init_from} is {parent.get('status', 'missing')}"
+                                          + ("" if parent.get("status") != "finished" else " but its checkpoint is gone"))
+                self.pending.pop(run_id)
+                self.counts["blocked"] += 1
+            elif state == "ready":
+                ready.append(cfg)
+        # Intermediates first (each unblocks many runs), then longest first so the sweep ends sooner.
+        ready.sort(key=lambda c: (c.kind != "intermediate", -cost(c), c.run_id))
+        return ready
+
+    def _spawn(self, slot: Slot) -> Worker:
+        worker = Worker(slot, self.files.workers, self.env)
+        self.workers[slot.id] = worker
+        self.selector.register(worker.proc.stdout, selectors.EVENT_READ, worker)
+        self.dirty = True
+        return worker
+
+    def _assign(self) -> None:
+        # Warm a worker for every slot that queued work may need, while earlier work runs.
+        for slot in self.slots:
+            if slot.id not in self.workers and len(self.workers) < len(self.pending):
+                self._spawn(slot)
+        idle = [w for w in self.workers.values() if w.idle]
+        if idle and self.dirty:
+            self.dirty = False
+            ready = self._ready()
+            for w in idle:
+                if not ready:
+                    break
+                cfg = ready.pop(0)
+                attempt = (self.store.get(cfg.run_id) or {}).get("attempts", 0) + 1
+                # Store first: a runner killed right after this line re-runs the attempt on resume.
+                self.store.update(cfg.run_id, status="running", attempts=attempt, started_at=time.time(), pid=w.pid,
+                                  slot=w.slot.id, device=w.slot.device, config=asdict(cfg))
+                w.assign(cfg, attempt)
+            if ready:
+                self.dirty = True
+        # Idle workers that no queued run will ever need are let go (memory back to the others).
+        if not self.pending:
+            for sid, w in list(self.workers.items()):
+                if w.run is None:
+                    self._retire(sid)
+
+    def _retire(self, slot_id: str) -> None:
+        w = self.workers.pop(slot_id)
+        with contextlib.suppress(KeyError, ValueError):
+            self.selector.unregister(w.proc.stdout)
+        with contextlib.suppress(OSError, BrokenPipeError):
+            w.proc.stdin.close()  # end of input: a warm worker exits by itself
+        try:
+            w.proc.wait(timeout=5)
+        except Exception:  # noqa: BLE001
+            w.kill_now()
+        w.close()
+
+    # ------------------------------------------------------------------ events
+
+    def _handle(self, w: Worker, ev: dict) -> None:
+        kind = ev["event"]
+        if kind == "ready":
+            w.ready_at = ev.get("t", time.time())
+            return
+        cfg = w.run
+        if cfg is None or ev.get("run_id") != cfg.run_id or ev.get("attempt", 1) != w.attempt:
+            return  # a stray line from an earlier run
+        if self.on_event:
+            self.on_event(cfg, ev)
+        if kind == "started":
+            self.store.update(cfg.run_id, train_examples=ev.get("train_examples"), total_steps=ev.get("total_steps"),
+                              micro_batch=ev.get("micro_batch"), accumulation=ev.get("accumulation"),
+                              params=ev.get("params"), precision=ev.get("precision"),
+                              overhead_s=ev.get("t", time.time()) - (w.assigned_at or time.time()))
+        elif kind == "finished":
+            w.run = None
+            self._record_finished(cfg, ev)
+        elif kind == "failed":
+            self._record_failure(w, ev.get("reason", "error"), ev.get("message", ""), ev.get("stderr_tail") or [])
+            w.run = None
+
+    def _check_dead(self) -> None:
+        for sid, w in list(self.workers.items()):
+            if w.alive():
+                continue
+            for ev in w.read_events():  # what it said before dying
+                self._handle(w, ev)
+            if w.run is not None:
+                rc = w.proc.returncode
+                how = f"signal {-rc}" if rc < 0 else f"code {rc}"
+                self._record_failure(w, "killed", f"worker exited with {how} before the run ended", w.stderr_tail())
+                w.run = None
+            with contextlib.suppress(KeyError, ValueError):
+                self.selector.unregister(w.proc.stdout)
+            w.close()
+            del self.workers[sid]
+
+    def _control(self) -> None:
+        stop_all, stop_runs = self.files.take_stop_requests()
+        if stop_all:
+            self.stop_flag = True
+        for run_id in stop_runs:
+            for w in self.workers.values():
+                if w.run is not None and w.run.run_id == run_id:
+                    w.stop_requested = True
+                    w.terminate()
+            if run_id in self.pending and not any(w.run and w.run.run_id == run_id for w in self.workers.values()):
+                self.pending.pop(run_id)
+                self.store.update(run_id, status="stopped", reason="stopped", message="stopped by the user before it started")
+                self.counts["stopped"] += 1
+        for w in self.workers.values():
+            w.reap()
+
+    # ------------------------------------------------------------------ state file
+
+    def _state(self, status: str, force: bool = False) -> None:
+        now = time.time()
+        if not force and now - self.last_state < 1.0:
+            return
+        self.last_state = now
+        me = psutil.Process()
+        self.files.write_state({
+            "pid": os.getpid(), "create_time": me.create_time(), "status": status, "name": self.name,
+            "db": str(self.db), "sweep_file": self.sweep_file, "started_at": self.started_at, "heartbeat": now,
+            "run_ids": list(self.runs), "counts": self.counts, "pending": len(self.pending),
+            "slots": [{"id": s.id, "device": s.device, "threads": s.threads,
+                       "worker_pid": (w := self.workers.get(s.id)) and w.pid,
+                       "run_id": w.run.run_id if w and w.run else None,
+                       "since": w.assigned_at if w and w.run else None} for s in self.slots]})
+
+    # ------------------------------------------------------------------ main
+
+    def run(self) -> dict[str, int]:
+        self.files.make_dirs()
+        self._signals()
+        self.store = Store(self.db, writer=True)
+        self.selector = selectors.DefaultSelector()
+        try:
+            self._state("starting", force=True)
+            self._prepare()
+            while not self.stop_flag:
+                self._control()
+                if self.stop_flag:
+                    break
+                self._assign()
+                if not self.pending and not any(w.run is not None for w in self.workers.values()):
+                    break
+                for key, _ in self.selector.select(timeout=self.poll_s):
+                    for ev in key.data.read_events():
+                        self._handle(key.data, ev)
+                self._check_dead()
+                self._state("running")
+            stopped = self.stop_flag
+            self._shutdown()
+            self._state("stopped" if stopped else "finished", force=True)
+        except BaseException:
+            self._shutdown()
+            self._state("crashed", force=True)
+            raise
+        finally:
+            self.selector.close()
+            self.store.close()
+            for sig, handler in self.old_handlers.items():
+                signal.signal(sig, handler)
+        return self.counts
+
+    def _shutdown(self) -> None:
+        """Stop every worker; runs still in flight go back to the queue for `stilts resume`."""
+        for w in self.workers.values():
+            w.terminate()
+        deadline = time.time() + 15
+        while any(w.alive() for w in self.workers.values()) and time.time() < deadline:
+            for w in self.workers.values():
+                w.reap()
+            time.sleep(0.05)
+        for w in self.workers.values():
+            if w.alive():
+                w.kill_now(grace=0)
+            if w.run is not None:
+                with contextlib.suppress(Exception):
+                    self.store.update(w.run.run_id, status="queued", pid=None, slot=None, reason="stopped",
+                                      message="the sweep was stopped while this run was in flight; stilts resume runs it")
+                w.run = None
+            w.close()
+        self.workers.clear()

@@ -1,0 +1,50 @@
+"""Slot options shared by `stilts run`, `stilts resume` and `stilts bench sweep`."""
+
+from __future__ import annotations
+
+import argparse
+
+from stilts_tui.errors import StiltsError
+from stilts_tui.runner.slots import Slot, model_shape, plan_slots
+from stilts_tui.train.config import RunConfig
+
+
+def add_slot_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("slots")
+    g.add_argument("--gpus", help="GPU indices to use, e.g. 0,1 (default: every visible GPU)")
+    g.add_argument("--per-gpu", type=int, help="runs at once on each GPU (default: as many as free memory holds)")
+    g.add_argument("--slots", type=int, help="CPU only: runs at once (default: one per core)")
+    g.add_argument("--threads", type=int, help="threads per run (default: 1 on CPU; cores shared out on GPUs)")
+    g.add_argument("--max-retries", type=int, default=2, help="retries of a run failing for a transient reason (default 2)")
+
+
+def options_from_args(args: argparse.Namespace) -> dict:
+    gpus = None
+    if getattr(args, "gpus", None):
+        try:
+            gpus = [int(x) for x in args.gpus.split(",") if x.strip()]
+        except ValueError:
+            raise StiltsError(f"--gpus {args.gpus!r} is not a list of GPU indices", "e.g. --gpus 0,1") from None
+    for name in ("per_gpu", "slots", "threads"):
+        v = getattr(args, name, None)
+        if v is not None and v < 1:
+            raise StiltsError(f"--{name.replace('_', '-')} must be at least 1 (got {v})")
+    if getattr(args, "max_retries", 2) < 0:
+        raise StiltsError("--max-retries must be 0 or more")
+    return {"gpus": gpus, "per_gpu": getattr(args, "per_gpu", None), "slots": getattr(args, "slots", None),
+            "threads": getattr(args, "threads", None), "max_retries": getattr(args, "max_retries", 2)}
+
+
+def slots_from_options(options: dict, runs: list[RunConfig]) -> list[Slot]:
+    from stilts_tui.models import resolve_model
+
+    shape, batch, seq = None, 32, 128
+    if runs:
+        try:
+            shape = model_shape(resolve_model(runs[0].model))
+        except StiltsError:
+            shape = None
+        batch = max(min(r.batch_size, r.max_device_batch) for r in runs)
+        seq = max(r.max_length for r in runs)
+    return plan_slots(gpu_ids=options.get("gpus"), per_gpu=options.get("per_gpu"), cpu_slots=options.get("slots"),
+                      threads=options.get("threads"), shape=shape, batch=batch, seq=seq)

@@ -1,0 +1,114 @@
+"""Warm worker processes, one per slot: spawned once, fed one run at a time over stdin, read
+line by line without blocking. Each worker has its own process group so one run can be stopped
+(its worker killed and replaced) without touching the others."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from stilts_tui.runner.slots import Slot
+from stilts_tui.train.config import RunConfig
+from stilts_tui.train.events import parse_event
+
+KILL_GRACE_S = 5.0
+
+
+class Worker:
+    def __init__(self, slot: Slot, log_dir: Path, env: dict[str, str] | None = None) -> None:
+        self.slot = slot
+        self.stderr_path = log_dir / f"{slot.id}.stderr.log"
+        self.stderr = self.stderr_path.open("ab")
+        cmd = [sys.executable, "-m", "stilts_tui.train", "--serve", "--threads", str(slot.threads)]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr,
+                                     env=(env or os.environ) | slot.env(), start_new_session=True)
+        os.set_blocking(self.proc.stdout.fileno(), False)
+        self.spawned_at = time.time()
+        self.ready_at: float | None = None
+        self.buffer = b""
+        self.run: RunConfig | None = None
+        self.attempt = 0
+        self.assigned_at: float | None = None
+        self.stop_requested = False
+        self.kill_deadline: float | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @property
+    def idle(self) -> bool:
+        return self.run is None and self.alive()
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def assign(self, cfg: RunConfig, attempt: int) -> None:
+        run_file = Path(cfg.output_dir) / "run.json"
+        run_file.parent.mkdir(parents=True, exist_ok=True)
+        run_file.write_text(cfg.to_json(), encoding="utf-8")
+        self.run, self.attempt, self.assigned_at = cfg, attempt, time.time()
+        self.stop_requested = False
+        try:
+            self.proc.stdin.write((json.dumps({"run": str(run_file), "attempt": attempt}) + "\n").encode())
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            pass  # the worker died; the runner sees it exit and requeues the run
+
+    def read_events(self) -> list[dict]:
+        try:
+            chunk = self.proc.stdout.read()
+        except (OSError, ValueError):
+            chunk = None
+        if chunk:
+            self.buffer += chunk
+        if b"\n" not in self.buffer:
+            return []
+        *lines, self.buffer = self.buffer.split(b"\n")
+        return [e for e in (parse_event(line) for line in lines) if e is not None]
+
+    def terminate(self) -> None:
+        """SIGTERM to the worker's process group now, SIGKILL if it is still there after a grace."""
+        if self.kill_deadline is None:
+            self.kill_deadline = time.time() + KILL_GRACE_S
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+
+    def reap(self) -> bool:
+        """Escalate a pending termination; True once the process is gone."""
+        if self.proc.poll() is not None:
+            return True
+        if self.kill_deadline is not None and time.time() >= self.kill_deadline:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        return False
+
+    def kill_now(self, grace: float = KILL_GRACE_S) -> None:
+        self.terminate()
+        try:
+            self.proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        self.close()
+
+    def close(self) -> None:
+        for fh in (self.proc.stdin, self.proc.stdout):
+            with contextlib.suppress(OSError, ValueError, BrokenPipeError):
+                if fh:
+                    fh.close()
+        with contextlib.suppress(OSError):
+            self.stderr.close()
+
+    def stderr_tail(self, lines: int = 12) -> list[str]:
+        try:
+            return self.stderr_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-lines:]
+        except OSError:
+            return []

@@ -1,0 +1,97 @@
+"""Where a sweep stands, from the store and the runner's state file (read-only: safe while the
+runner writes)."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from pathlib import Path
+
+from stilts_tui.runner.estimate import cost
+from stilts_tui.runner.files import RunnerFiles, runner_alive
+from stilts_tui.store import Store
+from stilts_tui.train.config import RunConfig
+from stilts_tui.train.events import parse_event
+
+
+def last_progress(events_path: str | None, attempt: int) -> dict | None:
+    """The newest step event of this attempt, from the end of the run's event log."""
+    if not events_path:
+        return None
+    try:
+        with open(events_path, "rb") as fh:
+            fh.seek(0, 2)
+            fh.seek(max(0, fh.tell() - 16384))
+            lines = fh.read().splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        ev = parse_event(line)
+        if ev and ev.get("attempt", 1) == attempt and ev["event"] in ("step", "started"):
+            return ev
+    return None
+
+
+def sweep_status(db: Path) -> dict:
+    files = RunnerFiles(db)
+    state = files.read_state() or {}
+    with Store(db) as store:
+        records = store.runs()
+    ids = set(state.get("run_ids") or [r["run_id"] for r in records])
+    mine = [r for r in records if r["run_id"] in ids]
+    counts = Counter(r.get("status", "?") for r in mine)
+    now = time.time()
+    running = []
+    for r in mine:
+        if r.get("status") != "running":
+            continue
+        ev = last_progress(r.get("events_path"), r.get("attempts", 1)) or {}
+        running.append({"run_id": r["run_id"], "kind": r.get("kind"), "intermediate": r.get("intermediate"),
+                         "target": r.get("target"), "slot": r.get("slot"), "device": r.get("device"),
+                         "attempt": r.get("attempts"), "step": ev.get("step", 0),
+                         "total_steps": ev.get("total_steps") or r.get("total_steps"), "loss": ev.get("loss"),
+                         "elapsed_s": now - (r.get("started_at") or now)})
+    alive = runner_alive(state)
+    eta = None
+    started = state.get("started_at")
+    done_cost = sum(cost(RunConfig.from_dict(r["config"])) for r in mine
+                    if r.get("status") == "finished" and r.get("finished_at", 0) >= (started or 0) and r.get("config"))
+    left_cost = sum(cost(RunConfig.from_dict(r["config"])) for r in mine
+                    if r.get("status") in ("queued", "running") and r.get("config"))
+    if alive and started and done_cost > 0:
+        eta = (now - started) * left_cost / done_cost
+    by_slot = Counter(r.get("slot") for r in mine if r.get("status") == "running")
+    return {"db": str(db), "name": state.get("name"), "runner_pid": state.get("pid"),
+            "runner": "running" if alive else (state.get("status") if state.get("status") in ("finished", "stopped")
+                                               else ("died" if state else "none")),
+            "heartbeat_age_s": now - state["heartbeat"] if state.get("heartbeat") else None,
+            "runs": len(mine), "counts": dict(counts), "running": running, "eta_s": eta,
+            "slots": [s | {"runs_now": by_slot.get(s["id"], 0)} for s in state.get("slots", [])], "log": str(files.log)}
+
+
+def fmt_duration(s: float | None) -> str:
+    if s is None:
+        return "?"
+    s = int(s)
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+def render_status(st: dict) -> str:
+    c = st["counts"]
+    lines = [f"sweep {st['name'] or '?'}  ({st['db']})",
+             f"runner: {st['runner']}" + (f" (pid {st['runner_pid']})" if st["runner"] == "running" else "")
+             + ("  — continue it with `stilts resume`" if st["runner"] == "died" else ""),
+             "runs: " + "  ".join(f"{k} {c.get(k, 0)}" for k in ("queued", "running", "finished", "failed", "stopped", "blocked"))
+             + f"  of {st['runs']}" + (f"   ETA {fmt_duration(st['eta_s'])}" if st["eta_s"] is not None else "")]
+    if st["slots"]:
+        devices = Counter(s["device"] for s in st["slots"])
+        lines.append("slots: " + ", ".join(f"{d} ×{n}" for d, n in devices.items()))
+    for r in sorted(st["running"], key=lambda r: r["slot"] or ""):
+        total = r["total_steps"] or 0
+        prog = f"step {r['step']}/{total}" if total else "loading"
+        loss = f" loss {r['loss']:.3f}" if r["loss"] is not None else ""
+        pair = r["target"] if r["kind"] == "intermediate" else f"{r['intermediate']} → {r['target']}"
+        lines.append(f"  {r['slot'] or '?':<9} {r['run_id']}  {pair:<36} {prog}{loss}  {fmt_duration(r['elapsed_s'])}"
+                     + (f"  (attempt {r['attempt']})" if (r["attempt"] or 1) > 1 else ""))
+    lines.append(f"log: {st['log']}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,282 @@
+"""The runner: concurrency on slots, warm workers, retries, detaching, stop, resume after SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import stat
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import psutil
+import pytest
+from runner_helpers import run_runs, stilts
+
+from stilts_tui.errors import StiltsError
+from stilts_tui.runner.files import RunnerFiles, process_alive
+from stilts_tui.runner.loop import Runner
+from stilts_tui.runner.slots import Gpu, model_shape, plan_slots, runs_per_gpu
+from stilts_tui.store import Store
+from stilts_tui.sweep.spec import expand, parse_spec
+from stilts_tui.train.events import read_events
+
+
+def sweep_spec(tiny_models, train_data, seeds=(1, 2), intermediates=("none", "hellaswag"), epochs=1) -> dict:
+    return {"name": "runner-test", "model": str(tiny_models["roberta"]), "data_dir": str(train_data),
+            "intermediates": list(intermediates), "targets": ["rte"],
+            "grid": {"lr": [1e-3], "batch_size": [8], "seed": list(seeds)},
+            "intermediate": {"lr": 1e-3, "batch_size": 2},
+            "tasks": {"rte": {"epochs": epochs, "max_length": 32}, "hellaswag": {"epochs": 1, "max_length": 32}}}
+
+
+def write_toml(path: Path, raw: dict) -> Path:
+    import tomli_w
+
+    path.write_bytes(tomli_w.dumps(raw).encode())
+    return path
+
+
+def wait_for(pred, timeout: float = 120, what: str = "condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = pred()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def runs_by_status(db: Path) -> dict[str, str]:
+    return {r["run_id"]: r["status"] for r in Store(db).runs()}
+
+
+def intervals(runs) -> list[tuple[float, float, str]]:
+    out = []
+    for cfg in runs:
+        evs = read_events(cfg.events_path)
+        start = next(e["t"] for e in evs if e["event"] == "started")
+        end = next(e["t"] for e in evs if e["event"] == "finished")
+        out.append((start, end, cfg.run_id))
+    return out
+
+
+# ------------------------------------------------------------------ slots
+
+
+def test_slots_cpu_and_gpu_planning():
+    cpu = plan_slots(gpus=[], cpu_slots=2, threads=1)
+    assert [s.id for s in cpu] == ["cpu0", "cpu1"] and all(s.env()["OMP_NUM_THREADS"] == "1" for s in cpu)
+    assert all(s.env()["CUDA_VISIBLE_DEVICES"] == "" for s in cpu)
+    large = {"hidden": 1024, "layers": 24, "heads": 16, "params": 355_000_000}
+    h100 = [Gpu(0, "H100", 81559, 80000), Gpu(1, "H100", 81559, 80000)]
+    assert runs_per_gpu(80000, large, batch=16, seq=128) >= 8  # RoBERTa-large: 8+ trials on an 80 GB GPU
+    slots = plan_slots(gpus=h100, shape=large, batch=16, seq=128)
+    per_gpu = {g.index: [s for s in slots if s.gpu == g.index] for g in h100}
+    assert len(per_gpu[0]) == len(per_gpu[1]) >= 8
+    assert {s.env()["CUDA_VISIBLE_DEVICES"] for s in per_gpu[1]} == {"1"}
+    assert len({s.id for s in slots}) == len(slots)
+    assert len(plan_slots(gpus=h100, gpu_ids=[1], per_gpu=3)) == 3
+    with pytest.raises(StiltsError, match="GPU 7 is not visible"):
+        plan_slots(gpus=h100, gpu_ids=[7])
+    small = runs_per_gpu(24000, large, batch=32, seq=128)
+    assert 1 <= small < runs_per_gpu(80000, large, batch=32, seq=128)
+
+
+def test_model_shape_from_config(tiny_models):
+    shape = model_shape(str(tiny_models["roberta"]))
+    cfg = json.loads((Path(tiny_models["roberta"]) / "config.json").read_text())
+    assert shape["hidden"] == cfg["hidden_size"] and shape["layers"] == cfg["num_hidden_layers"]
+
+
+# ------------------------------------------------------------------ scheduling
+
+
+def test_two_slots_run_two_workers_at_once_on_distinct_slots(tiny_models, train_data, tmp_path):
+    runs = expand(parse_spec(sweep_spec(tiny_models, train_data, seeds=(1, 2, 3, 4), intermediates=("none",), epochs=3)),
+                  tmp_path)
+    db = tmp_path / "results.json"
+    counts = run_runs(runs, db, slots=2)
+    assert counts["finished"] == 4
+    spans = intervals(runs)
+    overlapping = [(a, b) for i, a in enumerate(spans) for b in spans[i + 1:] if a[0] < b[1] and b[0] < a[1]]
+    assert overlapping, f"no two runs trained at the same time: {spans}"
+    records = {r["run_id"]: r for r in Store(db).runs()}
+    assert all(records[a[2]]["slot"] != records[b[2]]["slot"] for a, b in overlapping)
+    assert {r["slot"] for r in records.values()} == {"cpu0", "cpu1"}
+    # Warm workers: the second run on a slot starts with no import cost.
+    assert min(r["overhead_s"] for r in records.values()) < 2.0
+
+
+def test_intermediates_first_then_longest_first(tiny_models, train_data, tmp_path):
+    raw = sweep_spec(tiny_models, train_data, seeds=(1,))
+    raw["targets"] = ["rte", "winogrande_xs"]
+    raw["tasks"]["winogrande_xs"] = {"epochs": 10, "max_length": 32}
+    runs = expand(parse_spec(raw), tmp_path)
+    runner = Runner(tmp_path / "r.json", runs, plan_slots(gpus=[], cpu_slots=1))
+    runner.store = Store(tmp_path / "r.json", writer=True)
+    try:
+        runner._prepare()
+        order = runner._ready()
+    finally:
+        runner.store.close()
+    assert order[0].kind == "intermediate"
+    targets = [c.task for c in order[1:]]
+    assert targets == ["winogrande_xs", "rte"]  # 160 rows x 2 choices x 10 epochs before 2,490 rows... by cost
+    assert all(c.init_from is None for c in order)  # targets of the intermediate wait for its checkpoint
+
+
+def test_oom_is_retried_with_the_same_effective_batch(tiny_nodrop, train_data, tmp_path):
+    # Without dropout, splitting a step into micro-batches changes nothing but float rounding.
+    raw = sweep_spec({"roberta": tiny_nodrop}, train_data, seeds=(1,), intermediates=("none",))
+    (cfg,) = expand(parse_spec(raw), tmp_path / "a")
+    run_runs([cfg], tmp_path / "a.json")
+    (again,) = expand(parse_spec(raw), tmp_path / "b")
+    counts = run_runs([again], tmp_path / "b.json", fault="oom_above:4")
+    assert counts["finished"] == 1 and counts["retried"] == 1
+    rec = Store(tmp_path / "b.json").get(again.run_id)
+    assert rec["attempts"] == 2 and rec["failures"][0]["reason"] == "oom"
+    assert rec["micro_batch"] == 4 and rec["accumulation"] == 2 and rec["config"]["batch_size"] == 8
+    ref = Store(tmp_path / "a.json").get(cfg.run_id)
+    assert rec["run_id"] == ref["run_id"]  # same identity: the device batch is not part of it
+    assert rec["metrics"]["final_loss"] == pytest.approx(ref["metrics"]["final_loss"], rel=1e-4, abs=1e-5)
+
+
+def test_a_warm_worker_gives_the_cold_result(tiny_models, train_data, tmp_path):
+    runs = expand(parse_spec(sweep_spec(tiny_models, train_data, seeds=(1, 2))), tmp_path / "warm")
+    run_runs(runs, tmp_path / "warm.json", slots=1)  # one worker serves all five runs
+    warm = {r["run_id"]: r for r in Store(tmp_path / "warm.json").runs()}
+    last_target = max((r for r in warm.values() if r["kind"] == "target"), key=lambda r: r["started_at"])
+    cfg = replace(runs[[c.run_id for c in runs].index(last_target["run_id"])], threads=1,
+                  output_dir=str(tmp_path / "cold"), events_path=str(tmp_path / "cold" / "events.jsonl"))
+    (tmp_path / "cold").mkdir()
+    (tmp_path / "cold" / "run.json").write_text(cfg.to_json())
+    env = os.environ | {"OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    subprocess.run([sys.executable, "-m", "stilts_tui.train", str(tmp_path / "cold" / "run.json")], check=True,
+                   capture_output=True, env=env, timeout=300)
+    cold = next(e for e in read_events(cfg.events_path) if e["event"] == "finished")["metrics"]
+    assert cold["final_loss"] == last_target["metrics"]["final_loss"]
+    assert cold["score"] == last_target["metrics"]["score"]
+
+
+# ------------------------------------------------------------------ detached runner, stop, resume
+
+
+def test_detached_runner_survives_its_launcher_and_listens_on_nothing(tiny_models, train_data, tmp_path):
+    spec = write_toml(tmp_path / "s.toml", sweep_spec(tiny_models, train_data))
+    db = tmp_path / "sweep" / "results.json"
+    # The "terminal": a shell in its own session that launches the sweep, then is killed outright.
+    shell = subprocess.Popen(["bash", "-c", f"{sys.executable} -m stilts_tui run {spec} --db {db} --slots 2; sleep 600"],
+                             start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    files = RunnerFiles(db)
+    state = wait_for(lambda: (s := files.read_state()) and s.get("status") == "running" and s, what="runner start")
+    os.killpg(shell.pid, signal.SIGHUP)
+    os.killpg(shell.pid, signal.SIGKILL)
+    shell.wait()
+    assert process_alive(state["pid"], state["create_time"])
+    runner = psutil.Process(state["pid"])
+    procs = [runner, *runner.children(recursive=True)]
+    assert not any(p.net_connections(kind="inet") for p in procs)  # nothing reachable from the network
+    assert stat.S_IMODE(files.state.stat().st_mode) == 0o600
+    assert stat.S_IMODE(files.control.stat().st_mode) == 0o700
+    wait_for(lambda: (files.read_state() or {}).get("status") == "finished", timeout=300, what="sweep end")
+    assert set(runs_by_status(db).values()) == {"finished"}
+    out = stilts("status", "--db", str(db)).stdout
+    assert "runner: finished" in out and "finished 5" in out
+
+
+def test_stop_all_leaves_no_process_and_resume_finishes(tiny_models, train_data, tmp_path):
+    spec = write_toml(tmp_path / "s.toml", sweep_spec(tiny_models, train_data, intermediates=("none",)))
+    db = tmp_path / "results.json"
+    env = os.environ | {"STILTS_FAULT_INJECT": "hang:2"}  # every run hangs at its second step
+    stilts("run", str(spec), "--db", str(db), "--slots", "2", env=env)
+    files = RunnerFiles(db)
+    wait_for(lambda: list(runs_by_status(db).values()).count("running") == 2, what="two runs in flight")
+    state = files.read_state()
+    root = psutil.Process(state["pid"])
+    procs = [root, *root.children(recursive=True)]
+    assert len(procs) >= 3  # the runner and two workers
+    status = json.loads(stilts("status", "--db", str(db), "--json").stdout)
+    assert status["runner"] == "running" and status["counts"]["running"] == 2
+    assert {r["slot"] for r in status["running"]} == {"cpu0", "cpu1"}
+    stilts("stop", "--all", "--db", str(db))
+    assert not [p for p in procs if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    recs = Store(db).runs()
+    assert all(r["status"] == "queued" for r in recs) and {r["reason"] for r in recs} == {"stopped"}
+    stilts("resume", "--db", str(db), "--foreground")  # no fault this time
+    assert set(runs_by_status(db).values()) == {"finished"}
+
+
+def test_stop_one_run_and_the_sweep_goes_on(tiny_models, train_data, tmp_path):
+    raw = sweep_spec(tiny_models, train_data, seeds=(1, 2, 3), intermediates=("none",))
+    runs = expand(parse_spec(raw), tmp_path)
+    hung = next(r for r in runs if r.seed == 2)
+    spec = write_toml(tmp_path / "s.toml", raw)
+    db = tmp_path / "results.json"
+    env = os.environ | {"STILTS_FAULT_INJECT": "hang:2@seed=2"}
+    stilts("run", str(spec), "--db", str(db), "--slots", "2", env=env)
+    wait_for(lambda: runs_by_status(db).get(hung.run_id) == "running" and read_events(hung.events_path),
+             what="the hanging run")
+    out = stilts("stop", hung.run_id, "--db", str(db)).stdout
+    assert "stopped" in out
+    files = RunnerFiles(db)
+    wait_for(lambda: (files.read_state() or {}).get("status") == "finished", timeout=300, what="sweep end")
+    status = runs_by_status(db)
+    assert status.pop(hung.run_id) == "stopped" and set(status.values()) == {"finished"}
+
+
+def test_second_sweep_on_the_same_results_file_is_refused(tiny_models, train_data, tmp_path):
+    spec = write_toml(tmp_path / "s.toml", sweep_spec(tiny_models, train_data, intermediates=("none",)))
+    db = tmp_path / "results.json"
+    env = os.environ | {"STILTS_FAULT_INJECT": "hang:2"}
+    stilts("run", str(spec), "--db", str(db), env=env)
+    second = stilts("run", str(spec), "--db", str(db), check=False)
+    assert second.returncode == 2 and "already running" in second.stderr and "Traceback" not in second.stderr
+    with pytest.raises(StiltsError, match="another stilts process is writing"):
+        Store(db, writer=True)
+    stilts("stop", "--all", "--db", str(db))
+    json.loads(db.read_text())
+
+
+@pytest.mark.parametrize("trial", range(3))
+def test_sigkill_of_the_runner_then_resume_gives_every_result_exactly_once(trial, tiny_models, train_data, tmp_path):
+    """Killed at a random moment of one of three phases: warming up or training the intermediate,
+    just after the intermediate, and with most targets done."""
+    rng = random.Random(trial)
+    after_finished, delay = [(0, rng.uniform(0.2, 2.0)), (1, rng.uniform(0.0, 1.0)), (4, rng.uniform(0.0, 0.5))][trial]
+    raw = sweep_spec(tiny_models, train_data, seeds=(1, 2, 3), epochs=4)
+    spec = write_toml(tmp_path / "s.toml", raw)
+    runs = expand(parse_spec(raw), tmp_path)
+    db = tmp_path / "results.json"
+    stilts("run", str(spec), "--db", str(db), "--slots", "2")
+    files = RunnerFiles(db)
+    wait_for(lambda: list(runs_by_status(db).values()).count("finished") >= after_finished, what="progress")
+    time.sleep(delay)
+    state = files.read_state()
+    try:
+        root = psutil.Process(state["pid"])
+        workers = root.children(recursive=True)
+        before = {r["run_id"]: r for r in Store(db).runs()}
+        os.kill(state["pid"], signal.SIGKILL)
+    except (psutil.NoSuchProcess, ProcessLookupError):
+        pytest.fail(f"the sweep ended before the kill at {delay:.1f} s: make it longer")
+    # Workers die with their runner (no orphan keeps training or holds a GPU).
+    psutil.wait_procs(workers, timeout=10)
+    assert not [p for p in workers if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    json.loads(db.read_text())  # the store is intact
+    if state.get("status") != "finished":
+        assert "runner: died" in stilts("status", "--db", str(db)).stdout or files.read_state()["status"] == "finished"
+    stilts("resume", "--db", str(db), "--foreground")
+    after = {r["run_id"]: r for r in Store(db).runs()}
+    assert len(after) == len(runs) == 7 and set(after) == {r.run_id for r in runs}
+    assert {r["status"] for r in after.values()} == {"finished"}
+    for run_id, old in before.items():  # nothing finished before the kill was lost or redone
+        if old["status"] == "finished":
+            assert after[run_id]["score"] == old["score"] and after[run_id]["finished_at"] == old["finished_at"]
+    for cfg in runs:  # exactly one result per run, also in the event logs
+        finished = [e for e in read_events(cfg.events_path) if e["event"] == "finished"]
+        assert len(finished) == 1, (cfg.run_id, len(finished))
