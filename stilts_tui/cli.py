@@ -341,6 +341,41 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0 if counts["failed"] == 0 else 1
 
 
+def _bench_data(task: str, data_dir: str | None, workdir: Path) -> tuple[str | None, list[str]]:
+    """The generated demo task's data and task file when no data folder is given."""
+    if task != "demo_acceptability" or data_dir:
+        return data_dir, []
+    from stilts_tui.data import demo
+    from stilts_tui.tasks import register_task_file
+
+    data_dir = str((workdir / "data").resolve())
+    demo.build(Path(data_dir), target_train=512, target_dev=256)
+    task_file = Path(__file__).resolve().parent.parent / "experiments" / "tasks" / "demo_acceptability.toml"
+    register_task_file(task_file)
+    return data_dir, [str(task_file)]
+
+
+def cmd_bench_sweep(args: argparse.Namespace) -> int:
+    _quiet_transformers()
+    from stilts_tui.bench.sweep import render, run_bench
+    from stilts_tui.runner.options import options_from_args
+    from stilts_tui.tasks import get_task
+
+    ways = [w.strip() for w in args.ways.split(",") if w.strip()]
+    bad = [w for w in ways if w not in ("trainer", "one-by-one", "runner")]
+    if bad or "runner" not in ways:
+        raise StiltsError(f"--ways {args.ways!r}: ways are trainer, one-by-one and runner (runner required)",
+                          "e.g. --ways one-by-one,runner")
+    data_dir, task_files = _bench_data(args.task, args.data_dir, Path("stilts-runs/bench"))
+    if get_task(args.task).head != "classification":
+        raise StiltsError(f"bench sweep's Trainer baseline needs a classification task; {args.task} is multiple choice",
+                          "use --task rte, cola, wic or demo_acceptability")
+    result = run_bench(args.model, args.task, data_dir, args.runs, args.train_size, args.epochs, args.batch_size,
+                       args.max_length, options_from_args(args), ways, task_files, args.peak_tflops)
+    print(json.dumps(result) if args.json else render(result), end="" if not args.json else "\n")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     _quiet_transformers()
     import datasets
@@ -348,15 +383,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     datasets.disable_progress_bars()
     from stilts_tui.bench.worker import run_bench
 
-    data_dir = args.data_dir
     task = args.task
-    if task == "demo_acceptability" and not data_dir:
-        from stilts_tui.data import demo
-        from stilts_tui.tasks import register_task_file
-
-        data_dir = str(Path(args.workdir) / "data")
-        demo.build(Path(data_dir), target_train=512, target_dev=256)
-        register_task_file(Path(__file__).resolve().parent.parent / "experiments" / "tasks" / "demo_acceptability.toml")
+    data_dir, _ = _bench_data(task, args.data_dir, Path(args.workdir))
     if args.threads:
         import torch
 
@@ -485,6 +513,20 @@ def build_parser() -> argparse.ArgumentParser:
     bw.add_argument("--workdir", default="stilts-runs/bench")
     bw.add_argument("--json", action="store_true")
     bw.set_defaults(func=cmd_bench)
+    bs = be_sub.add_parser("sweep", help="the same grid one run at a time (Trainer, this worker) vs the runner")
+    bs.add_argument("--model", default="tiny", help="tiny (random 2-layer RoBERTa), minilm, or a model path / hub id")
+    bs.add_argument("--task", default="demo_acceptability", help="a classification task (default: the generated demo task)")
+    bs.add_argument("--data-dir")
+    bs.add_argument("--runs", type=int, default=8)
+    bs.add_argument("--train-size", type=int, default=256)
+    bs.add_argument("--epochs", type=int, default=1)
+    bs.add_argument("--batch-size", type=int, default=16)
+    bs.add_argument("--max-length", type=int, default=128)
+    bs.add_argument("--ways", default="trainer,one-by-one,runner", help="which of trainer, one-by-one, runner")
+    bs.add_argument("--peak-tflops", type=float, default=989.0, help="per-GPU peak for MFU (default: H100 dense bf16)")
+    bs.add_argument("--json", action="store_true")
+    add_slot_arguments(bs)
+    bs.set_defaults(func=cmd_bench_sweep)
     return p
 
 

@@ -97,8 +97,8 @@ def test_model_shape_from_config(tiny_models):
 
 
 def test_two_slots_run_two_workers_at_once_on_distinct_slots(tiny_models, train_data, tmp_path):
-    runs = expand(parse_spec(sweep_spec(tiny_models, train_data, seeds=(1, 2, 3, 4), intermediates=("none",), epochs=3)),
-                  tmp_path)
+    raw = sweep_spec(tiny_models, train_data, seeds=(1, 2, 3, 4), intermediates=("none",), epochs=3)
+    runs = expand(parse_spec(raw), tmp_path)
     db = tmp_path / "results.json"
     counts = run_runs(runs, db, slots=2)
     assert counts["finished"] == 4
@@ -109,7 +109,24 @@ def test_two_slots_run_two_workers_at_once_on_distinct_slots(tiny_models, train_
     assert all(records[a[2]]["slot"] != records[b[2]]["slot"] for a, b in overlapping)
     assert {r["slot"] for r in records.values()} == {"cpu0", "cpu1"}
     # Warm workers: the second run on a slot starts with no import cost.
-    assert min(r["overhead_s"] for r in records.values()) < 2.0
+    warm = [r["overhead_s"] for r in records.values() if r["warm_start"]]
+    assert warm and max(warm) < 2.0
+
+    # plan: the same spec is done; two more seeds are estimated from the measured throughput.
+    plan = json.loads(stilts("plan", str(write_toml(tmp_path / "s.toml", raw)), "--db", str(db), "--json").stdout)
+    assert (plan["runs"], plan["done"], plan["to_run"]) == (4, 4, 0)
+    raw["grid"]["seed"] = [1, 2, 3, 4, 5, 6]
+    plan = json.loads(stilts("plan", str(write_toml(tmp_path / "s6.toml", raw)), "--db", str(db), "--json").stdout)
+    assert (plan["runs"], plan["done"], plan["to_run"]) == (6, 4, 2)
+    assert plan["estimate_basis_runs"] == 4 and 0 < plan["estimate_device_hours"] * 3600 < 600
+
+
+def test_plan_of_the_paper_spec_without_results(tmp_path):
+    out = json.loads(stilts("plan", "experiments/figure2.toml", "--db", str(tmp_path / "r.json"), "--json").stdout)
+    assert out["runs"] == 1155 and out["by_kind"] == {"intermediate": 3, "target": 1152}
+    assert out["done"] == 0 and out["estimate_device_hours"] is None
+    text = stilts("plan", "experiments/figure2.toml", "--db", str(tmp_path / "r.json")).stdout
+    assert "no run of this model has finished" in text
 
 
 def test_intermediates_first_then_longest_first(tiny_models, train_data, tmp_path):
@@ -280,3 +297,28 @@ def test_sigkill_of_the_runner_then_resume_gives_every_result_exactly_once(trial
     for cfg in runs:  # exactly one result per run, also in the event logs
         finished = [e for e in read_events(cfg.events_path) if e["event"] == "finished"]
         assert len(finished) == 1, (cfg.run_id, len(finished))
+
+
+# ------------------------------------------------------------------ the sweep benchmark
+
+
+def test_mfu_counts_real_tokens_against_the_peak_of_each_gpu():
+    from stilts_tui.bench.sweep import _mfu, model_flops_per_token
+
+    shape = {"layers": 24, "hidden": 1024}
+    rec = {"device": "cuda:0", "metrics": {"train_tokens": 1_000_000, "train_sequences": 10_000, "params": 355_000_000}}
+    per_token = 6 * 355_000_000 + 12 * 24 * 1024 * 100
+    assert model_flops_per_token(355_000_000, shape, 100) == per_token
+    assert _mfu([rec], shape, 10.0, 989.0) == pytest.approx(1_000_000 * per_token / 10.0 / 989e12)
+    two = [rec, rec | {"device": "cuda:1"}]
+    assert _mfu(two, shape, 10.0, 989.0) == pytest.approx(_mfu([rec], shape, 10.0, 989.0))
+    assert _mfu([rec | {"device": "cpu"}], shape, 10.0, 989.0) is None
+
+
+def test_bench_sweep_runs_both_ways_and_reports_the_ratio(tmp_path):
+    out = stilts("bench", "sweep", "--runs", "2", "--train-size", "32", "--ways", "one-by-one,runner", "--json",
+                 env=os.environ | {"HF_HUB_OFFLINE": "1"})
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    assert set(r["ways"]) == {"one-by-one", "runner"} and r["ratios"]["one-by-one/runner"] > 0
+    assert r["ways"]["one-by-one"]["max_score_diff"] <= 0.02  # same computation (thread counts aside)
+    assert r["ways"]["runner"]["mfu"] is None  # CPU: no MFU

@@ -40,12 +40,14 @@ def bench_ours(cfg) -> dict:
     return {"sequences_per_s": metrics["train_sequences_per_s"], "score": metrics["score"], "metric": metrics["metric"]}
 
 
-def bench_trainer(cfg, pad_to: int) -> dict:
-    """Hugging Face Trainer, set up as run_glue.py does by default (pad_to_max_length)."""
+def bench_trainer(cfg, pad_to: int | None) -> dict:
+    """Hugging Face Trainer, set up as run_glue.py does by default (pad_to_max_length), or with
+    dynamic padding (DataCollatorWithPadding) when `pad_to` is None."""
     import datasets
     from transformers import (
         AutoModelForSequenceClassification,
         AutoTokenizer,
+        DataCollatorWithPadding,
         Trainer,
         TrainingArguments,
         set_seed,
@@ -65,7 +67,9 @@ def bench_trainer(cfg, pad_to: int) -> dict:
     dev_ex = load_examples(task, "dev", cfg.data_dir)
 
     def as_dataset(examples):
-        feats = encode(task, examples, tok, pad_to)
+        feats = encode(task, examples, tok, pad_to or cfg.max_length)
+        if pad_to is None:
+            return datasets.Dataset.from_dict(feats)
         padded = tok.pad({k: v for k, v in feats.items() if k != "labels"}, padding="max_length", max_length=pad_to)
         return datasets.Dataset.from_dict(dict(padded) | {"labels": feats["labels"]})
 
@@ -80,13 +84,15 @@ def bench_trainer(cfg, pad_to: int) -> dict:
             adam_epsilon=1e-8, max_grad_norm=1.0, lr_scheduler_type="linear", seed=cfg.seed, save_strategy="no",
             eval_strategy="no", logging_strategy="no", report_to=[], use_cpu=not cuda, bf16=cuda,
             dataloader_num_workers=0, disable_tqdm=True)
-        trainer = Trainer(model=model, args=args, train_dataset=train_ds)
+        collator = DataCollatorWithPadding(tok, pad_to_multiple_of=8 if cuda else None) if pad_to is None else None
+        trainer = Trainer(model=model, args=args, train_dataset=train_ds, data_collator=collator)
+        ready_t = time.time()
         with contextlib.redirect_stdout(io.StringIO()):  # Trainer prints its final metrics dict
             result = trainer.train()
             preds = trainer.predict(dev_ds).predictions.argmax(-1).tolist()
     runtime = result.metrics["train_runtime"]
     return {"sequences_per_s": len(train_ds) * cfg.epochs / runtime, "score": score(task.metric, preds, [e.label for e in dev_ex]),
-            "metric": task.metric}
+            "metric": task.metric, "ready_t": ready_t}
 
 
 def run_bench(model: str, task: str, data_dir: str | None, train_size: int | None, epochs: int, batch_size: int,

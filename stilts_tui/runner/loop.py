@@ -230,7 +230,7 @@ class Runner:
                 attempt = (self.store.get(cfg.run_id) or {}).get("attempts", 0) + 1
                 # Store first: a runner killed right after this line re-runs the attempt on resume.
                 self.store.update(cfg.run_id, status="running", attempts=attempt, started_at=time.time(), pid=w.pid,
-                                  slot=w.slot.id, device=w.slot.device, config=asdict(cfg))
+                                  slot=w.slot.id, device=w.slot.device, config=asdict(cfg), warm_start=w.ready_at is not None)
                 w.assign(cfg, attempt)
             if ready:
                 self.dirty = True

@@ -44,7 +44,16 @@ def slots_from_options(options: dict, runs: list[RunConfig]) -> list[Slot]:
             shape = model_shape(resolve_model(runs[0].model))
         except StiltsError:
             shape = None
-        batch = max(min(r.batch_size, r.max_device_batch) for r in runs)
+        from stilts_tui.tasks import get_task
+
+        def sequences(r: RunConfig) -> int:  # a multiple-choice example is one sequence per choice
+            try:
+                k = get_task(r.task).num_choices or 1
+            except StiltsError:
+                k = 1
+            return min(r.batch_size, r.max_device_batch) * k
+
+        batch = max(sequences(r) for r in runs)
         seq = max(r.max_length for r in runs)
     return plan_slots(gpu_ids=options.get("gpus"), per_gpu=options.get("per_gpu"), cpu_slots=options.get("slots"),
                       threads=options.get("threads"), shape=shape, batch=batch, seq=seq)

@@ -247,4 +247,5 @@ def run(cfg: RunConfig, events: EventWriter, cache: WarmCache | None = None) -> 
         save_checkpoint(model, tokenizer, task, Path(cfg.output_dir) / "checkpoint", cfg.run_id)
     return {**result, "baselines": baselines, "steps": step, "wall_s": time.time() - start_time,
             "train_sequences_per_s": seqs / train_time if train_time else None,
-            "train_tokens_per_s": tokens / train_time if train_time else None, "final_loss": loss_sum}
+            "train_tokens_per_s": tokens / train_time if train_time else None, "final_loss": loss_sum,
+            "train_tokens": tokens, "train_sequences": seqs, "train_s": train_time, "params": n_params}
