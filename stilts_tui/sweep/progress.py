@@ -4,6 +4,7 @@ run in flight (several at once when the runner has several slots)."""
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -41,7 +42,7 @@ class SweepProgress:
             if bar is not None:
                 self.progress.remove_task(bar)
             self.bars[cfg.run_id] = self.progress.add_task(
-                f"  {cfg.run_id} {describe(cfg)}", total=max(ev.get("total_steps", 0), 1), info="loading")
+                escape(f"  {cfg.run_id} {describe(cfg)}"), total=max(ev.get("total_steps", 0), 1), info="loading")
         elif bar is None:
             return
         elif kind == "step":
@@ -57,10 +58,11 @@ class SweepProgress:
         if status in ("finished", "failed", "stopped"):
             self.progress.advance(self.sweep)
         hp = f"lr {cfg.lr:g} bs {cfg.batch_size} wu {cfg.warmup_ratio:g} seed {cfg.seed}" if cfg.kind == "target" else ""
+        what = escape(f"{cfg.run_id} {describe(cfg):<36} {hp}".rstrip())
         if status == "finished":
-            self.console.print(f"[green]✓[/] {cfg.run_id} {describe(cfg):<40} {hp:<36} {record['metric']} {record['score']:.4f}")
+            line = f"[green]✓[/] {what}  {record['metric']} {record['score']:.4f}"
         elif status == "queued":
-            self.console.print(f"[yellow]↻[/] {cfg.run_id} {describe(cfg):<40} {hp:<36} retrying: {record.get('message') or ''}")
+            line = f"[yellow]↻[/] {what}  retrying: {escape(record.get('message') or '')}"
         else:
-            self.console.print(f"[red]✗[/] {cfg.run_id} {describe(cfg):<40} {hp:<36} {status}: {record.get('reason')} "
-                               f"{record.get('message') or ''}")
+            line = f"[red]✗[/] {what}  {status}: {record.get('reason')} {escape(record.get('message') or '')}"
+        self.console.print(line, soft_wrap=True)  # one line per run, also in a log or a pipe
