@@ -8,13 +8,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
 
+import orjson
 from filelock import FileLock, Timeout
 from tinydb import Query, TinyDB
 from tinydb.storages import Storage
@@ -40,14 +40,14 @@ class AtomicJSONStorage(Storage):
         if self.cache is not None:
             return self.cache
         try:
-            text = self.path.read_text(encoding="utf-8")
+            raw = self.path.read_bytes()
         except FileNotFoundError:
             return None
-        if not text.strip():
+        if not raw.strip():
             return None
         try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
+            return orjson.loads(raw)  # several times faster than json on a 10,000-run file
+        except orjson.JSONDecodeError as exc:
             raise StiltsError(f"results file {self.path} is not valid JSON ({exc})",
                               "stilts only ever replaces this file atomically: it was changed by another program") from None
 
@@ -55,10 +55,10 @@ class AtomicJSONStorage(Storage):
         if self.read_only:
             raise StiltsError(f"results file {self.path} was opened read-only")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        payload = json.dumps(data, separators=(",", ":"))
+        payload = orjson.dumps(data)
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=self.path.name + ".", suffix=".tmp")
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            with os.fdopen(fd, "wb") as fh:
                 fh.write(payload)
                 fh.flush()
                 os.fsync(fh.fileno())
@@ -110,7 +110,8 @@ class Store:
     # --------------------------------------------------------------- reads
 
     def runs(self) -> list[dict]:
-        return [dict(d) for d in self.table.all()]
+        data = self.db.storage.read() or {}
+        return [dict(d) for d in data.get(RUNS, {}).values()]
 
     def get(self, run_id: str) -> dict | None:
         doc = self.table.get(Query().run_id == run_id)

@@ -1,18 +1,39 @@
-"""Rendering results: the pair table (scores x100 in the table, as in the paper; JSON and CSV keep
-the metric's own 0-1 scale) and one row per run."""
+"""What `stilts results`, `stilts plot` and `stilts report` print, from the store's records."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import platform
+import time
+from pathlib import Path
 
-from stilts_tui.analysis.stats import is_degenerate, pair_stats
+from stilts_tui.analysis import export
+from stilts_tui.analysis.stats import (
+    DEFAULT_RESAMPLES,
+    DEFAULT_SEED,
+    PairStats,
+    is_degenerate,
+    pair_stats,
+)
+from stilts_tui.analysis.tables import (
+    Table,
+    figure3_plot,
+    figure3_table,
+    pair_records,
+    pair_table,
+    table2,
+    table3,
+    table4,
+)
+from stilts_tui.analysis.violin import Violin, render_violins
 
 RUN_FIELDS = ("run_id", "kind", "intermediate", "target", "lr", "batch_size", "warmup_ratio", "seed", "epochs",
               "max_length", "train_size", "status", "score", "metric", "degenerate", "reason", "wall_s", "attempts")
-PAIR_FIELDS = ("intermediate", "target", "metric", "n", "min", "mean", "median", "best", "std", "degenerate",
-               "failed", "pending")
+TERMINAL_PAIR_COLUMNS = ["target", "intermediate", "metric", "n", "min", "mean", "best", "std", "degenerate",
+                         "Δ mean", "Δ best", "win rate", "p", "failed"]
+VIEWS = ("pairs", "table2", "table3", "table4", "figure3")
 
 
 def run_rows(records: list[dict]) -> list[dict]:
@@ -25,43 +46,117 @@ def run_rows(records: list[dict]) -> list[dict]:
     return rows
 
 
-def _x100(v: float | None) -> str:
-    return "—" if v is None else f"{v * 100:.1f}"
-
-
-def render_results(records: list[dict], fmt: str = "table", runs: bool = False) -> str:
-    rows = run_rows(records) if runs else [p.as_dict() for p in pair_stats(records)]
-    fields = RUN_FIELDS if runs else PAIR_FIELDS
+def _flat(rows: list[dict], fmt: str) -> str:
     if fmt == "json":
         return json.dumps(rows, indent=2) + "\n"
-    if fmt == "csv":
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=list(fields), extrasaction="ignore", lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        return buf.getvalue()
-    from rich.console import Console
-    from rich.table import Table
-
-    if runs:
-        table = Table(title=f"{len(rows)} runs")
-        for c in ("run", "pair", "lr", "bs", "warmup", "seed", "status", "score"):
-            table.add_column(c, justify="right" if c in ("lr", "bs", "warmup", "seed", "score") else "left")
-        for r in rows:
-            pair = f"{r['intermediate']} → {r['target']}" if r["kind"] != "intermediate" else f"[{r['intermediate']}]"
-            status = r["status"] + (f" ({r['reason']})" if r.get("reason") and r["status"] != "finished" else "")
-            table.add_row(r["run_id"], pair + (" 0-shot" if r["kind"] == "zero_shot" else ""), f"{r['lr']:g}",
-                          str(r["batch_size"]), f"{r['warmup_ratio']:g}", str(r["seed"]), status, _x100(r["score"]))
-    else:
-        table = Table(title="dev scores ×100 per (intermediate, target)")
-        for c in ("target", "intermediate", "metric", "runs", "min", "mean", "best", "std", "degenerate", "failed"):
-            table.add_column(c, justify="left" if c in ("target", "intermediate", "metric") else "right")
-        for p in rows:
-            table.add_row(p["target"], p["intermediate"], p["metric"], str(p["n"]) + (f" (+{p['pending']} to run)" if p["pending"] else ""),
-                          _x100(p["min"]), _x100(p["mean"]), _x100(p["best"]), _x100(p["std"]), str(p["degenerate"]),
-                          str(p["failed"]))
-        if not rows:
-            return "no target runs in the results file yet\n"
     buf = io.StringIO()
-    Console(file=buf, width=120, force_terminal=False).print(table)
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else [], extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    w.writerows({k: (repr(v) if isinstance(v, float) else v) for k, v in r.items()} for r in rows)
     return buf.getvalue()
+
+
+def runs_table(records: list[dict]) -> Table:
+    rows = run_rows(records)
+    cols = ["run", "pair", "lr", "bs", "warmup", "seed", "status", "score"]
+    out = []
+    for r in rows:
+        pair = f"{r['intermediate']} → {r['target']}" if r["kind"] != "intermediate" else f"[{r['intermediate']}]"
+        status = r["status"] + (f" ({r['reason']})" if r.get("reason") and r["status"] != "finished" else "")
+        out.append([r["run_id"], pair + (" 0-shot" if r["kind"] == "zero_shot" else ""), r["lr"], r["batch_size"],
+                    r["warmup_ratio"], r["seed"], status, r["score"]])
+    return Table(f"{len(rows)} runs", cols, out, {7})
+
+
+def stats_for(records: list[dict], by: tuple[str, ...] = ("intermediate", "target"), baseline: str | None = "none",
+              resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED) -> list[PairStats]:
+    return pair_stats(records, by=by, baseline=baseline, resamples=resamples, seed=seed)
+
+
+def render_results(records: list[dict], fmt: str = "table", runs: bool = False, by: tuple[str, ...] = ("intermediate", "target"),
+                   baseline: str | None = "none", resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
+                   view: str = "pairs") -> str:
+    if runs:
+        return _flat(run_rows(records), fmt) if fmt in ("json", "csv") else export.render(runs_table(records), fmt)
+    if view == "table4":
+        return export.render(table4(records), fmt)
+    stats = stats_for(records, by, baseline, resamples, seed)
+    if view == "pairs":
+        if fmt in ("json", "csv"):
+            return _flat(pair_records(stats), fmt)
+        if not stats:
+            return "no target runs in the results file yet\n"
+        return export.render(pair_table(stats, resamples, seed), fmt, TERMINAL_PAIR_COLUMNS if fmt == "table" else None)
+    if view == "table2":
+        return export.render(table2(stats, baseline or "none"), fmt)
+    if view == "table3":
+        return export.render(table3(stats, baseline or "none"), fmt)
+    if view == "figure3":
+        text = export.render(figure3_table(stats, baseline or "none"), fmt)
+        return text + ("\n" + figure3_plot(stats, baseline or "none") if fmt == "table" else "")
+    raise ValueError(f"unknown view {view}")
+
+
+def violins_for(records: list[dict], target: str, baseline: str = "none", width: int = 80, height: int = 14) -> str:
+    done = [r for r in records if r.get("kind") == "target" and r.get("target") == target
+            and r.get("status") == "finished" and r.get("score") is not None]
+    if not done:
+        return f"{target}: no finished target runs\n"
+    by: dict[str, list[dict]] = {}
+    for r in done:
+        by.setdefault(r["intermediate"], []).append(r)
+    names = sorted(by, key=lambda n: (n != baseline, n))
+    metric = done[0].get("metric", "accuracy")
+    from stilts_tui.analysis.stats import guess_level
+
+    guess = next((g for r in done if (g := guess_level(r)) is not None), None)
+    violins = [Violin(n, [r["score"] * 100 for r in by[n]], sum(is_degenerate(r) for r in by[n])) for n in names]
+    per_row = max(1, (width - 7) // 13)
+    chunks = []
+    for i in range(0, len(violins), per_row):
+        part = violins[i : i + per_row]
+        title = f"{target}: dev {'MCC' if metric == 'mcc' else metric} ×100 per intermediate"
+        chunks.append(render_violins(title, part, None if guess is None else guess * 100, width, height))
+    return "\n".join(chunks)
+
+
+def software_versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {"python": platform.python_version()}
+    for pkg in ("stilts-tui", "torch", "transformers", "datasets", "tokenizers", "tinydb", "numpy", "plotext"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def markdown_report(records: list[dict], title: str, spec_text: str | None, baseline: str = "none",
+                    resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED) -> str:
+    stats = stats_for(records, baseline=baseline, resamples=resamples, seed=seed)
+    parts = [f"# {title}", "", f"Generated by `stilts report` on {time.strftime('%Y-%m-%d %H:%M')} from "
+             f"{len(records)} runs ({sum(r.get('status') == 'finished' for r in records)} finished). Scores ×100; "
+             "CoLA in Matthews correlation, every other task in accuracy.", ""]
+    if stats:
+        parts += [export.to_markdown(pair_table(stats, resamples, seed)), ""]
+        parts += ["## Distributions", ""]
+        for target in sorted({s.target for s in stats}):
+            parts += ["```", violins_for(records, target, baseline).rstrip(), "```", ""]
+        parts += [export.to_markdown(table2(stats, baseline)), "", export.to_markdown(table3(stats, baseline)), ""]
+        fig3 = figure3_table(stats, baseline)
+        if fig3.rows:
+            parts += [export.to_markdown(fig3), "", "```", figure3_plot(stats, baseline).rstrip(), "```", ""]
+    t4 = table4(records)
+    if t4.rows:
+        parts += [export.to_markdown(t4), ""]
+    if not stats and not t4.rows:
+        parts += ["No finished target or zero-shot runs yet.", ""]
+    if spec_text is not None:
+        parts += ["## Experiment spec", "", "```toml", spec_text.rstrip(), "```", ""]
+    parts += ["## Software", "", *[f"- {k} {v}" for k, v in software_versions().items()], ""]
+    return "\n".join(parts)
+
+
+def read_spec_text(path: Path) -> str:
+    return path.read_text(encoding="utf-8")

@@ -1,0 +1,46 @@
+"""`--filter key=value`: keep the runs whose field (a top-level record field, or any field of the
+run's config) equals the value; numbers compare as numbers (lr=1e-5 matches 0.00001)."""
+
+from __future__ import annotations
+
+from stilts_tui.errors import StiltsError
+
+
+def parse_filters(items: list[str] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise StiltsError(f"--filter {item!r} is not key=value", "e.g. --filter lr=1e-5 --filter seed=42")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def field(run: dict, key: str):
+    if key in run:
+        return run[key]
+    return (run.get("config") or {}).get(key)
+
+
+def _equal(actual, wanted: str) -> bool:
+    if actual is None:
+        return wanted.lower() in ("none", "null", "")
+    if isinstance(actual, bool):
+        return wanted.lower() in (("true", "1", "yes") if actual else ("false", "0", "no"))
+    if isinstance(actual, (int, float)):
+        try:
+            return abs(float(wanted) - float(actual)) <= 1e-12 * max(1.0, abs(float(actual)))
+        except ValueError:
+            return False
+    return str(actual) == wanted
+
+
+def apply_filters(runs: list[dict], filters: dict[str, str]) -> list[dict]:
+    if not filters:
+        return runs
+    known = set().union(*(set(r) | set(r.get("config") or {}) for r in runs)) if runs else set()
+    unknown = [k for k in filters if k not in known]
+    if runs and unknown:
+        raise StiltsError(f"--filter: no run has a field {unknown[0]!r}",
+                          "fields include " + ", ".join(sorted(k for k in known if k != "config")[:20]))
+    return [r for r in runs if all(_equal(field(r, k), v) for k, v in filters.items())]

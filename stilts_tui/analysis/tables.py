@@ -1,0 +1,139 @@
+"""The views a paper needs, as plain tables (scores on the metric's 0-1 scale; renderers show
+×100): the pair table, Table 2 (best per intermediate and target), Table 3 (Δ mean / Δ best
+against the baseline), Table 4 (zero-shot accuracy), and Figure 3 (improvement against the
+intermediate's training size)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from stilts_tui.analysis.stats import PairStats
+
+
+@dataclass
+class Table:
+    title: str
+    columns: list[str]
+    rows: list[list]                 # cells: str, int, float (score scale 0-1 unless `raw`), None
+    scores: set[int] = field(default_factory=set)   # column indices holding scores (×100 when shown)
+    note: str = ""
+
+
+def _order(names: set[str], baseline: str) -> list[str]:
+    return sorted(names, key=lambda n: (n != baseline, n))
+
+
+def _ci(ci: tuple[float, float] | None) -> str | None:
+    return f"[{ci[0] * 100:.1f}, {ci[1] * 100:.1f}]" if ci else None
+
+
+def pair_table(stats: list[PairStats], resamples: int, seed: int) -> Table:
+    group_keys = sorted({k for s in stats for k in s.group})
+    cols = ["target", "intermediate", *group_keys, "metric", "n", "min", "mean", "median", "best", "std", "degenerate",
+            "mean w/o degenerate", "Δ mean", "Δ best", "win rate", "paired Δ", "p", "mean 95% CI", "best 95% CI",
+            "failed"]
+    rows = []
+    for s in stats:
+        rows.append([s.target, s.intermediate, *[s.group.get(k) for k in group_keys], s.metric,
+                     s.n if not s.pending else f"{s.n} (+{s.pending})", s.min, s.mean, s.median, s.best, s.std,
+                     s.degenerate, s.mean_nondegenerate, s.delta_mean, s.delta_best, s.win_rate, s.paired_mean_diff,
+                     s.p_value, _ci(s.ci_mean), _ci(s.ci_best), s.failed])
+    score_cols = {cols.index(c) for c in ("min", "mean", "median", "best", "std", "mean w/o degenerate", "Δ mean",
+                                         "Δ best", "paired Δ")}
+    baseline = next((s.baseline for s in stats if s.baseline), None)
+    note = (f"95% percentile-bootstrap intervals from {resamples:,} resamples; two-sided permutation p-values "
+            f"(sequential, Besag-Clifford: stop at 20 extreme draws, at most {resamples:,}); seed {seed}"
+            + (f"; Δ, win rate and paired Δ against {baseline} (paired: identical grid points)" if baseline else ""))
+    return Table("dev scores per (intermediate, target)", cols, rows, score_cols, note)
+
+
+def pair_records(stats: list[PairStats]) -> list[dict]:
+    """Flat records with snake_case keys and full precision (0-1 scale): CSV and JSON."""
+    out = []
+    for s in stats:
+        d = s.as_dict()
+        for name in ("ci_mean", "ci_best"):
+            ci = d.pop(name)
+            d[f"{name}_low"], d[f"{name}_high"] = ci if ci else (None, None)
+        out.append(d)
+    return out
+
+
+def table2(stats: list[PairStats], baseline: str = "none") -> Table:
+    targets = sorted({s.target for s in stats})
+    best = {(s.intermediate, s.target): s.best for s in stats}
+    inters = _order({s.intermediate for s in stats}, baseline)
+    rows = [[i, *[best.get((i, t)) for t in targets]] for i in inters]
+    return Table("Table 2: best dev score per intermediate and target", ["intermediate", *targets], rows,
+                 set(range(1, len(targets) + 1)))
+
+
+def table3(stats: list[PairStats], baseline: str = "none") -> Table:
+    targets = sorted({s.target for s in stats})
+    by = {(s.intermediate, s.target): s for s in stats}
+    inters = [i for i in _order({s.intermediate for s in stats}, baseline) if i != baseline]
+    cols = ["intermediate"] + [f"{t} {m}" for t in targets for m in ("Δ mean", "Δ best")]
+    rows = []
+    for i in inters:
+        cells: list = [i]
+        for t in targets:
+            s = by.get((i, t))
+            cells += [s.delta_mean if s else None, s.delta_best if s else None]
+        rows.append(cells)
+    return Table(f"Table 3: Δ mean and Δ best against {baseline}", cols, rows, set(range(1, len(cols))))
+
+
+def table4(records: list[dict]) -> Table:
+    """Zero-shot: the intermediate checkpoint evaluated on the target's dev set, no target training."""
+    scores: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for r in records:
+        if r.get("kind") == "zero_shot" and r.get("status") == "finished" and r.get("score") is not None:
+            scores[(r["intermediate"], r["target"])].append(r["score"])
+    targets = sorted({t for _, t in scores})
+    inters = sorted({i for i, _ in scores})
+    rows = [[i, *[(sum(v) / len(v)) if (v := scores.get((i, t))) else None for t in targets]] for i in inters]
+    return Table("Table 4: zero-shot dev accuracy", ["intermediate", *targets], rows, set(range(1, len(targets) + 1)))
+
+
+def size_points(stats: list[PairStats], baseline: str = "none") -> dict[tuple[str, str], list[tuple[int, float, float]]]:
+    """(intermediate family, target) -> [(size, Δ best, Δ mean)] for intermediates named `name@size`."""
+    out: dict[tuple[str, str], list[tuple[int, float, float]]] = defaultdict(list)
+    for s in stats:
+        name, at, size = s.intermediate.partition("@")
+        if at and size.isdigit() and s.delta_best is not None:
+            out[(name, s.target)].append((int(size), s.delta_best, s.delta_mean))
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def figure3_table(stats: list[PairStats], baseline: str = "none") -> Table:
+    rows = [[f"{name}@{size}", target, size, db, dm]
+            for (name, target), pts in sorted(size_points(stats, baseline).items()) for size, db, dm in pts]
+    return Table(f"Figure 3: improvement over {baseline} against intermediate size",
+                 ["intermediate", "target", "size", "Δ best", "Δ mean"], rows, {3, 4})
+
+
+def figure3_plot(stats: list[PairStats], baseline: str = "none", width: int = 78, height: int = 18) -> str:
+    """Δ best (o) and Δ mean (x) ×100 against the intermediate's size, one pair of lines per target."""
+    import plotext as plt
+
+    points = size_points(stats, baseline)
+    if not points:
+        return "Figure 3: no intermediate named NAME@SIZE with a baseline to compare\n"
+    markers = "o*+#@%&$"
+    chunks = []
+    for (name, target), pts in sorted(points.items()):
+        fig = plt.figure
+        fig.clear()
+        xs = [p[0] for p in pts]
+        for label, idx, mark in (("Δ best", 1, markers[0]), ("Δ mean", 2, "x")):
+            sig = fig.signal(xs, [p[idx] * 100 for p in pts], marker=mark)
+            sig.lines()
+            sig.label(label)
+            fig.draw(sig)
+        fig.plot_size(width, height)
+        fig.title(f"{name} → {target}: improvement over {baseline} (×100) vs training size")
+        fig.theme("clear")
+        chunks.append(plt.uncolorize(str(fig.build())).rstrip())
+        fig.clear()
+    return "\n\n".join(chunks) + "\n"

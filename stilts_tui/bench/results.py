@@ -1,0 +1,95 @@
+"""`stilts bench results`: a synthetic results file of N runs shaped like a real study (full
+configs, metrics with baselines, a few degenerate and failed runs), then the wall time of
+`stilts results` and `stilts plot` on it, as a user runs them (fresh processes)."""
+
+from __future__ import annotations
+
+import itertools
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from stilts_tui.train.config import RunConfig
+
+INTERMEDIATES = ("none", "hellaswag", "hellaswag_p", "synthesis_gpt2", "hellaswag_p@2000", "hellaswag_p@10000",
+                 "hellaswag_p@40000")
+TARGETS = {"rte": (2, 0.527), "wic": (2, 0.5), "mednli": (3, 0.333), "socialiqa": (3, 0.339), "winogrande_xs": (2, 0.505),
+           "winogrande_m": (2, 0.505), "winogrande_l": (2, 0.505), "cola": (2, 0.0)}
+
+
+def synthetic_records(n: int, seed: int = 0) -> list[dict]:
+    from stilts_tui.runner.loop import run_record
+
+    rng = np.random.default_rng(seed)
+    out: list[dict] = []
+    seeds = itertools.count(1)
+    while len(out) < n:
+        s = next(seeds)
+        for inter, (target, (k, guess)), lr, bs, wu in itertools.product(INTERMEDIATES, TARGETS.items(), *grid_axes()):
+            if len(out) >= n:
+                break
+            cfg = RunConfig(kind="target", model="roberta-large", task=target, intermediate=inter, lr=lr, batch_size=bs,
+                            warmup_ratio=wu, seed=s, spec_name="synthetic", output_dir=f"/runs/{len(out)}")
+            cfg.run_id = cfg.compute_id()
+            metric = "mcc" if target == "cola" else "accuracy"
+            degenerate = rng.random() < 0.08
+            base = 0.55 if metric == "mcc" else 0.7
+            score = (0.0 if metric == "mcc" else guess) if degenerate else float(np.clip(rng.normal(base, 0.05), 0, 1))
+            rec = run_record(cfg) | {"status": "finished", "score": score, "metric": metric, "attempts": 1,
+                                     "started_at": 0.0, "finished_at": 1.0, "wall_s": 60.0,
+                                     "metrics": {"score": score, "metric": metric, "baselines": {
+                                         "random": 1 / k, "majority": guess, "degenerate_threshold":
+                                         0.0 if metric == "mcc" else guess + 1e-9}}}
+            out.append(rec)
+    return out
+
+
+def grid_axes():
+    return (1e-5, 2e-5, 3e-5), (8, 16, 32), (0.0, 0.1)
+
+
+def write_store(path: Path, records: list[dict]) -> None:
+    from stilts_tui.store import Store
+
+    with Store(path, writer=True) as store:
+        store.table.insert_multiple(records)
+
+
+def _time(cmd: list[str], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        times.append(time.perf_counter() - t0)
+        if proc.returncode != 0:
+            raise RuntimeError(proc.stderr[-2000:])
+    return statistics.median(times)
+
+
+def run_bench(n: int, repeat: int = 3) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "results.json"
+        write_store(db, synthetic_records(n))
+        size_mb = db.stat().st_size / 2**20
+        base = [sys.executable, "-m", "stilts_tui"]
+        out = {"runs": n, "file_mb": size_mb, "repeat": repeat,
+               "python_startup_s": _time([sys.executable, "-c", "pass"], repeat),
+               "results_s": _time([*base, "results", "--db", str(db)], repeat),
+               "results_table2_s": _time([*base, "results", "--db", str(db), "--view", "table2"], repeat),
+               "plot_s": _time([*base, "plot", "rte", "--db", str(db)], repeat),
+               "runs_csv_s": _time([*base, "results", "--db", str(db), "--runs", "--format", "csv"], repeat)}
+    return out
+
+
+def render(r: dict) -> str:
+    return (f"bench results: {r['runs']:,} runs in a {r['file_mb']:.1f} MB results file; median of {r['repeat']} fresh "
+            f"processes (python startup alone {r['python_startup_s']:.2f} s)\n"
+            f"  stilts results                 {r['results_s']:.2f} s\n"
+            f"  stilts results --view table2   {r['results_table2_s']:.2f} s\n"
+            f"  stilts plot rte                {r['plot_s']:.2f} s\n"
+            f"  stilts results --runs --format csv {r['runs_csv_s']:.2f} s\n")

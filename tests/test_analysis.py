@@ -1,0 +1,212 @@
+"""Statistics, violins, paper tables and exports, against independent computations."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+
+import numpy as np
+import pytest
+from runner_helpers import stilts
+from scipy import stats as sps
+
+from stilts_tui.analysis.export import to_csv, to_latex, to_markdown
+from stilts_tui.analysis.filters import apply_filters, parse_filters
+from stilts_tui.analysis.report import render_results
+from stilts_tui.analysis.stats import bootstrap_ci, is_degenerate, pair_stats, permutation_p
+from stilts_tui.analysis.tables import pair_records, pair_table, size_points, table2, table3
+from stilts_tui.analysis.violin import Violin, kde, render_violins
+from stilts_tui.bench.results import synthetic_records, write_store
+from stilts_tui.errors import StiltsError
+
+
+def run(inter, target, score, seed=1, lr=1e-5, metric="accuracy", threshold=0.5, random=0.5, kind="target", status="finished"):
+    cfg = {"kind": kind, "task": target, "intermediate": inter, "lr": lr, "batch_size": 16, "warmup_ratio": 0.0,
+           "seed": seed, "epochs": 3, "max_length": 128, "model": "m", "init_from": "x" if inter != "none" else None}
+    return {"run_id": f"{inter}-{target}-{seed}-{lr}", "kind": kind, "intermediate": inter, "target": target, "lr": lr,
+            "batch_size": 16, "warmup_ratio": 0.0, "seed": seed, "status": status, "score": score, "metric": metric,
+            "config": cfg, "metrics": {"baselines": {"degenerate_threshold": threshold, "random": random}}}
+
+
+@pytest.fixture(scope="module")
+def two_groups():
+    rng = np.random.default_rng(7)
+    a, b = rng.normal(0.62, 0.04, 24), rng.normal(0.66, 0.05, 24)
+    runs = [run("none", "rte", float(x), seed=i) for i, x in enumerate(a)]
+    runs += [run("hellaswag", "rte", float(x), seed=i) for i, x in enumerate(b)]
+    return a, b, runs
+
+
+def test_descriptive_statistics_match_numpy(two_groups):
+    a, b, runs = two_groups
+    none, hs = pair_stats(runs, resamples=0)
+    assert (none.intermediate, hs.intermediate) == ("none", "hellaswag")
+    for s, x in ((none, a), (hs, b)):
+        assert s.n == len(x) and s.min == pytest.approx(x.min()) and s.best == pytest.approx(x.max())
+        assert s.mean == pytest.approx(x.mean()) and s.median == pytest.approx(np.median(x))
+        assert s.std == pytest.approx(np.std(x, ddof=1))
+    assert hs.delta_mean == pytest.approx(b.mean() - a.mean()) and hs.delta_best == pytest.approx(b.max() - a.max())
+    # paired over identical grid points (same seed here): by hand
+    diffs = b - a
+    assert hs.paired_n == 24 and hs.paired_mean_diff == pytest.approx(diffs.mean())
+    assert hs.win_rate == pytest.approx((diffs > 0).mean())
+
+
+def test_bootstrap_and_permutation_agree_with_scipy(two_groups):
+    a, b, _ = two_groups
+    (m_lo, m_hi), (b_lo, b_hi) = bootstrap_ci(a, 10_000, np.random.default_rng(0))
+    ref = sps.bootstrap((a,), np.mean, n_resamples=10_000, method="percentile", random_state=1).confidence_interval
+    assert m_lo == pytest.approx(ref.low, abs=0.003) and m_hi == pytest.approx(ref.high, abs=0.003)
+    ref_best = sps.bootstrap((a,), np.max, n_resamples=10_000, method="percentile", random_state=1).confidence_interval
+    assert b_lo == pytest.approx(ref_best.low, abs=0.005) and b_hi == pytest.approx(ref_best.high, abs=1e-9)
+
+    def diff(x, y, axis):
+        return np.mean(x, axis=axis) - np.mean(y, axis=axis)
+
+    ref_p = sps.permutation_test((b, a), diff, n_resamples=20_000, alternative="two-sided", random_state=1).pvalue
+    ours = permutation_p(b, a, 20_000, np.random.default_rng(3))
+    assert ours == pytest.approx(ref_p, abs=0.02)
+    # clearly different groups: a tiny p from the full count; identical groups: p near 1, early stop
+    assert permutation_p(a + 1.0, a, 2000, np.random.default_rng(0)) == pytest.approx(1 / 2001)
+    assert permutation_p(a, a.copy(), 2000, np.random.default_rng(0)) > 0.9
+
+
+def test_degenerate_counting_on_hand_made_cases():
+    # binary (RTE: majority 146/277 is the threshold), 3-way (MedNLI: majority), 4-way MC (1/4 + 0.01), MCC (<= 0)
+    assert is_degenerate(run("none", "rte", 146 / 277, threshold=146 / 277))
+    assert not is_degenerate(run("none", "rte", 147 / 277, threshold=146 / 277))
+    assert is_degenerate(run("none", "mednli", 0.333, threshold=0.3333))
+    assert is_degenerate(run("none", "hellaswag", 0.259, threshold=0.26))
+    assert not is_degenerate(run("none", "hellaswag", 0.2601, threshold=0.26))
+    assert is_degenerate(run("none", "cola", 0.0, metric="mcc", threshold=0.0))
+    assert is_degenerate(run("none", "cola", -0.02, metric="mcc", threshold=0.0))
+    assert not is_degenerate(run("none", "cola", 0.01, metric="mcc", threshold=0.0))
+    runs = [run("none", "cola", s, seed=i, metric="mcc", threshold=0.0) for i, s in enumerate([0.0, 0.0, 0.4, 0.5])]
+    (s,) = pair_stats(runs, resamples=0)
+    assert s.degenerate == 2 and s.mean_nondegenerate == pytest.approx(0.45) and s.guess == 0.0
+
+
+def test_filters_compare_numbers_as_numbers():
+    runs = [run("none", "rte", 0.6, lr=1e-5), run("none", "rte", 0.7, lr=2e-5, seed=42)]
+    assert [r["score"] for r in apply_filters(runs, parse_filters(["lr=0.00001"]))] == [0.6]
+    assert [r["score"] for r in apply_filters(runs, parse_filters(["seed=42", "epochs=3"]))] == [0.7]
+    with pytest.raises(StiltsError, match="no run has a field 'learning_rate'"):
+        apply_filters(runs, parse_filters(["learning_rate=1e-5"]))
+    with pytest.raises(StiltsError, match="not key=value"):
+        parse_filters(["lr"])
+
+
+# ------------------------------------------------------------------ violins
+
+
+def widths(text: str) -> list[int]:
+    """Shape width per plot row of the first violin."""
+    rows = [ln for ln in text.splitlines() if "┤" in ln or ("│" in ln and "└" not in ln)][:-0 or None]
+    return [ln.split("┤" if "┤" in ln else "│", 1)[1][:19].count("█") + ln.split("┤" if "┤" in ln else "│", 1)[1][:19].count("◆")
+            for ln in rows]
+
+
+def test_violin_shapes_annotations_and_guess_line():
+    rng = np.random.default_rng(0)
+    uni = list(rng.normal(60, 2, 200))
+    bi = list(np.r_[rng.normal(50, 1.5, 100), rng.normal(70, 1.5, 100)])
+    text = render_violins("t", [Violin("uni", uni)], guess=50.0, height=21)
+    w = widths(text)
+    labels = [float(ln.split("┤")[0]) for ln in text.splitlines() if "┤" in ln]
+    top, bottom = labels[0], labels[-1]
+    mode_row = round((top - 60) / (top - bottom) * 20)
+    assert abs(w.index(max(w)) - mode_row) <= 1  # widest at the mode of N(60, 2)
+    text_bi = render_violins("t", [Violin("bi", bi)], height=21)
+    wb = widths(text_bi)
+    upper, lower = wb[:7], wb[-7:]
+    waist = min(wb[8:13])
+    assert max(upper) > 2 * max(waist, 1) and max(lower) > 2 * max(waist, 1)  # two modes, a narrow waist
+    assert f"mean {np.mean(uni):.1f}" in text and f"min {min(uni):.1f}" in text and f"best {max(uni):.1f}" in text
+    guess_line = next(ln for ln in text.splitlines() if "╌" in ln and "┤" in ln)
+    assert guess_line.startswith(" 50.0 ┤")
+    assert kde(np.array([1.0, 2.0]), np.array([1.5]))[0] > 0
+
+
+def test_violins_fit_80_by_24():
+    rng = np.random.default_rng(1)
+    vs = [Violin(name, list(rng.normal(60, 3, 36)), 2) for name in ("none", "hellaswag", "hellaswag_p", "synthesis_gpt2")]
+    text = render_violins("rte: dev accuracy ×100 per intermediate", vs, guess=50.0)
+    lines = text.splitlines()
+    assert len(lines) <= 24 and max(len(ln) for ln in lines) <= 80
+    assert all(name in text for name in ("none", "hellaswag", "hellaswag_p", "synthesis_gp"))
+    assert text.count("degen 2") == 4
+
+
+# ------------------------------------------------------------------ tables and exports
+
+
+def test_exports_round_trip_and_latex_structure(two_groups):
+    _, _, runs = two_groups
+    stats = pair_stats(runs, resamples=200)
+    back = list(csv.DictReader(io.StringIO(render_results(runs, "csv", resamples=200))))
+    for row, s in zip(back, pair_records(stats), strict=True):
+        for key in ("mean", "best", "std", "ci_mean_low", "ci_best_high"):
+            assert float(row[key]) == s[key]  # full precision, same numbers
+    table = pair_table(stats, 200, 0)
+    latex = to_latex(table)
+    body = [ln for ln in latex.splitlines() if ln.endswith("\\\\")]
+    assert "\\begin{tabular}{l" in latex and latex.rstrip().endswith("\\end{tabular}")
+    assert len(body) == 1 + len(table.rows)
+    assert all(len(re.findall(r"(?<!\\)&", ln)) == len(table.columns) - 1 for ln in body)
+    assert "\\_" not in latex.split("\\hline")[1] or "w/o" in latex
+    md = to_markdown(table).splitlines()
+    assert all(ln.count("|") == len(table.columns) + 1 for ln in md if ln.startswith("|"))
+    assert to_csv(table).splitlines()[0].startswith("target,intermediate")
+
+
+def test_paper_tables_and_figure3():
+    runs = []
+    for inter, shift in (("none", 0.0), ("hellaswag_p@2000", 0.01), ("hellaswag_p@10000", 0.02), ("hellaswag_p@40000", 0.03)):
+        runs += [run(inter, "rte", 0.6 + shift + 0.01 * i, seed=i) for i in range(4)]
+    runs += [run("hellaswag", "socialiqa", 0.41, kind="zero_shot")]
+    stats = pair_stats(runs, resamples=0)
+    t2 = table2(stats)
+    assert t2.rows[0][0] == "none" and t2.rows[0][1] == pytest.approx(0.63)
+    t3 = table3(stats)
+    assert {r[0] for r in t3.rows} == {"hellaswag_p@2000", "hellaswag_p@10000", "hellaswag_p@40000"}
+    assert size_points(stats)[("hellaswag_p", "rte")] == [(2000, pytest.approx(0.01), pytest.approx(0.01)),
+                                                         (10000, pytest.approx(0.02), pytest.approx(0.02)),
+                                                         (40000, pytest.approx(0.03), pytest.approx(0.03))]
+    fig = render_results(runs, "table", view="figure3")
+    assert "hellaswag_p → rte" in fig and "Δ best" in fig
+    t4 = render_results(runs, "markdown", view="table4")
+    assert "| hellaswag | 41.0 |" in t4
+
+
+# ------------------------------------------------------------------ the CLI on a synthetic store
+
+
+@pytest.fixture(scope="module")
+def synthetic_db(tmp_path_factory):
+    db = tmp_path_factory.mktemp("syn") / "results.json"
+    write_store(db, synthetic_records(1008))  # one full grid: 56 pairs x 18 points
+    return db
+
+
+def test_results_plot_and_report_from_the_cli(synthetic_db, tmp_path):
+    out = json.loads(stilts("results", "--db", str(synthetic_db), "--format", "json").stdout)
+    assert {"intermediate", "target", "n", "min", "mean", "best", "degenerate", "delta_mean", "p_value",
+            "ci_mean_low"} <= set(out[0])
+    by_lr = json.loads(stilts("results", "--db", str(synthetic_db), "--format", "json", "--by", "intermediate,target,lr").stdout)
+    assert len(by_lr) == 3 * len(out) and {r["lr"] for r in by_lr} == {1e-5, 2e-5, 3e-5}
+    only = json.loads(stilts("results", "--db", str(synthetic_db), "--format", "json", "--filter", "lr=1e-5").stdout)
+    assert sum(r["n"] for r in only) == sum(r["n"] for r in out) // 3
+    latex = stilts("results", "--db", str(synthetic_db), "--format", "latex", "--view", "table3").stdout
+    assert "\\begin{tabular}" in latex and "$\\Delta$ mean" in latex
+    plot = stilts("plot", "rte", "--db", str(synthetic_db)).stdout
+    assert "none" in plot and "random guess" in plot and max(len(x) for x in plot.splitlines()) <= 80
+    bad = stilts("plot", "nope", "--db", str(synthetic_db), check=False)
+    assert bad.returncode == 2 and "targets with runs: " in bad.stderr
+    report = tmp_path / "report.md"
+    stilts("report", str(synthetic_db), "-o", str(report), "--resamples", "200")
+    text = report.read_text()
+    for part in ("# stilts report", "**dev scores per (intermediate, target)**", "**Table 2", "**Table 3", "**Figure 3",
+                 "```", "## Software", "- torch ", "random guess"):
+        assert part in text, part
