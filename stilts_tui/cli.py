@@ -393,6 +393,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"{spec.name}: {_sweep_summary(db, runs)}", file=sys.stderr)
     counts = _foreground(db, spec.name, runs, {"slots": args.slots, "threads": args.threads})
     _print_results(db, "table", runs=False, spec=spec.name)
+    from stilts_tui.analysis.report import violins_for
+
+    target = "rte" if args.data_dir else "demo_acceptability"
+    print()
+    sys.stdout.write(violins_for(_load_records(db, spec.name), target))
     return 0 if counts["failed"] == 0 else 1
 
 
