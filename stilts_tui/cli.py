@@ -519,6 +519,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=0)
     b.set_defaults(func=cmd_build_data)
 
+    tu = sub.add_parser("tui", help="the terminal app: plan, launch, watch and read a study (the default)")
+    tu.add_argument("--db", default=DEFAULT_DB)
+    tu.add_argument("--refresh", type=float, default=1.0, help="seconds between live updates (default 1)")
+    tu.set_defaults(func=cmd_tui)
+
     r = sub.add_parser("run", help="run an experiment spec in the background (skips runs already finished)")
     r.add_argument("spec", help="experiment spec (TOML), e.g. experiments/demo.toml")
     r.add_argument("--data-dir", help="folder with the tasks' release files (overrides the spec's data_dir)")
@@ -633,12 +638,21 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def cmd_tui(args: argparse.Namespace) -> int:
+    from stilts_tui.app.app import StiltsApp
+
+    if args.refresh <= 0:
+        raise StiltsError("--refresh must be positive", "e.g. --refresh 1")
+    StiltsApp(args.db, refresh_s=args.refresh).run()
+    print(f"stilts tui closed; any sweep on {args.db} keeps running (stilts status --db {args.db})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
-        parser.print_help()
-        return 0
+        args = parser.parse_args(["tui", *(argv or sys.argv[1:])])
     try:
         return int(args.func(args) or 0)
     except StiltsError as exc:

@@ -144,3 +144,26 @@ def stop_run(db: Path, run_id: str, timeout: float = 30.0) -> str:
     with Store(db, writer=True) as store:
         store.update(run_id, status="stopped", pid=None, slot=None, reason="stopped", message="stopped by the user")
     return "stopped"
+
+
+def retry_run(db: Path, run_id: str) -> str:
+    """Run a failed, stopped or blocked run again: through the sweep's runner when one works on
+    the file, else with a new detached runner for that run alone."""
+    from stilts_tui.runner.sweepfile import write_sweep
+    from stilts_tui.store import Store
+    from stilts_tui.train.config import RunConfig
+
+    files = RunnerFiles(db)
+    with Store(db) as store:
+        rec = store.get(run_id)
+    if rec is None:
+        raise StiltsError(f"no run {run_id} in {db}", f"list them with stilts results --runs --db {db}")
+    if rec.get("status") in ("running", "queued", "finished"):
+        return f"run {run_id} is {rec['status']}: nothing to retry"
+    if runner_alive(files.read_state()):
+        files.request("retry", run_id)
+        return f"run {run_id} queued again in the running sweep"
+    cfg = RunConfig.from_dict(rec["config"])
+    sweep = write_sweep(files, f"retry-{run_id}", [cfg], {}, None)
+    pid = start_detached(db, sweep)
+    return f"run {run_id}: runner started (pid {pid})"

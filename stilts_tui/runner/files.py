@@ -61,27 +61,33 @@ class RunnerFiles:
 
     # ----------------------------------------------------------------- control
 
-    def request_stop(self, run_id: str | None) -> Path:
+    def request(self, kind: str, run_id: str | None) -> Path:
+        """Drop a request (`stop` or `retry`) for one run, or `stop` for all (run_id None)."""
         self.control.mkdir(parents=True, exist_ok=True)
         os.chmod(self.control, 0o700)
-        path = self.control / (f"stop-{run_id}" if run_id else "stop-all")
+        path = self.control / (f"{kind}-{run_id}" if run_id else f"{kind}-all")
         write_private_json(path, {"t": time.time(), "by_pid": os.getpid()})
         return path
 
-    def take_stop_requests(self) -> tuple[bool, list[str]]:
-        """(stop everything?, run ids to stop), removing the requests read."""
+    def request_stop(self, run_id: str | None) -> Path:
+        return self.request("stop", run_id)
+
+    def take_requests(self) -> tuple[bool, list[str], list[str]]:
+        """(stop everything?, run ids to stop, run ids to retry), removing the requests read."""
         if not self.control.is_dir():
-            return False, []
-        stop_all, runs = False, []
+            return False, [], []
+        stop_all, stops, retries = False, [], []
         for f in self.control.iterdir():
             if f.name == "stop-all":
                 stop_all = True
             elif f.name.startswith("stop-"):
-                runs.append(f.name[5:])
+                stops.append(f.name[5:])
+            elif f.name.startswith("retry-"):
+                retries.append(f.name[6:])
             else:
                 continue
             f.unlink(missing_ok=True)
-        return stop_all, runs
+        return stop_all, stops, retries
 
 
 def write_private_json(path: Path, data: dict) -> None:

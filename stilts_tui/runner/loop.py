@@ -293,9 +293,19 @@ class Runner:
             del self.workers[sid]
 
     def _control(self) -> None:
-        stop_all, stop_runs = self.files.take_stop_requests()
+        stop_all, stop_runs, retry_runs = self.files.take_requests()
         if stop_all:
             self.stop_flag = True
+        busy = {w.run.run_id for w in self.workers.values() if w.run is not None}
+        for run_id in retry_runs:
+            rec = self.store.get(run_id)
+            if rec is None or run_id in self.pending or run_id in busy or rec.get("status") == "finished":
+                continue
+            cfg = RunConfig.from_dict(rec["config"])
+            self.runs.setdefault(run_id, cfg)
+            self.pending[run_id] = cfg
+            self.store.update(run_id, status="queued", retries=0, reason="retry", message="queued again by the user")
+            self.dirty = True
         for run_id in stop_runs:
             for w in self.workers.values():
                 if w.run is not None and w.run.run_id == run_id:

@@ -1,0 +1,132 @@
+"""`stilts tui`: the app. Three modes (plan, runs, results), a run detail screen, help and the
+command palette. One timer loads a snapshot of the results file, the runner state and the new
+event-log lines in a thread once a second (batched), and hands it to the screen on view, so
+keys stay responsive however fast runs stream."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from stilts_tui.app.data import EventTails, Snapshot, load_snapshot
+from stilts_tui.app.detail_screen import RunDetailScreen
+from stilts_tui.app.help_screen import HelpScreen
+from stilts_tui.app.plan_screen import PlanScreen
+from stilts_tui.app.results_screen import ResultsScreen
+from stilts_tui.app.runs_screen import RunsScreen
+
+
+def gpu_stats() -> list[dict]:
+    """Utilisation and memory of each NVIDIA GPU (empty without a driver)."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+    except Exception:  # noqa: BLE001 - no NVIDIA driver
+        return []
+    try:
+        out = []
+        for i in range(pynvml.nvmlDeviceGetCount()):
+            h = pynvml.nvmlDeviceGetHandleByIndex(i)
+            mem = pynvml.nvmlDeviceGetMemoryInfo(h)
+            out.append({"index": i, "util": pynvml.nvmlDeviceGetUtilizationRates(h).gpu,
+                        "used_mb": mem.used / 2**20, "total_mb": mem.total / 2**20})
+        return out
+    finally:
+        pynvml.nvmlShutdown()
+
+
+class StiltsApp(App):
+    CSS_PATH = "stilts.tcss"
+    TITLE = "stilts"
+    MODES = {"plan": PlanScreen, "runs": RunsScreen, "results": ResultsScreen}
+    DEFAULT_MODE = "runs"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+    BINDINGS = [
+        Binding("1", "switch_mode('plan')", "Plan", id="app.plan"),
+        Binding("2", "switch_mode('runs')", "Runs", id="app.runs"),
+        Binding("3", "switch_mode('results')", "Results", id="app.results"),
+        Binding("question_mark,f1", "help", "Help", id="app.help"),
+        Binding("q", "quit", "Quit", id="app.quit"),
+    ]
+
+    def __init__(self, db: str | Path, refresh_s: float = 1.0, root: Path | None = None) -> None:
+        super().__init__()
+        self.db = Path(db)
+        self.refresh_s = refresh_s
+        self.root = root or Path.cwd()
+        self.snapshot: Snapshot | None = None
+        self.tails = EventTails()
+        self._gpus: list[dict] = []
+        self.loads = 0
+
+    def on_mount(self) -> None:
+        self.refresh_data()
+        self.set_interval(self.refresh_s, self.refresh_data)
+
+    @work(thread=True, exclusive=True, group="snapshot")
+    def refresh_data(self) -> None:
+        snap = load_snapshot(self.db, self.tails, self.snapshot)
+        gpus = gpu_stats()
+        self.call_from_thread(self._apply, snap, gpus)
+
+    def _apply(self, snap: Snapshot, gpus: list[dict]) -> None:
+        self.snapshot, self._gpus = snap, gpus
+        self.loads += 1
+        screen = self.screen
+        if hasattr(screen, "show"):
+            screen.show(snap)
+
+    def gpus(self) -> list[dict]:
+        return self._gpus
+
+    def on_screen_resume(self) -> None:  # coming back to a mode shows the newest snapshot
+        if self.snapshot is not None and hasattr(self.screen, "show"):
+            self.screen.show(self.snapshot)
+
+    def open_run(self, run_id: str) -> None:
+        rec = next((r for r in (self.snapshot.records if self.snapshot else []) if r["run_id"] == run_id), None)
+        if rec is not None:
+            self.push_screen(RunDetailScreen(rec))
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Plan a sweep", "Pick tasks and the grid, save and launch a spec", lambda: self.switch_mode("plan"))
+        yield SystemCommand("Runs", "Every run, live", lambda: self.switch_mode("runs"))
+        yield SystemCommand("Results", "Pair table, violins, paper tables", lambda: self.switch_mode("results"))
+        yield SystemCommand("Stop the sweep", "Stop the runner and every run in flight (resume later)", self.stop_sweep)
+        yield SystemCommand("Resume the sweep", "Start a runner for the sweep whose runner stopped", self.resume_sweep)
+        yield SystemCommand("Keys", "Every key binding", self.action_help)
+
+    @work(thread=True, exclusive=True, group="control")
+    def stop_sweep(self) -> None:
+        from stilts_tui.runner.control import stop_all
+
+        out = stop_all(self.db)
+        self.call_from_thread(self.notify, "no sweep is running" if out["runner"] is None else "sweep stopped; resume later")
+
+    @work(thread=True, exclusive=True, group="control")
+    def resume_sweep(self) -> None:
+        from stilts_tui.errors import StiltsError
+        from stilts_tui.runner.control import ensure_no_runner, start_detached
+        from stilts_tui.runner.files import RunnerFiles
+
+        files = RunnerFiles(self.db)
+        try:
+            ensure_no_runner(files)
+            state = files.read_state()
+            if not state or not state.get("sweep_file"):
+                raise StiltsError("no sweep to resume on this results file")
+            pid = start_detached(self.db, Path(state["sweep_file"]), resume=True)
+        except StiltsError as exc:
+            self.call_from_thread(self.notify, exc.problem, severity="error")
+            return
+        self.call_from_thread(self.notify, f"sweep resumed (runner pid {pid})")

@@ -1,0 +1,54 @@
+"""One run: its full config, the hand-off report, loss and eval curves, the log, and why it failed."""
+
+from __future__ import annotations
+
+import json
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from stilts_tui.app.data import read_full
+from stilts_tui.app.format import pair, sparkline
+
+
+def detail_text(rec: dict) -> str:
+    live = read_full(rec)
+    lines = [f"[b]run {rec['run_id']}[/b]  {pair(rec)}  status {rec.get('status')}  attempts {rec.get('attempts', 0)}"]
+    if rec.get("score") is not None:
+        lines.append(f"score: {rec.get('metric')} {rec['score'] * 100:.2f}  wall {rec.get('wall_s') or 0:.1f} s")
+    if rec.get("status") in ("failed", "stopped", "blocked", "queued") and rec.get("reason"):
+        lines.append(f"[b]reason:[/b] {rec.get('reason')}: {rec.get('message') or ''}")
+    for f in rec.get("failures", []):
+        lines.append(f"  attempt {f.get('attempt')}: {f.get('reason')} — {f.get('message')} ({f.get('slot')})")
+    if rec.get("stderr_tail"):
+        lines += ["[b]stderr tail:[/b]", *[f"  {x}" for x in rec["stderr_tail"][-8:]]]
+    if live.handoff:
+        h = live.handoff
+        lines += ["[b]hand-off:[/b] " + str(h.get("rule")),
+                  f"  kept {', '.join(h.get('kept', []))}; re-initialised {', '.join(h.get('reinitialised', [])) or '—'}"]
+    if live.losses:
+        lines += [f"[b]loss[/b] ({len(live.losses)} points, last {live.losses[-1]:.4f})", "  " + sparkline(live.losses, 60)]
+    if live.evals:
+        lines.append("[b]evals:[/b] " + ", ".join(f"epoch {e.get('epoch')}: {e.get('score', 0) * 100:.1f}" for e in live.evals))
+    lines += ["[b]log:[/b]", *[f"  {x}" for x in list(live.lines)[-15:]]]
+    lines += ["[b]config:[/b]", json.dumps(rec.get("config", {}), indent=2, sort_keys=True)]
+    return "\n".join(lines)
+
+
+class RunDetailScreen(Screen):
+    BINDINGS = [Binding("escape,q", "app.pop_screen", "Back", id="detail.back")]
+
+    def __init__(self, record: dict) -> None:
+        super().__init__(id="detail")
+        self.record = record
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="detail-body"):
+            yield Static(detail_text(self.record), id="detail-text", markup=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#detail-body").focus()

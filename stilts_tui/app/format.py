@@ -1,0 +1,59 @@
+"""Turning records and live event state into the strings the screens show."""
+
+from __future__ import annotations
+
+import time
+
+from stilts_tui.app.data import Live
+
+SPARK = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values, width: int = 30) -> str:
+    vals = list(values)[-width:]
+    if not vals:
+        return ""
+    lo, hi = min(vals), max(vals)
+    span = hi - lo or 1.0
+    return "".join(SPARK[min(7, int((v - lo) / span * 7.999))] for v in vals)
+
+
+def duration(s: float | None) -> str:
+    if s is None or s < 0:
+        return ""
+    s = int(s)
+    return f"{s // 3600}h{s % 3600 // 60:02d}" if s >= 3600 else f"{s // 60}m{s % 60:02d}"
+
+
+def pair(r: dict) -> str:
+    if r.get("kind") == "intermediate":
+        size = f" ({r['train_size']})" if r.get("train_size") else ""
+        return f"[{r.get('target')}]{size}"
+    label = f"{r.get('intermediate')} → {r.get('target')}"
+    return label + (" 0-shot" if r.get("kind") == "zero_shot" else "")
+
+
+def run_row(r: dict, live: Live | None, now: float | None = None) -> dict:
+    now = now or time.time()
+    status = r.get("status", "?")
+    progress = eta = loss = ""
+    if status == "running" and live is not None and live.total_steps:
+        progress = f"{live.step}/{live.total_steps}"
+        loss = f"{live.loss:.3f}" if live.loss is not None else ""
+        started = (live.started or {}).get("t")
+        if started and live.step:
+            eta = duration((live.last_t - started) / live.step * (live.total_steps - live.step))
+    elif status == "running":
+        progress = "loading"
+    elif status == "finished":
+        progress = "done"
+    score = f"{r['score'] * 100:.1f}" if r.get("score") is not None and status == "finished" else ""
+    if status in ("failed", "stopped", "blocked") and r.get("reason"):
+        progress = str(r["reason"])[:9]
+    attempts = r.get("attempts") or 0
+    return {"run_id": r["run_id"], "status": status + ("↻" if attempts > 1 and status != "finished" else ""),
+            "pair": pair(r), "lr": f"{r.get('lr', 0):g}", "batch_size": str(r.get("batch_size", "")),
+            "warmup_ratio": f"{r.get('warmup_ratio', 0):g}", "seed": str(r.get("seed", "")), "progress": progress,
+            "loss": loss, "score": score, "slot": r.get("slot") or "", "eta": eta,
+            "_sort": {"status": status, "pair": pair(r), "score": r.get("score") or -1.0, "lr": r.get("lr") or 0.0,
+                      "seed": r.get("seed") or 0, "started": r.get("started_at") or 0.0}}

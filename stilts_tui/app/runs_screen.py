@@ -1,0 +1,201 @@
+"""Runs (live): every run of the results file, the runs in flight with their progress, loss
+sparkline, throughput and log tail, and the GPUs when there are NVIDIA GPUs. Attaches to
+whatever runner works on the file; quitting leaves it running."""
+
+from __future__ import annotations
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Static
+
+from stilts_tui.analysis.filters import apply_filters, parse_filters
+from stilts_tui.app.data import Snapshot
+from stilts_tui.app.format import duration, run_row, sparkline
+from stilts_tui.app.runs_table import RunsTable
+from stilts_tui.errors import StiltsError
+
+SORTS = ("started", "status", "pair", "score", "lr", "seed")
+
+
+def _short(path) -> str:
+    from pathlib import Path
+
+    p = Path(path)
+    try:
+        return str(p.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(p)
+
+
+class RunsScreen(Screen):
+    BINDINGS = [
+        Binding("slash", "filter", "Filter", id="runs.filter"),
+        Binding("o", "sort", "Sort", id="runs.sort"),
+        Binding("x", "stop", "Stop run", id="runs.stop"),
+        Binding("R", "retry", "Retry", id="runs.retry"),
+        Binding("escape", "clear_filter", "Clear filter", show=False, id="runs.clear_filter"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(id="runs")
+        self.sort_key = "started"
+        self.snapshot: Snapshot | None = None
+        self.row_cache: dict[str, tuple] = {}
+        self.shown_key: tuple | None = None
+        self.shown_rows = 0
+        self.live_steps: dict[str, tuple] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="runs-summary")
+        yield Input(placeholder="filter: text, or key=value (lr=1e-5 seed=42) — enter to apply", id="runs-filter")
+        with Horizontal(id="runs-body"):
+            yield RunsTable(id="runs-table")
+            with Vertical(id="runs-side"):
+                yield Static("", id="runs-live")
+                yield Static("", id="runs-gpus")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#runs-filter", Input).display = False
+        self.query_one(RunsTable).focus()
+        if self.app.snapshot is not None:
+            self.show(self.app.snapshot)
+
+    # -------------------------------------------------------------- data
+
+    def show(self, snap: Snapshot) -> None:
+        """Rows are rebuilt only for runs whose record or live progress changed, and re-sorted
+        only when something changed: a refresh with nothing new costs almost nothing."""
+        self.snapshot = snap
+        text = self.query_one("#runs-filter", Input).value.strip()
+        key = (snap.version, text, self.sort_key)
+        live_changed = any(self.live_steps.get(k) != (lv.step, len(lv.lines)) for k, lv in snap.live.items())
+        if key != self.shown_key or live_changed:
+            records = self._filtered(snap.records, text) if text else snap.records
+            rows = []
+            for r in records:
+                live = snap.live.get(r["run_id"])
+                sig = (id(r), live.step if live else None, len(live.lines) if live else None)
+                cached = self.row_cache.get(r["run_id"])
+                if cached is None or cached[0] != sig:
+                    cached = self.row_cache[r["run_id"]] = (sig, run_row(r, live, snap.loaded_at))
+                rows.append(cached[1])
+            rows.sort(key=lambda row: row["_sort"][self.sort_key], reverse=self.sort_key in ("started", "score"))
+            self.query_one(RunsTable).set_rows(rows)
+            self.shown_key, self.shown_rows = key, len(rows)
+            self.live_steps = {k: (lv.step, len(lv.lines)) for k, lv in snap.live.items()}
+        rows_n = self.shown_rows
+        c = snap.counts
+        runner = "runner: running" if snap.runner_running else ("runner: " + ((snap.state or {}).get("status") or "none"))
+        self.query_one("#runs-summary", Static).update(
+            f"{_short(snap.db)}  {runner}  │ " + "  ".join(f"{k} {c.get(k, 0)}" for k in
+                                                  ("queued", "running", "finished", "failed", "stopped", "blocked"))
+            + f"  │ {rows_n} shown, sorted by {self.sort_key}" + (f", filter: {text}" if text else ""))
+        self._live_panel(snap)
+        self._gpus()
+
+    def _filtered(self, records: list[dict], text: str) -> list[dict]:
+        pairs = [t for t in text.split() if "=" in t]
+        words = [t.lower() for t in text.split() if "=" not in t]
+        try:
+            records = apply_filters(records, parse_filters(pairs))
+        except StiltsError as exc:
+            self.notify(exc.problem, severity="warning")
+        if words:
+            records = [r for r in records if all(w in f"{r['run_id']} {r.get('status')} {r.get('intermediate')} "
+                                                 f"{r.get('target')}".lower() for w in words)]
+        return records
+
+    def _live_panel(self, snap: Snapshot) -> None:
+        running = [r for r in snap.records if r.get("status") == "running"]
+        parts = [f"[b]in flight: {len(running)}[/b]"]
+        for r in sorted(running, key=lambda r: r.get("slot") or "")[:8]:
+            live = snap.live.get(r["run_id"])
+            if live is None:
+                continue
+            total = live.total_steps or 1
+            filled = int(20 * live.step / total)
+            parts.append(f"{r.get('slot') or '?'} {r['run_id']}\n  {r.get('intermediate')} → {r.get('target')}\n"
+                         f"  [{'█' * filled}{'░' * (20 - filled)}] {live.step}/{live.total_steps}\n"
+                         f"  loss {sparkline(live.losses, 20)} {live.loss or 0:.3f}\n"
+                         f"  {live.sequences_per_s or 0:.0f} seq/s  {live.memory_mb or 0:.0f} MB\n"
+                         f"  {live.lines[-1] if live.lines else ''}")
+        if not running:
+            st = snap.state or {}
+            parts.append("nothing running" + (f"\nlast sweep: {st.get('name')} ({st.get('status')})" if st else
+                                              "\nplan a sweep (p) or start one with stilts run"))
+        self.query_one("#runs-live", Static).update("\n".join(parts))
+
+    def _gpus(self) -> None:
+        gpus = self.app.gpus()
+        panel = self.query_one("#runs-gpus", Static)
+        panel.display = bool(gpus)  # hidden where there is no NVIDIA GPU
+        if gpus:
+            panel.update("\n".join(f"GPU{g['index']} {g['util']:3d}% {g['used_mb'] / 1024:.1f}/{g['total_mb'] / 1024:.0f} GB"
+                                   for g in gpus))
+
+    # -------------------------------------------------------------- actions
+
+    def action_filter(self) -> None:
+        box = self.query_one("#runs-filter", Input)
+        box.display = True
+        box.focus()
+
+    @on(Input.Submitted, "#runs-filter")
+    def _apply_filter(self) -> None:
+        self.query_one(RunsTable).focus()
+        if self.snapshot:
+            self.show(self.snapshot)
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#runs-filter", Input)
+        box.value = ""
+        box.display = False
+        self.query_one(RunsTable).focus()
+        if self.snapshot:
+            self.show(self.snapshot)
+
+    def action_sort(self) -> None:
+        self.sort_key = SORTS[(SORTS.index(self.sort_key) + 1) % len(SORTS)]
+        if self.snapshot:
+            self.show(self.snapshot)
+
+    @on(RunsTable.Opened)
+    def _open(self, event: RunsTable.Opened) -> None:
+        self.app.open_run(event.run_id)
+
+    def action_stop(self) -> None:
+        row = self.query_one(RunsTable).current
+        if row:
+            self._stop(row["run_id"])
+
+    @work(thread=True, exclusive=True, group="control")
+    def _stop(self, run_id: str) -> None:
+        from stilts_tui.runner.control import stop_run
+
+        try:
+            status = stop_run(self.app.db, run_id)
+            self.app.call_from_thread(self.notify, f"run {run_id}: {status}")
+        except StiltsError as exc:
+            self.app.call_from_thread(self.notify, exc.problem, severity="error")
+
+    def action_retry(self) -> None:
+        row = self.query_one(RunsTable).current
+        if row:
+            self._retry(row["run_id"])
+
+    @work(thread=True, exclusive=True, group="control")
+    def _retry(self, run_id: str) -> None:
+        from stilts_tui.runner.control import retry_run
+
+        try:
+            msg = retry_run(self.app.db, run_id)
+            self.app.call_from_thread(self.notify, msg)
+        except StiltsError as exc:
+            self.app.call_from_thread(self.notify, exc.problem, severity="error")
+
+
+__all__ = ["RunsScreen", "duration"]

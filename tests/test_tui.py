@@ -1,0 +1,126 @@
+"""The Textual app, headless (App.run_test + Pilot): every screen, and plan → launch → watch →
+results against a real runner and tiny models."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from stilts_tui.app.app import StiltsApp
+from stilts_tui.app.plan_screen import PlanScreen
+from stilts_tui.app.runs_table import RunsTable
+from stilts_tui.bench.results import synthetic_records, write_store
+
+
+@pytest.fixture(scope="module")
+def store_db(tmp_path_factory) -> Path:
+    db = tmp_path_factory.mktemp("tui") / "results.json"
+    write_store(db, synthetic_records(1008))
+    return db
+
+
+async def until(pilot, pred, timeout: float = 30.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        await pilot.pause(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def screen_text(app) -> str:
+    return "\n".join(str(w.render()) for w in app.screen.query("Static"))
+
+
+async def test_runs_screen_lists_sorts_filters_and_opens_a_run(store_db):
+    app = StiltsApp(store_db, refresh_s=0.5)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = app.screen.query_one(RunsTable)
+        await until(pilot, lambda: len(table.rows) == 1008, what="rows")
+        assert "finished 1008" in screen_text(app)
+        await pilot.press("o")  # sort by status
+        assert app.screen.sort_key == "status"
+        await pilot.press("slash")
+        await pilot.press(*"lr=1e-05 rte")
+        await pilot.press("enter")
+        await until(pilot, lambda: len(table.rows) == 1008 // 3 // 8, what="filtered rows")
+        assert all(r["pair"].endswith("rte") and r["lr"] == "1e-05" for r in table.rows)
+        await pilot.press("down", "down", "enter")
+        await pilot.pause()
+        assert app.screen.id == "detail" and '"lr": 1e-05' in screen_text(app)
+        await pilot.press("escape")
+        assert app.screen.id == "runs"
+
+
+async def test_results_screen_views_and_export(store_db, tmp_path):
+    app = StiltsApp(store_db, refresh_s=0.5)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("3")
+        await until(pilot, lambda: "dev scores per (intermediate, target)" in screen_text(app), what="pair table")
+        await pilot.press("v")
+        await until(pilot, lambda: "random guess" in screen_text(app), what="violins")
+        await pilot.press("v", "v")  # violins -> table2 -> table3
+        await until(pilot, lambda: "Table 3" in screen_text(app), what="table 3")
+        out = tmp_path / "t3.md"
+        await pilot.press("e")
+        await pilot.pause()
+        box = app.screen.query_one("#export-path")
+        box.value = str(out)
+        await pilot.press("enter")
+        await until(pilot, out.is_file, what="export")
+        assert "**Table 3" in out.read_text() and "| hellaswag |" in out.read_text()
+        await pilot.press("f1")
+        assert type(app.screen).__name__ == "HelpScreen"
+        assert "runs.stop" not in screen_text(app) and "Stop run" in screen_text(app)
+
+
+async def test_plan_screen_counts_runs_live(store_db, tmp_path):
+    app = StiltsApp(store_db, refresh_s=0.5)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("1")
+        plan = app.screen
+        assert isinstance(plan, PlanScreen)
+        plan.load(Path("experiments/figure2.toml").resolve())
+        await until(pilot, lambda: "1155 runs" in screen_text(app), what="figure 2 count")
+        plan.query_one("#plan-grid-seed").value = "12"
+        await until(pilot, lambda: "579 runs" in screen_text(app), what="one seed")
+        plan.query_one("#plan-grid-lr").value = "1e-5, x"
+        await until(pilot, lambda: "'x' is not a number" in screen_text(app), what="error")
+        plan.query_one("#plan-grid-lr").value = "1e-5"
+        plan.query_one("#plan-path").value = str(tmp_path / "mine.toml")
+        await pilot.press("ctrl+s")
+        await until(pilot, (tmp_path / "mine.toml").is_file, what="saved spec")
+        from stilts_tui.sweep.spec import expand, load_spec
+
+        assert len(expand(load_spec(tmp_path / "mine.toml"), tmp_path)) == 3 + 32 * 6  # 1 lr x 3 bs x 2 warmup x 1 seed
+
+
+async def test_plan_launch_watch_results_with_a_real_runner(tiny_models, train_data, tmp_path):
+    db = tmp_path / "sweep" / "results.json"
+    app = StiltsApp(db, refresh_s=0.3)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("1")
+        plan = app.screen
+        plan.query_one("#plan-name").value = "tui-flow"
+        plan.query_one("#plan-model").value = str(tiny_models["roberta"])
+        plan.query_one("#plan-data").value = str(train_data)
+        for key, value in (("lr", "1e-3"), ("batch_size", "8"), ("warmup_ratio", "0.0"), ("seed", "1, 2")):
+            plan.query_one(f"#plan-grid-{key}").value = value
+        plan.query_one("#plan-overrides").text = "[tasks.rte]\nepochs = 1\nmax_length = 32\n"
+        plan.query_one("#plan-path").value = str(tmp_path / "flow.toml")
+        await until(pilot, lambda: "2 runs" in screen_text(app), what="count")
+        await pilot.press("ctrl+l")
+        await until(pilot, lambda: app.screen.id == "runs", timeout=60, what="launch")
+        table = app.screen.query_one(RunsTable)
+        await until(pilot, lambda: len(table.rows) == 2, what="runs listed")
+        await until(pilot, lambda: (app.snapshot.counts.get("finished") == 2), timeout=120, what="runs finished")
+        await pilot.press("3")
+        await until(pilot, lambda: "rte" in screen_text(app) and "dev scores" in screen_text(app), what="results")
+    # The app has quit; the runner it launched ends on its own.
+    deadline = time.monotonic() + 60
+    while json.loads((db.parent / "results.runner.json").read_text())["status"] != "finished":
+        assert time.monotonic() < deadline, "the runner did not finish"
+        time.sleep(0.2)
