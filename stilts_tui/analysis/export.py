@@ -70,11 +70,23 @@ def to_json(table: Table) -> str:
     return json.dumps([dict(zip(table.columns, row, strict=True)) for row in table.rows], indent=2) + "\n"
 
 
+# Dropped first, in this order, when a table is wider than the terminal.
+DROP_ORDER = ("failed", "metric", "p", "win rate", "std", "median", "paired Δ", "mean w/o degenerate", "mean 95% CI",
+              "best 95% CI", "Δ best", "min")
+
+
 def to_terminal(table: Table, columns: list[str] | None = None, width: int = 120) -> str:
-    """An aligned plain-text table (fast at any size, readable in logs and on 16-colour terminals)."""
+    """An aligned plain-text table (fast at any size, readable in logs and on 16-colour terminals),
+    narrowed to `width` by leaving out the least important columns."""
     keep = [i for i, c in enumerate(table.columns) if columns is None or c in columns]
-    cells = [[table.columns[i] for i in keep]] + [[cell_text(table, i, row[i]) for i in keep] for row in table.rows]
-    widths = [max(len(r[j]) for r in cells) for j in range(len(keep))]
+    cells_of = {i: [table.columns[i], *[cell_text(table, i, row[i]) for row in table.rows]] for i in keep}
+    col_width = {i: max(len(x) for x in cells_of[i]) for i in keep}
+    for name in DROP_ORDER:
+        if sum(col_width[i] for i in keep) + 2 * (len(keep) - 1) <= width:
+            break
+        keep = [i for i in keep if table.columns[i] != name]
+    cells = [[cells_of[i][k] for i in keep] for k in range(len(table.rows) + 1)]
+    widths = [col_width[i] for i in keep]
     right = [_numeric(table, i) and j > 0 for j, i in enumerate(keep)]
 
     def line(row: list[str]) -> str:
@@ -92,7 +104,7 @@ def _numeric(table: Table, i: int) -> bool:
     return any(isinstance(r[i], (int, float)) and not isinstance(r[i], bool) for r in table.rows)
 
 
-def render(table: Table, fmt: str, columns: list[str] | None = None) -> str:
+def render(table: Table, fmt: str, columns: list[str] | None = None, width: int = 120) -> str:
     if fmt == "markdown":
         return to_markdown(table)
     if fmt == "latex":
@@ -101,4 +113,4 @@ def render(table: Table, fmt: str, columns: list[str] | None = None) -> str:
         return to_csv(table)
     if fmt == "json":
         return to_json(table)
-    return to_terminal(table, columns)
+    return to_terminal(table, columns, width)

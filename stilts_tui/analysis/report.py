@@ -75,25 +75,27 @@ def stats_for(records: list[dict], by: tuple[str, ...] = ("intermediate", "targe
 
 def render_results(records: list[dict], fmt: str = "table", runs: bool = False, by: tuple[str, ...] = ("intermediate", "target"),
                    baseline: str | None = "none", resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
-                   view: str = "pairs") -> str:
+                   view: str = "pairs", width: int = 120) -> str:
     if runs:
-        return _flat(run_rows(records), fmt) if fmt in ("json", "csv") else export.render(runs_table(records), fmt)
+        return _flat(run_rows(records), fmt) if fmt in ("json", "csv") else export.render(runs_table(records), fmt,
+                                                                                          width=width)
     if view == "table4":
-        return export.render(table4(records), fmt)
+        return export.render(table4(records), fmt, width=width)
     stats = stats_for(records, by, baseline, resamples, seed)
     if view == "pairs":
         if fmt in ("json", "csv"):
             return _flat(pair_records(stats), fmt)
         if not stats:
             return "no target runs in the results file yet\n"
-        return export.render(pair_table(stats, resamples, seed), fmt, TERMINAL_PAIR_COLUMNS if fmt == "table" else None)
+        return export.render(pair_table(stats, resamples, seed), fmt, TERMINAL_PAIR_COLUMNS if fmt == "table" else None,
+                             width)
     if view == "table2":
-        return export.render(table2(stats, baseline or "none"), fmt)
+        return export.render(table2(stats, baseline or "none"), fmt, width=width)
     if view == "table3":
-        return export.render(table3(stats, baseline or "none"), fmt)
+        return export.render(table3(stats, baseline or "none"), fmt, width=width)
     if view == "figure3":
-        text = export.render(figure3_table(stats, baseline or "none"), fmt)
-        return text + ("\n" + figure3_plot(stats, baseline or "none") if fmt == "table" else "")
+        text = export.render(figure3_table(stats, baseline or "none"), fmt, width=width)
+        return text + ("\n" + figure3_plot(stats, baseline or "none", width=min(78, width)) if fmt == "table" else "")
     raise ValueError(f"unknown view {view}")
 
 

@@ -114,7 +114,7 @@ class ResultsScreen(Screen):
         elif not any(r.get("status") == "finished" for r in records):
             text = "no finished runs yet"
         else:
-            text = render_results(records, "table", view=view, baseline=baseline)
+            text = render_results(records, "table", view=view, baseline=baseline, width=max(40, self.size.width - 3))
         self.app.call_from_thread(self.query_one("#results-view", Static).update, text)
 
     def action_next_view(self) -> None:

@@ -126,7 +126,7 @@ class RunsScreen(Screen):
         if not running:
             st = snap.state or {}
             parts.append("nothing running" + (f"\nlast sweep: {st.get('name')} ({st.get('status')})" if st else
-                                              "\nplan a sweep (p) or start one with stilts run"))
+                                              "\nplan a sweep (1) or start one with stilts run"))
         self.query_one("#runs-live", Static).update("\n".join(parts))
 
     def _gpus(self) -> None:

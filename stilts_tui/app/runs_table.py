@@ -67,7 +67,7 @@ class RunsTable(ScrollView, can_focus=True):
     ]
     COMPONENT_CLASSES = {"runs-table--header", "runs-table--cursor"}
     DEFAULT_CSS = """
-    RunsTable { height: 1fr; }
+    RunsTable { height: 1fr; overflow-x: hidden; }
     RunsTable > .runs-table--header { text-style: bold reverse; }
     RunsTable > .runs-table--cursor { background: $accent; color: $text; }
     """
@@ -86,7 +86,7 @@ class RunsTable(ScrollView, can_focus=True):
     def set_rows(self, rows: list[dict]) -> None:
         keep = self.rows[self.cursor]["run_id"] if self.rows and self.cursor < len(self.rows) else None
         self.rows = rows
-        self.virtual_size = Size(self.size.width, len(rows) + 1)
+        self.virtual_size = Size(self.scrollable_content_region.width, len(rows) + 1)
         if keep is not None:
             for i, r in enumerate(rows):
                 if r["run_id"] == keep:
@@ -129,7 +129,7 @@ class RunsTable(ScrollView, can_focus=True):
         return " ".join(parts)
 
     def render_line(self, y: int) -> Strip:
-        width = self.size.width
+        width = self.scrollable_content_region.width
         cols = fit_columns(width)
         if y == 0:
             style = self.get_component_rich_style("runs-table--header")

@@ -1,0 +1,81 @@
+"""Snapshot tests (pytest-textual-snapshot) of every screen at 80×24 and 120×40, on a fixed
+synthetic results file. Update them after an intended change with `pytest --snapshot-update`."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from stilts_tui.app.app import StiltsApp
+from stilts_tui.bench.results import synthetic_records, write_store
+
+# A fixed path under the working directory: the runs screen shows it, so it must not vary.
+DB = Path("stilts-runs/snapshots/results.json")
+SIZES = [(80, 24), (120, 40)]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fixed_store():
+    DB.parent.mkdir(parents=True, exist_ok=True)
+    for f in DB.parent.glob("results*"):
+        if f.is_file():
+            f.unlink()
+    # 2 intermediates x 3 targets x 6 grid points: small enough to read, every view non-empty
+    records = [r for r in synthetic_records(1008) if r["intermediate"] in ("none", "hellaswag")
+               and r["target"] in ("rte", "cola", "wic") and r["lr"] == 2e-5]
+    write_store(DB, records)
+    yield
+
+
+def waiting_for(text: str, *keys: str, focus: str | None = None):
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        for key in keys:
+            await pilot.press(key)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            shown = "\n".join(str(w.render()) for w in app.screen.query("Static"))
+            if text in shown:
+                break
+            await pilot.pause(0.1)
+        if focus:
+            app.screen.query_one(focus).focus()
+        await pilot.pause(0.2)
+
+    return run_before
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_runs_screen(snap_compare, size):
+    assert snap_compare(StiltsApp(DB, refresh_s=60), terminal_size=size, run_before=waiting_for("finished 36"))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_results_screen(snap_compare, size):
+    assert snap_compare(StiltsApp(DB, refresh_s=60), terminal_size=size,
+                        run_before=waiting_for("dev scores per (intermediate, target)", "3"))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_violins_view(snap_compare, size):
+    assert snap_compare(StiltsApp(DB, refresh_s=60), terminal_size=size,
+                        run_before=waiting_for("random guess", "3", "t"))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_plan_screen(snap_compare, size):
+    assert snap_compare(StiltsApp(DB, refresh_s=60), terminal_size=size,
+                        run_before=waiting_for("runs", "1", focus="#plan-targets"))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_run_detail_screen(snap_compare, size):
+    assert snap_compare(StiltsApp(DB, refresh_s=60), terminal_size=size,
+                        run_before=waiting_for("config:", "o", "o", "enter"))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_help_screen(snap_compare, size):
+    assert snap_compare(StiltsApp(DB, refresh_s=60), terminal_size=size, run_before=waiting_for("command palette", "f1"))

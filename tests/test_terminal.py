@@ -1,0 +1,75 @@
+"""The app in a real terminal: tmux runs `stilts tui`, send-keys drives it, capture-pane reads the
+screen; then the tmux session is killed while a sweep runs, and the sweep goes on to the end."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import tomli_w
+from runner_helpers import stilts
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None,
+                                reason="tmux is not installed (.ci/run installs it; apt-get install tmux)")
+
+
+def tmux(*args: str) -> str:
+    return subprocess.run(["tmux", *args], capture_output=True, text=True, check=True).stdout
+
+
+def capture(session: str) -> str:
+    return tmux("capture-pane", "-p", "-t", session)
+
+
+def wait_screen(session: str, text: str, timeout: float = 60) -> str:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        screen = capture(session)
+        if text in screen:
+            return screen
+        time.sleep(0.3)
+    raise AssertionError(f"{text!r} never appeared:\n{capture(session)}")
+
+
+def test_tui_in_tmux_and_the_sweep_outlives_the_terminal(tiny_models, train_data, tmp_path):
+    spec = tmp_path / "s.toml"
+    spec.write_bytes(tomli_w.dumps({
+        "name": "tmux", "model": str(tiny_models["roberta"]), "data_dir": str(train_data), "targets": ["rte"],
+        "grid": {"lr": [1e-3], "batch_size": [8], "seed": [1, 2, 3, 4]},
+        "tasks": {"rte": {"epochs": 150, "max_length": 32}}}).encode())
+    db = tmp_path / "results.json"
+    stilts("run", str(spec), "--db", str(db), "--slots", "1")
+    session = f"stilts-test-{os.getpid()}"
+    env = "HF_HUB_OFFLINE=1 TERM=xterm-256color"
+    tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "40",
+         f"cd {Path.cwd()} && {env} {sys.executable} -m stilts_tui tui --db {db} --refresh 0.5")
+    try:
+        screen = wait_screen(session, "runner: running")
+        assert "status" in screen and "intermediate → target" in screen
+        wait_screen(session, "in flight: 1")
+        tmux("send-keys", "-t", session, "3")
+        wait_screen(session, "view pairs (v)")
+        tmux("send-keys", "-t", session, "2")
+        wait_screen(session, "intermediate → target")
+        tmux("send-keys", "-t", session, "f1")
+        wait_screen(session, "quitting never stops a sweep")
+        tmux("send-keys", "-t", session, "Escape")
+        state = json.loads((tmp_path / "results.runner.json").read_text())
+        assert state["status"] == "running", "the sweep ended before the terminal closed: make it longer"
+    finally:
+        tmux("kill-session", "-t", session)  # the terminal goes away mid-sweep
+    runner_pid = state["pid"]
+    time.sleep(1.0)
+    os.kill(runner_pid, 0)  # still alive
+    deadline = time.time() + 240
+    while json.loads((tmp_path / "results.runner.json").read_text())["status"] != "finished":
+        assert time.time() < deadline, "the sweep did not finish after the terminal closed"
+        time.sleep(0.5)
+    runs = json.loads(stilts("results", "--db", str(db), "--runs", "--format", "json").stdout)
+    assert len(runs) == 4 and {r["status"] for r in runs} == {"finished"}
