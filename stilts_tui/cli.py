@@ -425,6 +425,16 @@ def cmd_bench_results(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_tui(args: argparse.Namespace) -> int:
+    from stilts_tui.bench.tui import render, run_bench
+
+    if min(args.runs, args.streams, args.presses) < 1 or args.rate <= 0:
+        raise StiltsError("--runs, --streams, --presses must be at least 1 and --rate positive")
+    result = run_bench(args.runs, args.streams, args.rate, args.presses)
+    print(json.dumps(result) if args.json else render(result), end="\n" if args.json else "")
+    return 0
+
+
 def cmd_bench_sweep(args: argparse.Namespace) -> int:
     _quiet_transformers()
     from stilts_tui.bench.sweep import render, run_bench
@@ -635,6 +645,13 @@ def build_parser() -> argparse.ArgumentParser:
     br.add_argument("--repeat", type=int, default=3)
     br.add_argument("--json", action="store_true")
     br.set_defaults(func=cmd_bench_results)
+    bt = be_sub.add_parser("tui", help="the app on N runs while 16 runs stream events: open time and key latency")
+    bt.add_argument("--runs", type=int, default=5000)
+    bt.add_argument("--streams", type=int, default=16)
+    bt.add_argument("--rate", type=float, default=20.0, help="events per second per streaming run")
+    bt.add_argument("--presses", type=int, default=100)
+    bt.add_argument("--json", action="store_true")
+    bt.set_defaults(func=cmd_bench_tui)
     return p
 
 

@@ -72,8 +72,16 @@ class RunsScreen(Screen):
         self.snapshot = snap
         text = self.query_one("#runs-filter", Input).value.strip()
         key = (snap.version, text, self.sort_key)
-        live_changed = any(self.live_steps.get(k) != (lv.step, len(lv.lines)) for k, lv in snap.live.items())
-        if key != self.shown_key or live_changed:
+        live_changed = [k for k, lv in snap.live.items() if self.live_steps.get(k) != (lv.step, len(lv.lines))]
+        if key == self.shown_key and live_changed:
+            # Only runs in flight moved on: update their rows in place (no rebuild, no re-sort).
+            for run_id in live_changed:
+                cached = self.row_cache.get(run_id)
+                if cached is not None:
+                    cached[1].update(run_row(cached[2], snap.live[run_id], snap.loaded_at))
+            self.query_one(RunsTable).refresh()
+            self.live_steps.update({k: (snap.live[k].step, len(snap.live[k].lines)) for k in live_changed})
+        elif key != self.shown_key:
             records = self._filtered(snap.records, text) if text else snap.records
             rows = []
             for r in records:
@@ -81,7 +89,7 @@ class RunsScreen(Screen):
                 sig = (id(r), live.step if live else None, len(live.lines) if live else None)
                 cached = self.row_cache.get(r["run_id"])
                 if cached is None or cached[0] != sig:
-                    cached = self.row_cache[r["run_id"]] = (sig, run_row(r, live, snap.loaded_at))
+                    cached = self.row_cache[r["run_id"]] = (sig, run_row(r, live, snap.loaded_at), r)
                 rows.append(cached[1])
             rows.sort(key=lambda row: row["_sort"][self.sort_key], reverse=self.sort_key in ("started", "score"))
             self.query_one(RunsTable).set_rows(rows)
