@@ -31,7 +31,7 @@ COLUMNS = (
     Column("lr", "lr", 7, True, 1),
     Column("batch_size", "bs", 3, True, 2),
     Column("warmup_ratio", "wu", 4, True, 3),
-    Column("seed", "seed", 4, True, 1),
+    Column("seed", "seed", 4, True, 2),
     Column("progress", "progress", 9, True),
     Column("loss", "loss", 6, True, 2),
     Column("score", "score", 6, True),
