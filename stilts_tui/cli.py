@@ -259,6 +259,13 @@ def cmd_stop(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_retry(args: argparse.Namespace) -> int:
+    from stilts_tui.runner.control import retry_run
+
+    print(retry_run(Path(args.db), args.run))
+    return 0
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
     from stilts_tui.runner.estimate import estimate_seconds
     from stilts_tui.store import Store
@@ -559,6 +566,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--db", default=DEFAULT_DB)
     sp.add_argument("--timeout", type=float, default=30.0, help="seconds to wait before killing (default 30)")
     sp.set_defaults(func=cmd_stop)
+
+    rt = sub.add_parser("retry", help="run a failed, stopped or blocked run again (in the running sweep, or a new runner)")
+    rt.add_argument("run")
+    rt.add_argument("--db", default=DEFAULT_DB)
+    rt.set_defaults(func=cmd_retry)
 
     pl = sub.add_parser("plan", help="what a spec would run: runs, already done, estimated device-hours")
     pl.add_argument("spec")

@@ -322,3 +322,30 @@ def test_bench_sweep_runs_both_ways_and_reports_the_ratio(tmp_path):
     assert set(r["ways"]) == {"one-by-one", "runner"} and r["ratios"]["one-by-one/runner"] > 0
     assert r["ways"]["one-by-one"]["max_score_diff"] <= 0.02  # same computation (thread counts aside)
     assert r["ways"]["runner"]["mfu"] is None  # CPU: no MFU
+
+
+def test_retry_a_stopped_run_in_the_running_sweep_and_a_failed_one_without_a_runner(tiny_models, train_data, tmp_path):
+    raw = sweep_spec(tiny_models, train_data, seeds=(1, 2), intermediates=("none",))
+    runs = expand(parse_spec(raw), tmp_path)
+    hung = next(r for r in runs if r.seed == 1)
+    spec = write_toml(tmp_path / "s.toml", raw)
+    db = tmp_path / "results.json"
+    env = os.environ | {"STILTS_FAULT_INJECT": "hang:2@seed=1"}
+    stilts("run", str(spec), "--db", str(db), "--slots", "1", env=env)
+    wait_for(lambda: runs_by_status(db).get(hung.run_id) == "running" and read_events(hung.events_path), what="hang")
+    stilts("stop", hung.run_id, "--db", str(db))
+    assert runs_by_status(db)[hung.run_id] == "stopped"
+    out = stilts("retry", hung.run_id, "--db", str(db)).stdout
+    assert "queued again in the running sweep" in out  # it hangs again (same env): stop the sweep
+    wait_for(lambda: runs_by_status(db).get(hung.run_id) == "running", what="retried run")
+    stilts("stop", "--all", "--db", str(db))
+    assert runs_by_status(db)[hung.run_id] == "queued"
+    # No runner now: retry starts one for that run alone, without the fault this time.
+    with Store(db, writer=True) as store:
+        store.update(hung.run_id, status="failed", reason="error")
+    out = stilts("retry", hung.run_id, "--db", str(db)).stdout
+    assert "runner started" in out
+    wait_for(lambda: runs_by_status(db)[hung.run_id] == "finished", timeout=120, what="retried run finished")
+    assert "nothing to retry" in stilts("retry", hung.run_id, "--db", str(db)).stdout
+    bad = stilts("retry", "nope", "--db", str(db), check=False)
+    assert bad.returncode == 2 and "no run nope" in bad.stderr
