@@ -325,8 +325,13 @@ def _by(text: str) -> tuple[str, ...]:
 def cmd_results(args: argparse.Namespace) -> int:
     if args.resamples < 0:
         raise StiltsError("--resamples must be 0 or more")
+    import shutil
+
+    # On a terminal the table fits its width (least important columns left out); piped, 120.
+    width = shutil.get_terminal_size((120, 24)).columns if sys.stdout.isatty() else 120
     _print_results(Path(args.db), args.format, args.runs, args.spec, filters=args.filter, by=_by(args.by),
-                   baseline=args.baseline or None, resamples=args.resamples, seed=args.seed, view=args.view)
+                   baseline=args.baseline or None, resamples=args.resamples, seed=args.seed, view=args.view,
+                   width=width)
     return 0
 
 
