@@ -19,26 +19,7 @@ from stilts_tui.app.help_screen import HelpScreen
 from stilts_tui.app.plan_screen import PlanScreen
 from stilts_tui.app.results_screen import ResultsScreen
 from stilts_tui.app.runs_screen import RunsScreen
-
-
-def gpu_stats() -> list[dict]:
-    """Utilisation and memory of each NVIDIA GPU (empty without a driver)."""
-    try:
-        import pynvml
-
-        pynvml.nvmlInit()
-    except Exception:  # noqa: BLE001 - no NVIDIA driver
-        return []
-    try:
-        out = []
-        for i in range(pynvml.nvmlDeviceGetCount()):
-            h = pynvml.nvmlDeviceGetHandleByIndex(i)
-            mem = pynvml.nvmlDeviceGetMemoryInfo(h)
-            out.append({"index": i, "util": pynvml.nvmlDeviceGetUtilizationRates(h).gpu,
-                        "used_mb": mem.used / 2**20, "total_mb": mem.total / 2**20})
-        return out
-    finally:
-        pynvml.nvmlShutdown()
+from stilts_tui.runner.slots import Gpu, visible_gpus
 
 
 class StiltsApp(App):
@@ -62,7 +43,7 @@ class StiltsApp(App):
         self.root = root or Path.cwd()
         self.snapshot: Snapshot | None = None
         self.tails = EventTails()
-        self._gpus: list[dict] = []
+        self._gpus: list[Gpu] = []
         self.loads = 0
 
     def on_mount(self) -> None:
@@ -72,17 +53,17 @@ class StiltsApp(App):
     @work(thread=True, exclusive=True, group="snapshot")
     def refresh_data(self) -> None:
         snap = load_snapshot(self.db, self.tails, self.snapshot)
-        gpus = gpu_stats()
+        gpus = visible_gpus()
         self.call_from_thread(self._apply, snap, gpus)
 
-    def _apply(self, snap: Snapshot, gpus: list[dict]) -> None:
+    def _apply(self, snap: Snapshot, gpus: list[Gpu]) -> None:
         self.snapshot, self._gpus = snap, gpus
         self.loads += 1
         screen = self.screen
         if hasattr(screen, "show"):
             screen.show(snap)
 
-    def gpus(self) -> list[dict]:
+    def gpus(self) -> list[Gpu]:
         return self._gpus
 
     def on_screen_resume(self) -> None:  # coming back to a mode shows the newest snapshot

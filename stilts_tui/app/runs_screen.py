@@ -142,7 +142,7 @@ class RunsScreen(Screen):
         panel = self.query_one("#runs-gpus", Static)
         panel.display = bool(gpus)  # hidden where there is no NVIDIA GPU
         if gpus:
-            panel.update("\n".join(f"GPU{g['index']} {g['util']:3d}% {g['used_mb'] / 1024:.1f}/{g['total_mb'] / 1024:.0f} GB"
+            panel.update("\n".join(f"GPU{g.index} {g.util:3d}% {g.used_mb / 1024:.1f}/{g.total_mb / 1024:.0f} GB"
                                    for g in gpus))
 
     # -------------------------------------------------------------- actions

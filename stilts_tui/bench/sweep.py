@@ -84,15 +84,13 @@ class GpuSampler:
         self.thread = threading.Thread(target=self._loop, daemon=True)
 
     def _loop(self) -> None:
-        try:
-            import pynvml
+        from stilts_tui.runner.slots import visible_gpus
 
-            pynvml.nvmlInit()
-            handles = [pynvml.nvmlDeviceGetHandleByIndex(i) for i in range(pynvml.nvmlDeviceGetCount())]
-        except Exception:  # noqa: BLE001 - no NVIDIA driver
-            return
         while not self.stop.wait(0.5):
-            self.samples += [pynvml.nvmlDeviceGetUtilizationRates(h).gpu for h in handles]
+            gpus = visible_gpus()
+            if not gpus:
+                return  # no NVIDIA driver
+            self.samples += [g.util for g in gpus]
 
     def __enter__(self) -> GpuSampler:
         self.thread.start()

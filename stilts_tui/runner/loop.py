@@ -39,13 +39,6 @@ def run_record(cfg: RunConfig) -> dict:
             "events_path": cfg.events_path, "output_dir": cfg.output_dir}
 
 
-def micro_batch(cfg: RunConfig) -> int:
-    micro = min(cfg.batch_size, max(1, cfg.max_device_batch))
-    while cfg.batch_size % micro:
-        micro -= 1
-    return micro
-
-
 def recovered_result(record: dict) -> dict | None:
     """The `finished` event of the record's current attempt, when its worker got that far before
     the runner died: the result is kept instead of training again."""
@@ -152,12 +145,12 @@ class Runner:
             self.store.update(cfg.run_id, status="stopped", reason="stopped", message="stopped by the user", **common)
             self.pending.pop(cfg.run_id, None)
             self.counts["stopped"] += 1
-        elif reason == "oom" and micro_batch(cfg) > 1:
-            smaller = replace(cfg, max_device_batch=micro_batch(cfg) // 2)
+        elif reason == "oom" and cfg.micro_batch()[0] > 1:
+            smaller = replace(cfg, max_device_batch=cfg.micro_batch()[0] // 2)
             self.pending[cfg.run_id] = smaller
             self.store.update(cfg.run_id, status="queued", reason="oom", config=asdict(smaller),
-                              message=f"out of memory with a device batch of {micro_batch(cfg)}; retrying with "
-                                      f"{micro_batch(smaller)} and gradient accumulation (same effective batch)", **common)
+                              message=f"out of memory with a device batch of {cfg.micro_batch()[0]}; retrying with "
+                                      f"{smaller.micro_batch()[0]} and gradient accumulation (same effective batch)", **common)
             self.counts["retried"] += 1
         elif reason not in NOT_RETRIED and reason != "oom" and retries < self.max_retries:
             self.store.update(cfg.run_id, status="queued", reason=reason, retries=retries + 1,

@@ -42,6 +42,11 @@ class Gpu:
     name: str
     total_mb: float
     free_mb: float
+    util: int = 0          # % of the last sample period a kernel ran
+
+    @property
+    def used_mb(self) -> float:
+        return self.total_mb - self.free_mb
 
 
 def visible_gpus() -> list[Gpu]:
@@ -61,7 +66,8 @@ def visible_gpus() -> list[Gpu]:
             h = pynvml.nvmlDeviceGetHandleByIndex(i)
             mem = pynvml.nvmlDeviceGetMemoryInfo(h)
             name = pynvml.nvmlDeviceGetName(h)
-            gpus.append(Gpu(i, name.decode() if isinstance(name, bytes) else name, mem.total / 2**20, mem.free / 2**20))
+            gpus.append(Gpu(i, name.decode() if isinstance(name, bytes) else name, mem.total / 2**20, mem.free / 2**20,
+                            pynvml.nvmlDeviceGetUtilizationRates(h).gpu))
     finally:
         pynvml.nvmlShutdown()
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")

@@ -52,6 +52,14 @@ class RunConfig:
     spec_name: str = ""
     run_id: str = ""
 
+    def micro_batch(self) -> tuple[int, int]:
+        """(device batch, accumulation steps): the largest divisor of the batch that fits
+        max_device_batch, so every optimizer step sees exactly `batch_size` examples."""
+        micro = min(self.batch_size, max(1, self.max_device_batch))
+        while self.batch_size % micro:
+            micro -= 1
+        return micro, self.batch_size // micro
+
     def identity(self) -> dict:
         return {k: v for k, v in asdict(self).items() if k not in _NOT_IDENTITY and k != "init_checkpoint"}
 

@@ -128,13 +128,6 @@ def evaluate(model, dataset, task: Task, micro: int, collate: Collator, device, 
             "predicted_share": {str(c): preds.count(c) / len(preds) for c in sorted(set(preds))}}
 
 
-def _micro_size(cfg: RunConfig) -> tuple[int, int]:
-    micro = min(cfg.batch_size, max(1, cfg.max_device_batch))
-    while cfg.batch_size % micro:
-        micro -= 1
-    return micro, cfg.batch_size // micro
-
-
 def run(cfg: RunConfig, events: EventWriter, cache: WarmCache | None = None) -> dict:
     """Train (or, for zero-shot, only evaluate) one run; returns its final metrics. A warm
     worker passes its cache; the result is the same either way."""
@@ -176,7 +169,7 @@ def run(cfg: RunConfig, events: EventWriter, cache: WarmCache | None = None) -> 
     baselines = {"majority": majority_baseline(task, dev_examples), "random": random_baseline(task),
                  "majority_score": baseline_score(task, dev_examples, "majority"),
                  "degenerate_threshold": degenerate_threshold(task, dev_examples)}
-    micro, accum = _micro_size(cfg)
+    micro, accum = cfg.micro_batch()
     n_params = sum(p.numel() for p in model.parameters())
     steps_per_epoch = math.ceil(len(train_ds) / cfg.batch_size) if train_ds is not None else 0
     total_steps = steps_per_epoch * cfg.epochs
