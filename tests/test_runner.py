@@ -326,13 +326,16 @@ def test_bench_sweep_runs_both_ways_and_reports_the_ratio(tmp_path):
 
 def test_retry_a_stopped_run_in_the_running_sweep_and_a_failed_one_without_a_runner(tiny_models, train_data, tmp_path):
     raw = sweep_spec(tiny_models, train_data, seeds=(1, 2), intermediates=("none",))
-    runs = expand(parse_spec(raw), tmp_path)
-    hung = next(r for r in runs if r.seed == 1)
+    runs = {r.run_id: r for r in expand(parse_spec(raw), tmp_path)}
     spec = write_toml(tmp_path / "s.toml", raw)
     db = tmp_path / "results.json"
-    env = os.environ | {"STILTS_FAULT_INJECT": "hang:2@seed=1"}
+    # Every run hangs and there is one slot: while one hangs, the other waits queued, so the
+    # runner is still there when the stopped run is retried.
+    env = os.environ | {"STILTS_FAULT_INJECT": "hang:2"}
     stilts("run", str(spec), "--db", str(db), "--slots", "1", env=env)
-    wait_for(lambda: runs_by_status(db).get(hung.run_id) == "running" and read_events(hung.events_path), what="hang")
+    running = wait_for(lambda: [k for k, v in runs_by_status(db).items() if v == "running"
+                                and read_events(runs[k].events_path)], what="hang")
+    hung = runs[running[0]]
     stilts("stop", hung.run_id, "--db", str(db))
     assert runs_by_status(db)[hung.run_id] == "stopped"
     out = stilts("retry", hung.run_id, "--db", str(db)).stdout
