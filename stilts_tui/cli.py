@@ -175,10 +175,9 @@ def _sweep_summary(db: Path, runs: list) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from stilts_tui.runner.control import ensure_no_runner, start_detached
+    from stilts_tui.runner.control import launch
     from stilts_tui.runner.files import RunnerFiles
     from stilts_tui.runner.options import options_from_args
-    from stilts_tui.runner.sweepfile import write_sweep
     from stilts_tui.sweep.spec import expand, load_spec
 
     spec = load_spec(args.spec, data_dir=args.data_dir)
@@ -191,36 +190,28 @@ def cmd_run(args: argparse.Namespace) -> int:
         counts = _foreground(db, spec.name, runs, options)
         _print_results(db, "table", runs=False, spec=spec.name)
         return 0 if counts["failed"] == 0 and counts["blocked"] == 0 else 1
-    files = RunnerFiles(db)
-    ensure_no_runner(files)
-    sweep_file = write_sweep(files, spec.name, runs, options, str(Path(args.spec).resolve()))
-    pid = start_detached(db, sweep_file)
+    pid = launch(db, spec.name, runs, options, str(Path(args.spec).resolve()))
     print(f"{spec.name}: {summary}\n"
           f"runner started in the background (pid {pid}); it keeps going if this terminal closes.\n"
           f"  watch:   stilts status --db {db}\n"
           f"  stop:    stilts stop --all --db {db}\n"
           f"  results: stilts results --db {db}\n"
-          f"  log:     {files.log}")
+          f"  log:     {RunnerFiles(db).log}")
     return 0
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from stilts_tui.runner.control import ensure_no_runner, start_detached
-    from stilts_tui.runner.files import RunnerFiles
+    from stilts_tui.runner.control import last_sweep, start_detached
     from stilts_tui.runner.sweepfile import read_sweep
 
     db = Path(args.db)
-    files = RunnerFiles(db)
-    ensure_no_runner(files)
-    state = files.read_state()
-    if not state or not state.get("sweep_file"):
-        raise StiltsError(f"no sweep to resume on {db}", "start one with stilts run SPEC --db " + str(db))
-    name, runs, options = read_sweep(state["sweep_file"])
+    sweep_file = last_sweep(db)
+    name, runs, options = read_sweep(sweep_file)
     if args.foreground:
-        counts = _foreground(db, name, runs, options, resume=True, sweep_file=state["sweep_file"])
+        counts = _foreground(db, name, runs, options, resume=True, sweep_file=sweep_file)
         _print_results(db, "table", runs=False, spec=name)
         return 0 if counts["failed"] == 0 and counts["blocked"] == 0 else 1
-    pid = start_detached(db, Path(state["sweep_file"]), resume=True)
+    pid = start_detached(db, Path(sweep_file), resume=True)
     print(f"{name}: {_sweep_summary(db, runs)}; runner resumed in the background (pid {pid})\n"
           f"  watch: stilts status --db {db}")
     return 0
@@ -500,6 +491,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- parser
 
 
+def _bench_run_arguments(p: argparse.ArgumentParser, train_size: int, max_length_help: str | None = None) -> None:
+    """The run a benchmark trains: shared by `bench worker` and `bench sweep`."""
+    p.add_argument("--model", default="tiny", help="tiny (random 2-layer RoBERTa), minilm, or a model path / hub id")
+    p.add_argument("--task", default="demo_acceptability", help="a classification task (default: the generated demo task)")
+    p.add_argument("--data-dir")
+    p.add_argument("--train-size", type=int, default=train_size)
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--max-length", type=int, default=128, help=max_length_help)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="stilts", description="Plan, run, watch and analyse STILTs sweeps.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -629,29 +631,17 @@ def build_parser() -> argparse.ArgumentParser:
     be = sub.add_parser("bench", help="benchmarks against the obvious alternative (stilts bench worker)")
     be_sub = be.add_subparsers(dest="bench", metavar="BENCH", required=True)
     bw = be_sub.add_parser("worker", help="this worker vs Hugging Face Trainer on the same run")
-    bw.add_argument("--model", default="tiny", help="tiny (random 2-layer RoBERTa), minilm, or a model path / hub id")
-    bw.add_argument("--task", default="demo_acceptability", help="a classification task (default: the generated demo task)")
-    bw.add_argument("--data-dir")
-    bw.add_argument("--train-size", type=int, default=512)
-    bw.add_argument("--epochs", type=int, default=1)
-    bw.add_argument("--batch-size", type=int, default=16)
+    _bench_run_arguments(bw, train_size=512, max_length_help="truncation length; Trainer pads every input to it (run_glue)")
     bw.add_argument("--lr", type=float, default=2e-5)
     bw.add_argument("--seed", type=int, default=42)
-    bw.add_argument("--max-length", type=int, default=128, help="truncation length; Trainer pads every input to it (run_glue)")
     bw.add_argument("--threads", type=int, default=None)
     bw.add_argument("--repeat", type=int, default=1, help="alternate the two this many times; medians are reported")
     bw.add_argument("--workdir", default="stilts-runs/bench")
     bw.add_argument("--json", action="store_true")
     bw.set_defaults(func=cmd_bench)
     bs = be_sub.add_parser("sweep", help="the same grid one run at a time (Trainer, this worker) vs the runner")
-    bs.add_argument("--model", default="tiny", help="tiny (random 2-layer RoBERTa), minilm, or a model path / hub id")
-    bs.add_argument("--task", default="demo_acceptability", help="a classification task (default: the generated demo task)")
-    bs.add_argument("--data-dir")
+    _bench_run_arguments(bs, train_size=256)
     bs.add_argument("--runs", type=int, default=8)
-    bs.add_argument("--train-size", type=int, default=256)
-    bs.add_argument("--epochs", type=int, default=1)
-    bs.add_argument("--batch-size", type=int, default=16)
-    bs.add_argument("--max-length", type=int, default=128)
     bs.add_argument("--ways", default="trainer,one-by-one,runner", help="which of trainer, one-by-one, runner")
     bs.add_argument("--peak-tflops", type=float, default=989.0, help="per-GPU peak for MFU (default: H100 dense bf16)")
     bs.add_argument("--json", action="store_true")

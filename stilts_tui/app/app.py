@@ -97,16 +97,10 @@ class StiltsApp(App):
     @work(thread=True, exclusive=True, group="control")
     def resume_sweep(self) -> None:
         from stilts_tui.errors import StiltsError
-        from stilts_tui.runner.control import ensure_no_runner, start_detached
-        from stilts_tui.runner.files import RunnerFiles
+        from stilts_tui.runner.control import last_sweep, start_detached
 
-        files = RunnerFiles(self.db)
         try:
-            ensure_no_runner(files)
-            state = files.read_state()
-            if not state or not state.get("sweep_file"):
-                raise StiltsError("no sweep to resume on this results file")
-            pid = start_detached(self.db, Path(state["sweep_file"]), resume=True)
+            pid = start_detached(self.db, Path(last_sweep(self.db)), resume=True)
         except StiltsError as exc:
             self.call_from_thread(self.notify, exc.problem, severity="error")
             return

@@ -12,7 +12,6 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Input, Label, Static
 
-from stilts_tui.analysis import export
 from stilts_tui.analysis.filters import apply_filters, parse_filters
 from stilts_tui.analysis.report import render_results, violins_for
 from stilts_tui.errors import StiltsError
@@ -170,5 +169,3 @@ class ResultsScreen(Screen):
             return
         self.notify(f"wrote {path} ({fmt})")
 
-
-__all__ = ["ExportScreen", "ResultsScreen", "export"]

@@ -13,7 +13,7 @@ from textual.widgets import Footer, Input, Static
 
 from stilts_tui.analysis.filters import apply_filters, parse_filters
 from stilts_tui.app.data import Snapshot
-from stilts_tui.app.format import duration, run_row, sparkline
+from stilts_tui.app.format import run_row, sparkline
 from stilts_tui.app.runs_table import RunsTable
 from stilts_tui.errors import StiltsError
 
@@ -176,34 +176,23 @@ class RunsScreen(Screen):
         self.app.open_run(event.run_id)
 
     def action_stop(self) -> None:
-        row = self.query_one(RunsTable).current
-        if row:
-            self._stop(row["run_id"])
-
-    @work(thread=True, exclusive=True, group="control")
-    def _stop(self, run_id: str) -> None:
-        from stilts_tui.runner.control import stop_run
-
-        try:
-            status = stop_run(self.app.db, run_id)
-            self.app.call_from_thread(self.notify, f"run {run_id}: {status}")
-        except StiltsError as exc:
-            self.app.call_from_thread(self.notify, exc.problem, severity="error")
+        self._on_current("stop")
 
     def action_retry(self) -> None:
+        self._on_current("retry")
+
+    def _on_current(self, what: str) -> None:
         row = self.query_one(RunsTable).current
         if row:
-            self._retry(row["run_id"])
+            self._control(what, row["run_id"])
 
     @work(thread=True, exclusive=True, group="control")
-    def _retry(self, run_id: str) -> None:
-        from stilts_tui.runner.control import retry_run
+    def _control(self, what: str, run_id: str) -> None:
+        """Stop or retry one run through runner.control (waits for the runner: off the UI thread)."""
+        from stilts_tui.runner.control import retry_run, stop_run
 
         try:
-            msg = retry_run(self.app.db, run_id)
+            msg = f"run {run_id}: {stop_run(self.app.db, run_id)}" if what == "stop" else retry_run(self.app.db, run_id)
             self.app.call_from_thread(self.notify, msg)
         except StiltsError as exc:
             self.app.call_from_thread(self.notify, exc.problem, severity="error")
-
-
-__all__ = ["RunsScreen", "duration"]

@@ -70,6 +70,26 @@ def start_detached(db: Path, sweep_file: Path, resume: bool = False, env: dict |
     raise StiltsError(f"the runner did not start within {START_TIMEOUT_S:.0f} s", f"see {files.log}")
 
 
+def launch(db: Path, name: str, runs: list, options: dict, spec_path: str | None) -> int:
+    """Start a detached runner for these runs (refused while another runner works on `db`);
+    returns its pid."""
+    from stilts_tui.runner.sweepfile import write_sweep
+
+    files = RunnerFiles(db)
+    ensure_no_runner(files)
+    return start_detached(db, write_sweep(files, name, runs, options, spec_path))
+
+
+def last_sweep(db: Path) -> str:
+    """The sweep file of the last runner on `db`: what `resume` continues."""
+    files = RunnerFiles(db)
+    ensure_no_runner(files)
+    state = files.read_state()
+    if not state or not state.get("sweep_file"):
+        raise StiltsError(f"no sweep to resume on {db}", f"start one with stilts run SPEC --db {db}")
+    return state["sweep_file"]
+
+
 def _kill_group(pid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, sig)
@@ -149,7 +169,6 @@ def stop_run(db: Path, run_id: str, timeout: float = 30.0) -> str:
 def retry_run(db: Path, run_id: str) -> str:
     """Run a failed, stopped or blocked run again: through the sweep's runner when one works on
     the file, else with a new detached runner for that run alone."""
-    from stilts_tui.runner.sweepfile import write_sweep
     from stilts_tui.store import Store
     from stilts_tui.train.config import RunConfig
 
@@ -163,7 +182,5 @@ def retry_run(db: Path, run_id: str) -> str:
     if runner_alive(files.read_state()):
         files.request("retry", run_id)
         return f"run {run_id} queued again in the running sweep"
-    cfg = RunConfig.from_dict(rec["config"])
-    sweep = write_sweep(files, f"retry-{run_id}", [cfg], {}, None)
-    pid = start_detached(db, sweep)
+    pid = launch(db, f"retry-{run_id}", [RunConfig.from_dict(rec["config"])], {}, None)
     return f"run {run_id}: runner started (pid {pid})"
