@@ -230,3 +230,48 @@ def test_grouped_evaluation_predicts_exactly_as_plain_batches(tiny_models, train
     grouped = evaluate(model, dev, task, 4, collate, torch.device("cpu"), "fp32", group_by_length=True)
     plain = evaluate(model, dev, task, 4, collate, torch.device("cpu"), "fp32", group_by_length=False)
     assert grouped == plain
+
+
+def test_a_killed_run_resumes_from_its_last_saved_step_to_the_same_result(tiny_models, train_data, tmp_path):
+    """Saved every step, killed (SIGKILL) at step 5, run again: it continues from step 4 and
+    ends with exactly the weights, loss and score of a run never stopped."""
+    import os
+
+    whole = cfg_for(tiny_models["roberta"], "rte", train_data, tmp_path / "whole", epochs=3, batch_size=2, lr=5e-4)
+    expected, _ = train(whole)
+    cfg = cfg_for(tiny_models["roberta"], "rte", train_data, tmp_path / "stopped", epochs=3, batch_size=2, lr=5e-4,
+                  resume_every_s=1e-9, events_path=str(tmp_path / "stopped" / "events.jsonl"))
+    run_file = tmp_path / "run.json"
+    run_file.write_text(cfg.to_json(), encoding="utf-8")
+    env = os.environ | {"STILTS_FAULT_INJECT": "kill:5"}
+    proc = subprocess.run([sys.executable, "-m", "stilts_tui.train", str(run_file)], env=env, capture_output=True, timeout=120)
+    assert proc.returncode == -9
+    assert (tmp_path / "stopped" / "out" / "resume.pt").is_file()
+    proc = subprocess.run([sys.executable, "-m", "stilts_tui.train", str(run_file)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    events = read_events(cfg.events_path)
+    resumed = [e for e in events if e["event"] == "resumed"]
+    assert len(resumed) == 1 and resumed[0]["step"] == 4
+    got = [e for e in events if e["event"] == "finished"][0]["metrics"]
+    assert got["steps"] == expected["steps"] > 5
+    assert got["score"] == expected["score"]
+    assert got["final_loss"] == pytest.approx(expected["final_loss"], abs=1e-6)
+    assert got["train_sequences"] == expected["train_sequences"]
+    assert not (tmp_path / "stopped" / "out" / "resume.pt").exists()  # removed once the run ended
+
+
+def test_a_save_requested_during_a_weight_update_is_refused(tmp_path):
+    from stilts_tui.train.resume import Position, ResumeState
+
+    model = torch.nn.Linear(2, 2)
+    opt = torch.optim.AdamW(model.parameters())
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+    state = ResumeState(tmp_path / "resume.pt", "r1", 0, model, opt, sched, None)
+    assert not state.save()                      # nothing done yet
+    state.mark(Position(1, 0, 1, torch.Generator().get_state(), {}))
+    state.updating = True
+    assert not state.save() and not state.path.exists()
+    state.updating = False
+    assert state.save() and state.path.is_file()
+    other = ResumeState(tmp_path / "resume.pt", "another-run", 0, model, opt, sched, None)
+    assert other.restore(torch.device("cpu")) is None  # never another run's state

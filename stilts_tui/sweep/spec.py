@@ -46,7 +46,8 @@ GRID_KEYS = {"lr": float, "batch_size": int, "warmup_ratio": float, "seed": int,
              "train_size": int, "weight_decay": float, "adam_eps": float, "max_grad_norm": float}
 TASK_KEYS = {"epochs": int, "max_length": int, "train_size": int, "batch_size": int, "data_dir": str}
 TRAIN_KEYS = {"max_device_batch": int, "group_by_length": bool, "precision": str, "sdpa": bool, "fused_adamw": bool, "eval_every_epoch": bool,
-              "threads": int, "save_target_checkpoints": bool, "log_interval_s": float}
+              "threads": int, "save_target_checkpoints": bool, "log_interval_s": float,
+              "resume_every_s": float}
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 PAPER_GRID = {"lr": [5e-6, 1e-5, 2e-5], "batch_size": [8, 16, 32], "warmup_ratio": [0.0, 0.2], "seed": [12, 42]}
 PAPER_INTERMEDIATE = {"lr": 1e-5, "batch_size": 16, "warmup_ratio": 0.0, "seed": 42}
@@ -193,7 +194,8 @@ def _overrides(spec: Spec, name: str) -> dict:
 
 def _common(spec: Spec) -> dict:
     t = spec.train
-    keys = ("max_device_batch", "group_by_length", "precision", "sdpa", "fused_adamw", "eval_every_epoch", "threads", "log_interval_s")
+    keys = ("max_device_batch", "group_by_length", "precision", "sdpa", "fused_adamw", "eval_every_epoch", "threads", "log_interval_s",
+            "resume_every_s")
     return {k: t[k] for k in keys if k in t} | {"model": spec.model, "task_files": spec.task_files, "spec_name": spec.name}
 
 

@@ -13,7 +13,8 @@ RunKind = Literal["intermediate", "target", "zero_shot"]
 # Fields that do not change what a run computes: paths, logging, and how the work is laid out
 # on the machine (gradient accumulation reaches the same effective batch).
 _NOT_IDENTITY = {"run_id", "output_dir", "events_path", "cache_dir", "threads",
-                 "max_device_batch", "group_by_length", "log_interval_s", "save_checkpoint", "task_files", "spec_name"}
+                 "max_device_batch", "group_by_length", "log_interval_s", "save_checkpoint", "task_files", "spec_name",
+                "resume_every_s"}
 
 
 @dataclass
@@ -49,6 +50,7 @@ class RunConfig:
     events_path: str = ""
     cache_dir: str = ""
     log_interval_s: float = 0.5
+    resume_every_s: float = 0.0         # save a resumable state this often (0: never; see train/resume.py)
     spec_name: str = ""
     run_id: str = ""
 

@@ -2,7 +2,7 @@
 
     {"v": 1, "event": "started", "run_id": "...", "t": 1700000000.0, ...}
 
-Events: started, handoff, step, eval, finished, failed; a warm worker also says `ready` once its
+Events: started, handoff, resumed (continuing from a saved step), step, eval, finished, failed; a warm worker also says `ready` once its
 imports are done. Every run event carries the attempt it belongs to (a retried run appends to the
 same log). Readers must survive anything: a torn
 last line, a library printing to stdout, garbage. `parse_event` returns None for those."""
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import IO
 
 SCHEMA_VERSION = 1
-EVENT_TYPES = ("ready", "started", "handoff", "step", "eval", "finished", "failed")
+EVENT_TYPES = ("ready", "started", "handoff", "resumed", "step", "eval", "finished", "failed")
 FAILURE_REASONS = ("oom", "nan_loss", "data_error", "killed", "error")
 
 

@@ -38,6 +38,7 @@ from stilts_tui.train.data import (
     tokenised_split,
 )
 from stilts_tui.train.events import EventWriter
+from stilts_tui.train import resume
 from stilts_tui.train.handoff import build_model, save_checkpoint
 from stilts_tui.train.warm import WarmCache
 
@@ -192,52 +193,72 @@ def run(cfg: RunConfig, events: EventWriter, cache: WarmCache | None = None) -> 
     generator = torch.Generator().manual_seed(cfg.seed)
     k = task.num_choices or 1
     lengths = sequence_lengths(train_ds) if cfg.group_by_length else None
+    state = resume.ResumeState(Path(cfg.output_dir) / resume.FILE_NAME, cfg.run_id, cfg.resume_every_s,
+                               model, optimizer, scheduler, scaler)
+    at = state.restore(device) if cfg.output_dir else None
+    if at is not None:
+        generator.set_state(at.epoch_generator)
+        events.emit("resumed", step=at.step, epoch=at.epoch, batch_in_epoch=at.batch_in_epoch)
+    at = at or resume.Position()
     model.train()
-    step = 0
-    seqs = tokens = 0
-    train_time = 0.0
+    step = at.step
+    seqs, tokens = at.counters.get("seqs", 0), at.counters.get("tokens", 0)
+    train_time = at.counters.get("train_time", 0.0)
+    loss_sum = at.counters.get("loss_sum", 0.0)
     last_emit = 0.0
     result: dict = {}
-    for epoch in range(cfg.epochs):
-        for indices in effective_batches(len(train_ds), cfg.batch_size, generator):
-            t0 = time.perf_counter()
-            step += 1
-            _fault(step, cfg, micro)
-            loss_sum = 0.0
-            for size, batch in micro_batches(train_ds, indices, micro, collate, lengths):
-                batch = {k_: v.to(device, non_blocking=True) for k_, v in batch.items()}
-                with _autocast(precision, device):
-                    loss = model(**batch).loss * (size / len(indices))
-                if not torch.isfinite(loss):
-                    raise NanLossError(f"loss is {loss.item()} at step {step}")
-                (scaler.scale(loss) if scaler else loss).backward()
-                loss_sum += loss.item()
-                seqs += size * k
-                tokens += int(batch["attention_mask"].sum())
-            if scaler:
-                scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-            if scaler:
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            train_time += time.perf_counter() - t0
-            now = time.time()
-            if now - last_emit >= cfg.log_interval_s or step == total_steps:
-                last_emit = now
-                events.emit("step", step=step, total_steps=total_steps, epoch=step / steps_per_epoch,
-                            loss=loss_sum, lr=scheduler.get_last_lr()[0], sequences_per_s=seqs / train_time,
-                            tokens_per_s=tokens / train_time, memory_mb=_memory_mb(device))
-        if cfg.eval_every_epoch and epoch + 1 < cfg.epochs:
-            result = evaluate(model, dev_ds, task, micro, collate, device, precision, cfg.group_by_length)
-            events.emit("eval", epoch=epoch + 1, step=step, **result)
+    resume.ACTIVE = state
+    try:
+        for epoch in range(at.epoch, cfg.epochs):
+            epoch_generator = generator.get_state()
+            for i, indices in enumerate(effective_batches(len(train_ds), cfg.batch_size, generator)):
+                if epoch == at.epoch and i < at.batch_in_epoch:
+                    continue  # done before the run was stopped
+                t0 = time.perf_counter()
+                step += 1
+                _fault(step, cfg, micro)
+                loss_sum = 0.0
+                for size, batch in micro_batches(train_ds, indices, micro, collate, lengths):
+                    batch = {k_: v.to(device, non_blocking=True) for k_, v in batch.items()}
+                    with _autocast(precision, device):
+                        loss = model(**batch).loss * (size / len(indices))
+                    if not torch.isfinite(loss):
+                        raise NanLossError(f"loss is {loss.item()} at step {step}")
+                    (scaler.scale(loss) if scaler else loss).backward()
+                    loss_sum += loss.item()
+                    seqs += size * k
+                    tokens += int(batch["attention_mask"].sum())
+                state.updating = True
+                if scaler:
+                    scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+                if scaler:
+                    scaler.step(optimizer)
+                    scaler.update()
+                else:
+                    optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                state.updating = False
+                train_time += time.perf_counter() - t0
+                state.mark(resume.Position(step, epoch, i + 1, epoch_generator,
+                                           {"seqs": seqs, "tokens": tokens, "train_time": train_time, "loss_sum": loss_sum}))
+                now = time.time()
+                if now - last_emit >= cfg.log_interval_s or step == total_steps:
+                    last_emit = now
+                    events.emit("step", step=step, total_steps=total_steps, epoch=step / steps_per_epoch,
+                                loss=loss_sum, lr=scheduler.get_last_lr()[0], sequences_per_s=seqs / train_time,
+                                tokens_per_s=tokens / train_time, memory_mb=_memory_mb(device))
+            if cfg.eval_every_epoch and epoch + 1 < cfg.epochs:
+                result = evaluate(model, dev_ds, task, micro, collate, device, precision, cfg.group_by_length)
+                events.emit("eval", epoch=epoch + 1, step=step, **result)
+    finally:
+        resume.ACTIVE = None
     result = evaluate(model, dev_ds, task, micro, collate, device, precision, cfg.group_by_length)
     events.emit("eval", epoch=cfg.epochs, step=step, **result)
     if cfg.kind == "intermediate" or cfg.save_checkpoint:
         save_checkpoint(model, tokenizer, task, Path(cfg.output_dir) / "checkpoint", cfg.run_id)
+    state.remove()
     return {**result, "baselines": baselines, "steps": step, "wall_s": time.time() - start_time,
             "train_sequences_per_s": seqs / train_time if train_time else None,
             "train_tokens_per_s": tokens / train_time if train_time else None, "final_loss": loss_sum,
