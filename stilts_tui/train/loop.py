@@ -28,6 +28,7 @@ from stilts_tui.tasks.metrics import (
     random_baseline,
     score,
 )
+from stilts_tui.train import resume
 from stilts_tui.train.config import RunConfig
 from stilts_tui.train.data import (
     Collator,
@@ -38,7 +39,6 @@ from stilts_tui.train.data import (
     tokenised_split,
 )
 from stilts_tui.train.events import EventWriter
-from stilts_tui.train import resume
 from stilts_tui.train.handoff import build_model, save_checkpoint
 from stilts_tui.train.warm import WarmCache
 
