@@ -145,16 +145,18 @@ def _foreground(db: Path, name: str, runs: list, options: dict, resume: bool = F
     from stilts_tui.runner.control import ensure_no_runner
     from stilts_tui.runner.files import RunnerFiles
     from stilts_tui.runner.loop import Runner
-    from stilts_tui.runner.options import slots_from_options
+    from stilts_tui.runner.options import slots_from_options, slurm_lane
     from stilts_tui.sweep.progress import SweepProgress
 
     ensure_no_runner(RunnerFiles(db))
-    slots = slots_from_options(options, runs)
-    print(f"{name}: {len(runs)} runs on {len(slots)} slot(s) ({', '.join(s.device for s in slots[:4])}"
-          f"{', …' if len(slots) > 4 else ''}); results in {db}", file=sys.stderr)
+    lane = slurm_lane(db, options)
+    slots = [] if lane else slots_from_options(options, runs)
+    where = f"Slurm ({lane.settings.describe()})" if lane else \
+        f"{len(slots)} slot(s) ({', '.join(s.device for s in slots[:4])}{', …' if len(slots) > 4 else ''})"
+    print(f"{name}: {len(runs)} runs on {where}; results in {db}", file=sys.stderr)
     with SweepProgress(len(runs)) as progress:
         runner = Runner(db, runs, slots, max_retries=options.get("max_retries", 2), resume=resume, name=name,
-                        sweep_file=sweep_file, on_event=progress.on_event, on_run=progress.on_run)
+                        sweep_file=sweep_file, on_event=progress.on_event, on_run=progress.on_run, lane=lane)
         progress.progress.update(progress.sweep, completed=0)
         counts = runner.run()
     if runner.stop_flag:
@@ -177,12 +179,12 @@ def _sweep_summary(db: Path, runs: list) -> str:
 def cmd_run(args: argparse.Namespace) -> int:
     from stilts_tui.runner.control import launch
     from stilts_tui.runner.files import RunnerFiles
-    from stilts_tui.runner.options import options_from_args
+    from stilts_tui.runner.options import options_from_args, with_executor
     from stilts_tui.sweep.spec import expand, load_spec
 
     spec = load_spec(args.spec, data_dir=args.data_dir)
     db = Path(args.db)
-    options = options_from_args(args)
+    options = with_executor(options_from_args(args), spec)
     runs = expand(spec, db.parent)
     summary = _sweep_summary(db, runs)
     if args.foreground:
@@ -645,7 +647,7 @@ def build_parser() -> argparse.ArgumentParser:
     bs.add_argument("--ways", default="trainer,one-by-one,runner", help="which of trainer, one-by-one, runner")
     bs.add_argument("--peak-tflops", type=float, default=989.0, help="per-GPU peak for MFU (default: H100 dense bf16)")
     bs.add_argument("--json", action="store_true")
-    add_slot_arguments(bs)
+    add_slot_arguments(bs, executor=False)
     bs.set_defaults(func=cmd_bench_sweep)
     br = be_sub.add_parser("results", help="stilts results / plot on a synthetic results file of N runs")
     br.add_argument("--runs", type=int, default=10000)

@@ -19,6 +19,10 @@ def detail_text(rec: dict) -> str:
     lines = [f"[b]run {rec['run_id']}[/b]  {pair(rec)}  status {rec.get('status')}  attempts {rec.get('attempts', 0)}"]
     if rec.get("score") is not None:
         lines.append(f"score: {rec.get('metric')} {rec['score'] * 100:.2f}  wall {rec.get('wall_s') or 0:.1f} s")
+    if rec.get("executor") == "slurm":
+        lines.append(f"Slurm job {rec.get('slurm_job') or '(submitting)'}: {rec.get('queue_state') or '?'}"
+                     + (f" on {rec['device']}" if rec.get("device") not in (None, "slurm") else "")
+                     + (f", requeued {rec['requeues']}×" if rec.get("requeues") else ""))
     if rec.get("status") in ("failed", "stopped", "blocked", "queued") and rec.get("reason"):
         lines.append(f"[b]reason:[/b] {rec.get('reason')}: {rec.get('message') or ''}")
     for f in rec.get("failures", []):

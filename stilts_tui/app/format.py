@@ -37,7 +37,10 @@ def run_row(r: dict, live: Live | None, now: float | None = None) -> dict:
     now = now or time.time()
     status = r.get("status", "?")
     progress = eta = loss = ""
-    if status == "running" and live is not None and live.total_steps:
+    queued_in_slurm = status == "running" and r.get("queue_state") not in (None, "RUNNING", "COMPLETING")
+    if queued_in_slurm:  # handed to Slurm, not (or no longer) running: say where it waits
+        progress = str(r["queue_state"]).lower()[:9]
+    elif status == "running" and live is not None and live.total_steps:
         progress = f"{live.step}/{live.total_steps}"
         loss = f"{live.loss:.3f}" if live.loss is not None else ""
         started = (live.started or {}).get("t")

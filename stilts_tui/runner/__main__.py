@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     os.umask(0o077)  # everything the runner writes is the user's alone
     from stilts_tui.runner.loop import Runner
-    from stilts_tui.runner.options import slots_from_options
+    from stilts_tui.runner.options import slots_from_options, slurm_lane
     from stilts_tui.runner.sweepfile import read_sweep
     from stilts_tui.sweep.spec import describe
 
@@ -34,11 +34,12 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         name, runs, options = read_sweep(args.sweep)
-        slots = slots_from_options(options, runs)
-        log(f"runner {os.getpid()}: sweep {name}, {len(runs)} runs, slots {', '.join(s.id for s in slots)}"
-            f"{' (resumed)' if args.resume else ''}")
+        lane = slurm_lane(args.db, options)
+        slots = [] if lane else slots_from_options(options, runs)
+        where = f"Slurm ({lane.settings.describe()})" if lane else f"slots {', '.join(s.id for s in slots)}"
+        log(f"runner {os.getpid()}: sweep {name}, {len(runs)} runs, {where}{' (resumed)' if args.resume else ''}")
         counts = Runner(args.db, runs, slots, max_retries=int(options.get("max_retries", 2)), resume=args.resume,
-                        name=name, sweep_file=args.sweep, on_run=on_run).run()
+                        name=name, sweep_file=args.sweep, on_run=on_run, lane=lane).run()
     except StiltsError as exc:
         log(f"error: {exc.problem}" + (f"\n  fix: {exc.fix}" if exc.fix else ""))
         return 2

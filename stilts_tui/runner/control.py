@@ -161,6 +161,14 @@ def stop_run(db: Path, run_id: str, timeout: float = 30.0) -> str:
     # No runner: kill what may be left of the run and record it ourselves.
     if rec.get("pid"):
         _kill_group(rec["pid"], signal.SIGKILL)
+    if rec.get("slurm_job") or rec.get("slurm_name"):
+        import shutil
+
+        if shutil.which("scancel") is None:
+            raise StiltsError(f"run {run_id} is Slurm job {rec.get('slurm_job')}, and scancel is not on PATH here",
+                              "run stilts stop on a node of the cluster")
+        cmd = ["scancel", str(rec["slurm_job"])] if rec.get("slurm_job") else ["scancel", "--name", rec["slurm_name"]]
+        subprocess.run(cmd, capture_output=True, timeout=30, check=False)
     with Store(db, writer=True) as store:
         store.update(run_id, status="stopped", pid=None, slot=None, reason="stopped", message="stopped by the user")
     return "stopped"

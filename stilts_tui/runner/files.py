@@ -3,7 +3,8 @@ nothing: control is a file dropped in its control folder, state is a file it rew
 
     results.json            the store (the runs)            results.runner.json  the runner's state
     results.runner.log      the runner's own output         results.control/     stop requests
-    results.sweeps/         the runs each sweep was asked to run (what `stilts resume` continues)"""
+    results.sweeps/         the runs each sweep was asked to run (what `stilts resume` continues)
+    results.slurm/          Slurm jobs' scripts and logs (executor = "slurm")"""
 
 from __future__ import annotations
 
@@ -37,6 +38,11 @@ class RunnerFiles:
     @property
     def sweeps(self) -> Path:
         return self.db.with_name(self.db.stem + ".sweeps")
+
+    @property
+    def slurm(self) -> Path:
+        """submitit's folder: the jobs' sbatch scripts, pickles and logs."""
+        return self.db.with_name(self.db.stem + ".slurm")
 
     @property
     def workers(self) -> Path:

@@ -16,10 +16,12 @@ from pathlib import Path
 
 import psutil
 
+from stilts_tui.errors import StiltsError
 from stilts_tui.runner.estimate import cost
 from stilts_tui.runner.files import RunnerFiles
 from stilts_tui.runner.pool import Worker
 from stilts_tui.runner.slots import Slot
+from stilts_tui.runner.slurm import ENDED, QUEUED, SlurmLane, SlurmRun
 from stilts_tui.store import Store
 from stilts_tui.train.config import RunConfig
 from stilts_tui.train.events import read_events
@@ -27,7 +29,16 @@ from stilts_tui.train.events import read_events
 OnEvent = Callable[[RunConfig, dict], None]
 OnRun = Callable[[RunConfig, dict], None]
 
-NOT_RETRIED = {"nan_loss": "the same seed would fail the same way", "data_error": "the data must be fixed first"}
+NOT_RETRIED = {"nan_loss": "the same seed would fail the same way", "data_error": "the data must be fixed first",
+               "timeout": "the same time limit would end it again; raise time_min in [slurm]",
+               "host_oom": "the job's memory limit would end it again; raise mem_gb in [slurm]"}
+# A Slurm job that ended without its run saying finished or failed: why, by the job's state.
+JOB_ENDED = {"TIMEOUT": ("timeout", "the job reached its time limit"),
+             "OUT_OF_MEMORY": ("host_oom", "the job ran out of host memory"),
+             "CANCELLED": ("killed", "the job was cancelled outside stilts"),
+             "NODE_FAIL": ("killed", "the job's node failed"), "BOOT_FAIL": ("killed", "the job's node failed to boot"),
+             "PREEMPTED": ("killed", "the job was preempted and not requeued"),
+             "DEADLINE": ("killed", "the job missed its deadline")}
 
 
 def run_record(cfg: RunConfig) -> dict:
@@ -50,12 +61,20 @@ def recovered_result(record: dict) -> dict | None:
     return None
 
 
+class _Unsubmitted:
+    """A run sbatch refused, in the shape the retry policy takes."""
+
+    def __init__(self, cfg: RunConfig, attempt: int) -> None:
+        self.run, self.attempt, self.stop_requested = cfg, attempt, False
+        self.slot = Slot(id="slurm", gpu=None, threads=0)
+
+
 class Runner:
     def __init__(self, db: str | Path, runs: list[RunConfig], slots: list[Slot], *, max_retries: int = 2,
                  resume: bool = False, name: str = "", sweep_file: str | None = None,
                  on_event: OnEvent | None = None, on_run: OnRun | None = None,
-                 env: dict[str, str] | None = None, poll_s: float = 0.25) -> None:
-        if not slots:
+                 env: dict[str, str] | None = None, poll_s: float = 0.25, lane: SlurmLane | None = None) -> None:
+        if not slots and lane is None:
             raise ValueError("a runner needs at least one slot")
         self.db = Path(db)
         self.files = RunnerFiles(self.db)
@@ -70,6 +89,9 @@ class Runner:
         self.env = env
         self.poll_s = poll_s
         self.workers: dict[str, Worker] = {}   # slot id -> worker
+        self.lane = lane                       # Slurm: runs go out as jobs instead of to local workers
+        self.jobs: dict[str, SlurmRun] = {}    # run id -> its job, while the run is in Slurm's hands
+        self.stopped_by: int | None = None
         self.pending: dict[str, RunConfig] = {}
         self.stop_flag = False
         self.counts = {"finished": 0, "failed": 0, "stopped": 0, "blocked": 0, "skipped": 0, "retried": 0, "recovered": 0}
@@ -82,8 +104,9 @@ class Runner:
     # ------------------------------------------------------------------ setup
 
     def _signals(self) -> None:
-        def stop(*_):
+        def stop(signum, _frame):
             self.stop_flag = True
+            self.stopped_by = signum
 
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             with contextlib.suppress(ValueError):  # not the main thread: the caller handles signals
@@ -97,6 +120,8 @@ class Runner:
         for run_id, cfg in self.runs.items():
             rec = records[run_id]
             status = rec.get("status")
+            if status == "running" and self.lane is not None and self._reattach(cfg, rec):
+                continue
             if status == "running":  # in flight when an earlier runner died
                 ev = recovered_result(rec)
                 if ev is not None:
@@ -119,6 +144,26 @@ class Runner:
                 if not self.resume:
                     updates[run_id]["retries"] = 0  # a new `stilts run` gives failed runs a fresh budget
         store.update_many(updates)
+
+    def _reattach(self, cfg: RunConfig, rec: dict) -> bool:
+        """A run an earlier runner handed to Slurm: follow its job again if it is still queued or
+        running (never submit it twice). False when it must be dealt with as an interrupted run."""
+        job_id = rec.get("slurm_job")
+        if not job_id:
+            self.lane.cancel_name(rec.get("slurm_name") or "")  # submitted, perhaps, but never written down
+            return False
+        state = self.lane.state_now(str(job_id))
+        if state in ENDED:
+            return False
+        cfg = RunConfig.from_dict(rec["config"]) if rec.get("config") else cfg
+        handle = self.lane.attach(cfg, rec.get("attempts", 1), str(job_id), rec.get("slurm_name") or "")
+        handle.queue_state = state
+        handle.assigned_at = rec.get("started_at") or time.time()
+        self.jobs[cfg.run_id] = handle
+        self.pending[cfg.run_id] = cfg
+        self.counts["reattached"] = self.counts.get("reattached", 0) + 1
+        self.store.update(cfg.run_id, queue_state=state, message=f"re-attached to Slurm job {job_id} ({state})")
+        return True
 
     # ------------------------------------------------------------------ outcomes
 
@@ -179,8 +224,11 @@ class Runner:
             return "ready"
         return "blocked"
 
+    def _busy(self) -> set[str]:
+        return {w.run.run_id for w in self.workers.values() if w.run is not None} | set(self.jobs)
+
     def _ready(self) -> list[RunConfig]:
-        busy = {w.run.run_id for w in self.workers.values() if w.run is not None}
+        busy = self._busy()
         records = {r["run_id"]: r for r in self.store.runs()}
         ready = []
         for run_id, cfg in list(self.pending.items()):
@@ -208,6 +256,9 @@ class Runner:
         return worker
 
     def _assign(self) -> None:
+        if self.lane is not None:
+            self._submit()
+            return
         # Warm a worker for every slot that queued work may need, while earlier work runs.
         for slot in self.slots:
             if slot.id not in self.workers and len(self.workers) < len(self.pending):
@@ -232,6 +283,95 @@ class Runner:
             for sid, w in list(self.workers.items()):
                 if w.run is None:
                     self._retire(sid)
+
+    def _submit(self) -> None:
+        """Hand ready runs to Slurm, as many as its share of the queue allows, in one sbatch."""
+        if not self.dirty or self.lane.capacity == 0:
+            return
+        self.dirty = False
+        ready = self._ready()[: self.lane.capacity]
+        if not ready:
+            return
+        name = self.lane.new_name()
+        batch = []
+        updates = {}
+        for cfg in ready:
+            cfg = self.lane.prepare(cfg)
+            attempt = (self.store.get(cfg.run_id) or {}).get("attempts", 0) + 1
+            batch.append((cfg, attempt))
+            # Store first: a runner killed during sbatch finds the name and cancels what it submitted.
+            updates[cfg.run_id] = {"status": "running", "attempts": attempt, "started_at": time.time(), "pid": None,
+                                   "executor": "slurm", "slurm_name": name, "slurm_job": None, "queue_state": "SUBMITTING",
+                                   "slot": None, "device": "slurm", "config": asdict(cfg), "warm_start": False}
+        self.store.update_many(updates)
+        try:
+            handles = self.lane.submit(batch, name)
+        except StiltsError as exc:
+            for cfg, attempt in batch:
+                self.pending[cfg.run_id] = cfg
+                self._record_failure(_Unsubmitted(cfg, attempt), "error", exc.problem, [exc.fix or ""])
+            return
+        ids = {}
+        for h in handles:
+            self.jobs[h.run.run_id] = h
+            self.pending[h.run.run_id] = h.run
+            ids[h.run.run_id] = {"slurm_job": h.job_id, "slot": h.slot.id, "queue_state": "PENDING"}
+        self.store.update_many(ids)
+
+    def _poll_jobs(self) -> None:
+        """Events from the runs' logs, then what Slurm says of their jobs."""
+        self.lane.refresh()
+        now = time.time()
+        for run_id, h in list(self.jobs.items()):
+            for ev in h.read_events():
+                self._handle(h, ev)
+            if h.run is None:  # it said finished or failed
+                self._drop_job(run_id)
+                continue
+            state = self.lane.state(h.job)
+            if state != h.queue_state:
+                fields = {"queue_state": state}
+                if state in QUEUED and h.queue_state in ("RUNNING", "PREEMPTED", "TIMEOUT"):
+                    h.requeues += 1  # submitit (timeout) or Slurm (preemption) put it back in the queue
+                    rec = self.store.get(run_id) or {}
+                    fields |= {"requeues": rec.get("requeues", 0) + 1,
+                               "message": f"requeued after {h.queue_state.lower()}; it continues from its last saved step"}
+                node = self.lane.node(h.job)
+                if node:
+                    fields["device"] = node
+                self.store.update(run_id, **fields)
+                h.queue_state = state
+                h.ended_since = None
+            if state not in ENDED:
+                continue
+            h.ended_since = h.ended_since or now
+            if now - h.ended_since < h.grace_s():
+                continue
+            for ev in h.read_events():  # the last lines may reach this filesystem late
+                self._handle(h, ev)
+            if h.run is not None:
+                self._job_ended(h, state)
+            self._drop_job(run_id)
+
+    def _job_ended(self, h: SlurmRun, state: str) -> None:
+        cfg = h.run
+        if h.bystander and not h.stop_requested:
+            self.store.update(cfg.run_id, status="queued", pid=None, reason="interrupted", queue_state=state,
+                              message="its job was cancelled to stop another run packed with it; it runs again")
+            self.dirty = True
+            h.run = None
+            return
+        reason, why = JOB_ENDED.get(state, ("killed", f"the job ended {state} before the run did"))
+        if state == "CANCELLED" and h.job_id in self.lane.cancelled:
+            why = "the job was cancelled"
+        self._record_failure(h, reason, f"Slurm job {h.job_id}: {why}", h.stderr_tail())
+        h.run = None
+
+    def _drop_job(self, run_id: str) -> None:
+        h = self.jobs.pop(run_id)
+        if not any(o.job_id == h.job_id for o in self.jobs.values()):
+            self.lane.forget(h.job_id)
+        self.dirty = True
 
     def _retire(self, slot_id: str) -> None:
         w = self.workers.pop(slot_id)
@@ -289,7 +429,7 @@ class Runner:
         stop_all, stop_runs, retry_runs = self.files.take_requests()
         if stop_all:
             self.stop_flag = True
-        busy = {w.run.run_id for w in self.workers.values() if w.run is not None}
+        busy = self._busy()
         for run_id in retry_runs:
             rec = self.store.get(run_id)
             if rec is None or run_id in self.pending or run_id in busy or rec.get("status") == "finished":
@@ -304,7 +444,14 @@ class Runner:
                 if w.run is not None and w.run.run_id == run_id:
                     w.stop_requested = True
                     w.terminate()
-            if run_id in self.pending and not any(w.run and w.run.run_id == run_id for w in self.workers.values()):
+            if run_id in self.jobs:
+                h = self.jobs[run_id]
+                h.stop_requested = True
+                for other in self.jobs.values():  # runs packed in the same job go back to the queue
+                    if other is not h and other.job_id == h.job_id:
+                        other.bystander = True
+                h.terminate()
+            if run_id in self.pending and run_id not in self._busy():
                 self.pending.pop(run_id)
                 self.store.update(run_id, status="stopped", reason="stopped", message="stopped by the user before it started")
                 self.counts["stopped"] += 1
@@ -323,7 +470,10 @@ class Runner:
             "pid": os.getpid(), "create_time": me.create_time(), "status": status, "name": self.name,
             "db": str(self.db), "sweep_file": self.sweep_file, "started_at": self.started_at, "heartbeat": now,
             "run_ids": list(self.runs), "counts": self.counts, "pending": len(self.pending),
-            "slots": [{"id": s.id, "device": s.device, "threads": s.threads,
+            "executor": "slurm" if self.lane else "local",
+            "slots": [{"id": h.slot.id, "device": "slurm", "threads": h.slot.threads, "worker_pid": None,
+                       "run_id": run_id, "since": h.assigned_at, "queue_state": h.queue_state}
+                      for run_id, h in self.jobs.items()] if self.lane else [{"id": s.id, "device": s.device, "threads": s.threads,
                        "worker_pid": (w := self.workers.get(s.id)) and w.pid,
                        "run_id": w.run.run_id if w and w.run else None,
                        "since": w.assigned_at if w and w.run else None} for s in self.slots]})
@@ -343,12 +493,14 @@ class Runner:
                 if self.stop_flag:
                     break
                 self._assign()
-                if not self.pending and not any(w.run is not None for w in self.workers.values()):
+                if not self.pending and not any(w.run is not None for w in self.workers.values()) and not self.jobs:
                     break
                 for key, _ in self.selector.select(timeout=self.poll_s):
                     for ev in key.data.read_events():
                         self._handle(key.data, ev)
                 self._check_dead()
+                if self.lane is not None:
+                    self._poll_jobs()
                 self._state("running")
             stopped = self.stop_flag
             self._shutdown()
@@ -365,7 +517,18 @@ class Runner:
         return self.counts
 
     def _shutdown(self) -> None:
-        """Stop every worker; runs still in flight go back to the queue for `stilts resume`."""
+        """Stop every worker; runs still in flight go back to the queue for `stilts resume`.
+        Slurm jobs are cancelled only when the user stopped the sweep (`stilts stop --all`,
+        Ctrl-C); a runner that is merely terminated leaves them to run, and `stilts resume`
+        re-attaches to them."""
+        if self.jobs:
+            cancel = self.stopped_by == signal.SIGINT or (self.files.control / "stop-all").exists()
+            for h in self.jobs.values():
+                if cancel:
+                    h.terminate()
+                    self.store.update(h.run.run_id, status="queued", pid=None, reason="stopped", queue_state="CANCELLED",
+                                      message="the sweep was stopped and its Slurm job cancelled; stilts resume runs it")
+            self.jobs.clear()
         for w in self.workers.values():
             w.terminate()
         deadline = time.time() + 15

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from stilts_tui.errors import StiltsError
 from stilts_tui.runner.slots import Slot, model_shape, plan_slots
 from stilts_tui.train.config import RunConfig
 
 
-def add_slot_arguments(p: argparse.ArgumentParser) -> None:
+def add_slot_arguments(p: argparse.ArgumentParser, executor: bool = True) -> None:
     g = p.add_argument_group("slots")
     g.add_argument("--gpus", help="GPU indices to use, e.g. 0,1 (default: every visible GPU)")
     g.add_argument("--per-gpu", type=int, help="runs at once on each GPU (default: as many as free memory holds)")
     g.add_argument("--slots", type=int, help="CPU only: runs at once (default: one per core)")
     g.add_argument("--threads", type=int, help="threads per run (default: 1 on CPU; cores shared out on GPUs)")
     g.add_argument("--max-retries", type=int, default=2, help="retries of a run failing for a transient reason (default 2)")
+    if executor:
+        g.add_argument("--executor", choices=("local", "slurm"),
+                       help="where runs execute (default: the spec's executor, else local); slurm reads the spec's [slurm] table")
 
 
 def options_from_args(args: argparse.Namespace) -> dict:
@@ -31,7 +35,7 @@ def options_from_args(args: argparse.Namespace) -> dict:
             raise StiltsError(f"--{name.replace('_', '-')} must be at least 1 (got {v})")
     if getattr(args, "max_retries", 2) < 0:
         raise StiltsError("--max-retries must be 0 or more")
-    return {"gpus": gpus, "per_gpu": getattr(args, "per_gpu", None), "slots": getattr(args, "slots", None),
+    return {"executor": getattr(args, "executor", None), "gpus": gpus, "per_gpu": getattr(args, "per_gpu", None), "slots": getattr(args, "slots", None),
             "threads": getattr(args, "threads", None), "max_retries": getattr(args, "max_retries", 2)}
 
 
@@ -57,3 +61,31 @@ def slots_from_options(options: dict, runs: list[RunConfig]) -> list[Slot]:
         seq = max(r.max_length for r in runs)
     return plan_slots(gpu_ids=options.get("gpus"), per_gpu=options.get("per_gpu"), cpu_slots=options.get("slots"),
                       threads=options.get("threads"), shape=shape, batch=batch, seq=seq)
+
+
+def with_executor(options: dict, spec) -> dict:
+    """The options with the executor resolved: --executor over the spec's, the spec's [slurm]
+    settings checked, and Slurm itself checked when it is to be used (a clear error here,
+    not in the detached runner's log)."""
+    from stilts_tui.sweep.executors import executor_options
+
+    chosen = executor_options(options.get("executor") or getattr(spec, "executor", "local"), getattr(spec, "slurm", {}))
+    if chosen["executor"] == "slurm":
+        from stilts_tui.runner.slurm import check_slurm
+        from stilts_tui.sweep.executors import SlurmSettings
+
+        check_slurm(SlurmSettings(**chosen["slurm"]))
+    return options | chosen
+
+
+def slurm_lane(db, options: dict):
+    """The runner's Slurm lane for these sweep options, or None for the local executor."""
+    if options.get("executor") != "slurm":
+        return None
+    from stilts_tui.runner.files import RunnerFiles
+    from stilts_tui.runner.slurm import SlurmLane, check_slurm
+    from stilts_tui.sweep.executors import SlurmSettings
+
+    settings = SlurmSettings(**options.get("slurm", {}))
+    check_slurm(settings)
+    return SlurmLane(settings, RunnerFiles(Path(db)).slurm)

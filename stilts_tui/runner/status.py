@@ -50,7 +50,8 @@ def sweep_status(db: Path) -> dict:
                          "target": r.get("target"), "slot": r.get("slot"), "device": r.get("device"),
                          "attempt": r.get("attempts"), "step": ev.get("step", 0),
                          "total_steps": ev.get("total_steps") or r.get("total_steps"), "loss": ev.get("loss"),
-                         "elapsed_s": now - (r.get("started_at") or now)})
+                         "elapsed_s": now - (r.get("started_at") or now), "queue_state": r.get("queue_state"),
+                         "slurm_job": r.get("slurm_job"), "requeues": r.get("requeues", 0)})
     alive = runner_alive(state)
     eta = None
     started = state.get("started_at")
@@ -83,12 +84,21 @@ def render_status(st: dict) -> str:
              + ("  — continue it with `stilts resume`" if st["runner"] == "died" else ""),
              "runs: " + "  ".join(f"{k} {c.get(k, 0)}" for k in ("queued", "running", "finished", "failed", "stopped", "blocked"))
              + f"  of {st['runs']}" + (f"   ETA {fmt_duration(st['eta_s'])}" if st["eta_s"] is not None else "")]
-    if st["slots"]:
+    queue = Counter(r["queue_state"] for r in st["running"] if r.get("queue_state"))
+    if queue:
+        lines.append("Slurm jobs: " + "  ".join(f"{k} {n}" for k, n in sorted(queue.items())))
+    elif st["slots"]:
         devices = Counter(s["device"] for s in st["slots"])
         lines.append("slots: " + ", ".join(f"{d} ×{n}" for d, n in devices.items()))
     for r in sorted(st["running"], key=lambda r: r["slot"] or ""):
         total = r["total_steps"] or 0
         prog = f"step {r['step']}/{total}" if total else "loading"
+        if r.get("queue_state") and r["queue_state"] != "RUNNING":
+            prog = r["queue_state"]  # still in (or back in) Slurm's queue
+        elif r.get("queue_state") and not total:
+            prog = "starting"
+        if r.get("requeues"):
+            prog += f" (requeued {r['requeues']}×)"
         loss = f" loss {r['loss']:.3f}" if r["loss"] is not None else ""
         pair = r["target"] if r["kind"] == "intermediate" else f"{r['intermediate']} → {r['target']}"
         lines.append(f"  {r['slot'] or '?':<9} {r['run_id']}  {pair:<36} {prog}{loss}  {fmt_duration(r['elapsed_s'])}"

@@ -7,6 +7,7 @@
     intermediates = ["none", "hellaswag", "hellaswag_p", "synthesis_gpt2"]
     targets = ["rte", "wic"]
     zero_shot = false                    # also evaluate each MC intermediate on MC targets untrained
+    executor = "local"                   # or "slurm", with a [slurm] table (sweep/executors.py)
 
     [grid]                               # the target grid: every combination is one run
     lr = [5e-6, 1e-5, 2e-5]
@@ -36,12 +37,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from stilts_tui.errors import SpecError, StiltsError
+from stilts_tui.sweep.executors import executor_options
 from stilts_tui.tasks import get_task, register_task_file
 from stilts_tui.tomlfile import read_toml
 from stilts_tui.train.config import RunConfig
 
 TOP_KEYS = {"name", "description", "model", "data_dir", "task_files", "intermediates", "targets", "zero_shot",
-            "grid", "intermediate", "tasks", "train"}
+            "grid", "intermediate", "tasks", "train", "executor", "slurm"}
 GRID_KEYS = {"lr": float, "batch_size": int, "warmup_ratio": float, "seed": int, "epochs": int, "max_length": int,
              "train_size": int, "weight_decay": float, "adam_eps": float, "max_grad_norm": float}
 TASK_KEYS = {"epochs": int, "max_length": int, "train_size": int, "batch_size": int, "data_dir": str}
@@ -68,6 +70,8 @@ class Spec:
     zero_shot: bool | str = False       # True: zero-shot runs too; "only": zero-shot runs alone (Table 4)
     path: str | None = None
     description: str = ""
+    executor: str = "local"             # where runs execute: "local" or "slurm" (sweep/executors.py)
+    slurm: dict = field(default_factory=dict)
 
 
 def _err(where: str, problem: str, fix: str) -> SpecError:
@@ -170,7 +174,14 @@ def parse_spec(raw: dict, where: str = "spec", base: Path | None = None) -> Spec
     if zero_shot not in (True, False, "only"):
         raise _err(where, f"zero_shot = {zero_shot!r}", 'use true, false or "only"')
     data_dir = raw.get("data_dir")
-    return Spec(name=str(raw.get("name", "experiment")), description=str(raw.get("description", "")), model=str(raw["model"]),
+    try:
+        executor = executor_options(raw.get("executor"), raw.get("slurm"))
+    except SpecError as exc:
+        raise _err(where, exc.problem, exc.fix or "") from None
+    if "slurm" in raw and executor["executor"] != "slurm":
+        raise _err(where, "a [slurm] table but executor is not \"slurm\"", 'add executor = "slurm" (or drop [slurm])')
+    return Spec(executor=executor["executor"], slurm=executor.get("slurm", {}),
+                name=str(raw.get("name", "experiment")), description=str(raw.get("description", "")), model=str(raw["model"]),
                 intermediates=intermediates, targets=targets, grid=grid, intermediate=inter, tasks=tasks, train=train,
                 data_dir=str((base / data_dir).resolve()) if data_dir else None, task_files=task_files,
                 zero_shot=zero_shot)

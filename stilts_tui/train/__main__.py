@@ -49,6 +49,8 @@ def _reason(exc: BaseException) -> str:
         return "data_error"
     if isinstance(exc, KeyboardInterrupt):
         return "killed"
+    if type(exc).__name__ == "UncompletedJobError":  # submitit: out of time and out of requeues
+        return "timeout"
     return "error"
 
 
@@ -84,6 +86,9 @@ def run_file(path: str, attempt: int = 1, cache=None) -> int:
     events = EventWriter(cfg.run_id, cfg.events_path or None, attempt=attempt)
     try:
         metrics = run(cfg, events, cache=cache)
+    except SystemExit:  # a Slurm job requeued by submitit: the run continues there, it has not failed
+        events.close()
+        raise
     except BaseException as exc:  # every failure becomes a `failed` event with its reason
         tail = traceback.format_exc().strip().splitlines()[-12:]
         events.emit("failed", reason=_reason(exc), message=str(exc).splitlines()[0] if str(exc) else type(exc).__name__,

@@ -18,7 +18,7 @@ from typing import IO
 
 SCHEMA_VERSION = 1
 EVENT_TYPES = ("ready", "started", "handoff", "resumed", "step", "eval", "finished", "failed")
-FAILURE_REASONS = ("oom", "nan_loss", "data_error", "killed", "error")
+FAILURE_REASONS = ("oom", "nan_loss", "data_error", "killed", "timeout", "error")
 
 
 class EventWriter:

@@ -75,7 +75,7 @@ def _memory_mb(device: torch.device) -> float:
 
 def _fault(step: int, cfg: RunConfig, micro: int) -> None:
     """Fault injection for the failure-path tests, from STILTS_FAULT_INJECT=KIND:STEP[@FIELD=VALUE]:
-    oom / nan / kill / hang / error at that step, or oom_above:N (out of memory while the device
+    oom / nan / kill / hang / hang_once / error at that step, or oom_above:N (out of memory while the device
     batch is larger than N). `@seed=13` limits the fault to runs whose config has that value."""
     spec = os.environ.get("STILTS_FAULT_INJECT")
     if not spec:
@@ -102,6 +102,12 @@ def _fault(step: int, cfg: RunConfig, micro: int) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
     if kind == "hang":
         time.sleep(3600)
+    if kind == "hang_once":  # hangs the first time only (a marker in the run's folder): for requeue tests
+        marker = Path(cfg.output_dir) / ".fault-hang-once"
+        if not marker.exists():
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.touch()
+            time.sleep(3600)
 
 
 def evaluate(model, dataset, task: Task, micro: int, collate: Collator, device, precision: str,

@@ -1,0 +1,133 @@
+"""The Slurm executor's plumbing, with submitit's LocalExecutor standing in for a cluster: spec
+settings, the sbatch script submitit writes from them, clear errors without Slurm, the runner
+submitting packs of runs and following them through their event logs, and a job told it is out
+of time saving its run, being requeued and continuing from the saved step."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import submitit
+from test_runner import sweep_spec, wait_for
+
+from stilts_tui.errors import SpecError, StiltsError
+from stilts_tui.runner.loop import Runner
+from stilts_tui.runner.slurm import SlurmLane, check_slurm, normalise_state
+from stilts_tui.store import Store
+from stilts_tui.sweep.executors import SlurmSettings
+from stilts_tui.sweep.spec import expand, parse_spec
+from stilts_tui.train.events import read_events
+
+
+def slurm_spec(tiny_models, train_data, **slurm) -> dict:
+    return sweep_spec(tiny_models, train_data, seeds=(1, 2, 3), intermediates=("none",)) | {
+        "executor": "slurm", "slurm": {"gpus_per_run": 0, "cpus_per_run": 1, "time_min": 10} | slurm}
+
+
+# ------------------------------------------------------------------ settings and sbatch
+
+
+def test_spec_takes_the_slurm_settings_and_names_what_is_wrong(tiny_models, train_data):
+    spec = parse_spec(slurm_spec(tiny_models, train_data, partition="gpu", runs_per_job=2))
+    assert spec.executor == "slurm" and spec.slurm["partition"] == "gpu" and spec.slurm["runs_per_job"] == 2
+    base = sweep_spec(tiny_models, train_data)
+    for bad, words in [({"executor": "kubernetes"}, "executor = 'kubernetes' is not known"),
+                       ({"executor": "slurm", "slurm": {"partiton": "gpu"}}, "unknown key(s) partiton"),
+                       ({"executor": "slurm", "slurm": {"time_min": "4h"}}, "time_min = '4h' is not int"),
+                       ({"executor": "slurm", "slurm": {"runs_per_job": 0}}, "runs_per_job must be positive"),
+                       ({"executor": "slurm", "slurm": {"sbatch": {"gres": ["gpu"]}}}, "values must be strings"),
+                       ({"slurm": {"partition": "gpu"}}, 'executor is not "slurm"')]:
+        with pytest.raises(SpecError) as err:
+            parse_spec(base | bad)
+        assert words in err.value.problem and err.value.fix
+
+
+def test_the_sbatch_script_carries_every_setting(tmp_path):
+    from submitit.slurm.slurm import _make_sbatch_string
+
+    settings = SlurmSettings(partition="gpu", gpus_per_run=2, cpus_per_run=8, mem_gb=64, time_min=90, account="nlp",
+                             qos="high", sbatch={"constraint": "a100", "exclude": "node7"}, setup=["module load cuda"])
+    lane = SlurmLane(settings, tmp_path, executor=submitit.LocalExecutor(tmp_path))
+    text = _make_sbatch_string(command="python -m x", folder=tmp_path, map_count=3, **lane.parameters())
+    for line in ("--partition=gpu", "--gpus-per-node=2", "--cpus-per-task=8", "--mem=65536M", "--time=90",
+                 "--account=nlp", "--qos=high", "--constraint=a100", "--exclude=node7", "--array=0-2%3",
+                 "--signal=USR2@"):
+        assert f"#SBATCH {line}" in text, line
+    assert "module load cuda" in text
+
+
+def test_without_slurm_the_error_names_the_problem_and_the_fix(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch, sinfo, sacct, scancel
+    with pytest.raises(StiltsError) as err:
+        check_slurm(SlurmSettings())
+    assert "Slurm is not reachable" in err.value.problem and "sbatch" in err.value.problem
+    assert "login node" in err.value.fix
+
+
+def test_states_read_as_slurm_spells_them():
+    assert normalise_state("CANCELLED by 0") == "CANCELLED"
+    assert normalise_state("FINISHED") == "COMPLETED"  # the LocalExecutor's word
+    assert normalise_state(None) == "UNKNOWN"
+
+
+# ------------------------------------------------------------------ the runner with a stand-in cluster
+
+
+def local_lane(tmp_path: Path, **kw) -> SlurmLane:
+    settings = SlurmSettings(gpus_per_run=0, cpus_per_run=1, poll_s=0.5, **kw)
+    executor = submitit.LocalExecutor(tmp_path / "jobs")
+    executor.update_parameters(timeout_min=10)
+    return SlurmLane(settings, tmp_path / "jobs", executor=executor)
+
+
+def test_runs_go_out_as_jobs_packed_two_per_job_and_every_result_lands_once(tiny_models, train_data, tmp_path):
+    raw = sweep_spec(tiny_models, train_data, seeds=(1, 2, 3), intermediates=("hellaswag",))
+    runs = expand(parse_spec(raw), tmp_path)
+    db = tmp_path / "results.json"
+    lane = local_lane(tmp_path, runs_per_job=2, max_jobs=2)
+    counts = Runner(db, runs, [], lane=lane, poll_s=0.1).run()
+    assert counts["finished"] == len(runs) == 4
+    recs = Store(db).runs()
+    assert {r["status"] for r in recs} == {"finished"} and {r["executor"] for r in recs} == {"slurm"}
+    assert {r["queue_state"] for r in recs} <= {"COMPLETED", "RUNNING"}
+    jobs = {r["slurm_job"] for r in recs}
+    inter = next(r for r in recs if r["kind"] == "intermediate")
+    # The intermediate goes out alone (its targets wait for its checkpoint); the three targets
+    # then go as two jobs (2 + 1 runs).
+    assert len(jobs) == 3 and sum(r["slurm_job"] == inter["slurm_job"] for r in recs) == 1
+    for cfg in runs:
+        assert len([e for e in read_events(cfg.events_path) if e["event"] == "finished"]) == 1
+        assert cfg.resume_every_s == 0  # what the store holds says what the job ran with
+    assert all(r["config"]["resume_every_s"] == 600 for r in recs)
+
+
+def test_a_job_out_of_time_saves_its_run_is_requeued_and_continues_from_the_saved_step(tiny_models, train_data,
+                                                                                       tmp_path, monkeypatch):
+    raw = sweep_spec(tiny_models, train_data, seeds=(1,), intermediates=("none",), epochs=4)
+    [cfg] = expand(parse_spec(raw), tmp_path)
+    db = tmp_path / "results.json"
+    monkeypatch.setenv("STILTS_FAULT_INJECT", "hang_once:3")  # the job is still busy when its time runs out
+    runner = Runner(db, [cfg], [], lane=local_lane(tmp_path), poll_s=0.1)
+    thread = threading.Thread(target=runner.run, daemon=True)
+    thread.start()
+    wait_for(lambda: any(e["event"] == "step" for e in read_events(cfg.events_path)), what="training")
+    time.sleep(1.5)  # at step 3 it hangs; steps 1 and 2 are done, nothing saved yet (every 10 min)
+    assert not (Path(cfg.output_dir) / "resume.pt").exists()
+    # What Slurm does before the time limit (--signal=USR2@N): USR2 to the job's process. (The
+    # LocalExecutor's own _interrupt signals its controller, which USR2 would simply end.)
+    controller = psutil.Process(runner.jobs[cfg.run_id].job._process.pid)
+    [task] = [p for p in controller.children(recursive=True) if "submitit.core._submit" in " ".join(p.cmdline())]
+    task.send_signal(signal.SIGUSR2)
+    thread.join(timeout=240)
+    assert not thread.is_alive()
+    events = read_events(cfg.events_path)
+    assert [e["step"] for e in events if e["event"] == "resumed"] == [2]
+    assert len([e for e in events if e["event"] == "started"]) == 2
+    assert len([e for e in events if e["event"] == "finished"]) == 1 and not [e for e in events if e["event"] == "failed"]
+    [rec] = Store(db).runs()
+    assert rec["status"] == "finished" and rec["attempts"] == 1
