@@ -1,0 +1,135 @@
+"""Against a real Slurm: a single-node cluster (munged, MariaDB, slurmdbd, slurmctld, slurmd)
+started here by tests/slurm/cluster.sh, the Debian packages installed first where they are
+missing. A small sweep goes through it end to end: one run is cancelled with `stilts stop`, the
+runner is SIGKILLed with jobs still in Slurm's hands, `stilts resume` re-attaches to them, and
+every run ends exactly once — in the store, in the event logs and in Slurm's own accounting."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from runner_helpers import stilts
+from test_runner import runs_by_status, sweep_spec, wait_for, write_toml
+
+from stilts_tui.runner.files import RunnerFiles
+from stilts_tui.store import Store
+from stilts_tui.sweep.spec import expand, parse_spec
+from stilts_tui.train.events import read_events
+
+CLUSTER = Path(__file__).parent / "slurm" / "cluster.sh"
+DAEMONS = ("munged", "mariadbd", "slurmdbd", "slurmctld", "slurmd", "sbatch", "sacct")
+
+
+@pytest.fixture(scope="module")
+def slurm_env():
+    if os.geteuid() != 0:
+        pytest.skip("the Slurm integration test starts munged, slurmctld and slurmd itself, which needs root "
+                    "(CI runs as root); run it as root or in a container")
+    if not all(shutil.which(d) or Path("/usr/sbin", d).exists() for d in DAEMONS):
+        if shutil.which("apt-get") is None:
+            pytest.skip("Slurm is not installed and this machine has no apt-get to install it "
+                        "(Debian packages: slurm-wlm munge slurmdbd mariadb-server)")
+        proc = subprocess.run([str(CLUSTER), "install"], capture_output=True, text=True, timeout=900)
+        if proc.returncode != 0:
+            pytest.skip(f"could not install the Slurm packages with apt-get: {proc.stderr.strip()[-300:]}")
+    folder = Path(tempfile.mkdtemp(prefix="stilts-slurm-"))
+    folder.chmod(0o755)  # mysqld runs as its own user and must reach its data folder
+    up = subprocess.run([str(CLUSTER), "up", str(folder)], capture_output=True, text=True, timeout=300)
+    if up.returncode != 0:
+        subprocess.run([str(CLUSTER), "down", str(folder)], capture_output=True, timeout=120)
+        logs = "\n".join(f"{p.name}: {p.read_text(errors='replace')[-400:]}" for p in (folder / "log").glob("*.log"))
+        pytest.fail(f"the packages are installed but the cluster did not start:\n{up.stderr[-1000:]}\n{logs}")
+    env = os.environ | {"SLURM_CONF": str(folder / "slurm.conf")}
+    yield env
+    subprocess.run([str(CLUSTER), "down", str(folder)], capture_output=True, timeout=120)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def sacct_jobs(env: dict) -> dict[str, str]:
+    out = subprocess.run(["sacct", "--allocations", "--noheader", "--parsable2", "--format=JobID,State",
+                          "--starttime=now-1hour"], capture_output=True, text=True, env=env, check=True).stdout
+    return {line.split("|")[0]: line.split("|")[1].split()[0] for line in out.splitlines() if line.strip()}
+
+
+def test_a_wrong_partition_is_named_before_anything_is_submitted(slurm_env, tiny_models, train_data, tmp_path):
+    raw = sweep_spec(tiny_models, train_data, intermediates=("none",)) | {
+        "executor": "slurm", "slurm": {"partition": "gpu-a100", "gpus_per_run": 0, "cpus_per_run": 1}}
+    spec = write_toml(tmp_path / "s.toml", raw)
+    proc = stilts("run", str(spec), "--db", str(tmp_path / "r.json"), check=False, env=slurm_env)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "partition 'gpu-a100' does not exist on this cluster (partitions: debug*)" in proc.stderr
+    assert "fix:" in proc.stderr
+    no_slurm = stilts("run", str(spec), "--db", str(tmp_path / "r.json"), check=False,
+                      env=slurm_env | {"PATH": str(Path(os.sys.executable).parent)})
+    assert no_slurm.returncode == 2 and "Slurm is not reachable from here: sbatch" in no_slurm.stderr
+
+
+def test_sweep_through_slurm_with_a_cancel_a_killed_runner_and_a_resume(slurm_env, tiny_models, train_data, tmp_path):
+    raw = sweep_spec(tiny_models, train_data, seeds=(1, 2), intermediates=("none", "hellaswag"), epochs=2) | {
+        "executor": "slurm",
+        "slurm": {"gpus_per_run": 0, "cpus_per_run": 1, "mem_gb": 2, "time_min": 10, "poll_s": 1.0}}
+    runs = expand(parse_spec(raw), tmp_path)
+    assert len(runs) == 5  # one intermediate, four targets
+    doomed = next(r for r in runs if r.kind == "target" and r.intermediate == "none" and r.seed == 2)
+    spec = write_toml(tmp_path / "s.toml", raw)
+    db = tmp_path / "results.json"
+    env = slurm_env | {"STILTS_FAULT_INJECT": f"hang:2@run_id={doomed.run_id}"}  # the job environment inherits it
+    stilts("run", str(spec), "--db", str(db), env=env)
+
+    # Live: the runs' queue states and the hanging run's own events, read while its job runs.
+    wait_for(lambda: any(e["event"] == "step" for e in read_events(doomed.events_path)), timeout=180,
+             what="the doomed run training in its job")
+    status = json.loads(stilts("status", "--db", str(db), "--json", env=slurm_env).stdout)
+    assert status["runner"] == "running"
+    mine = next(r for r in status["running"] if r["run_id"] == doomed.run_id)
+    assert mine["queue_state"] == "RUNNING" and mine["slurm_job"]
+    assert "Slurm jobs:" in stilts("status", "--db", str(db), env=slurm_env).stdout
+
+    # Cancel one run: its job is scancelled and the run recorded as stopped.
+    out = stilts("stop", doomed.run_id, "--db", str(db), "--timeout", "120", env=slurm_env).stdout
+    assert "stopped" in out
+    doomed_job = Store(db).get(doomed.run_id)["slurm_job"]
+    wait_for(lambda: sacct_jobs(slurm_env).get(doomed_job) == "CANCELLED", timeout=60, what="sacct CANCELLED")
+
+    # Kill the runner while Slurm still holds some of the sweep's jobs.
+    files = RunnerFiles(db)
+    state = files.read_state()
+    in_slurm = [r for r in Store(db).runs() if r["status"] == "running" and r.get("slurm_job")]
+    if not in_slurm:
+        pytest.fail("every job ended before the runner was killed: make the runs longer")
+    os.kill(state["pid"], signal.SIGKILL)
+    time.sleep(0.5)
+    json.loads(db.read_text())  # the store is intact
+    live = sacct_jobs(slurm_env)
+    assert any(live.get(r["slurm_job"]) in ("PENDING", "RUNNING") for r in in_slurm)  # the jobs outlive their runner
+
+    stilts("resume", "--db", str(db), "--foreground", env=slurm_env, timeout=600)
+    recs = {r["run_id"]: r for r in Store(db).runs()}
+    for r in in_slurm:  # followed to their end in the jobs they had, not submitted again
+        assert recs[r["run_id"]]["slurm_job"] == r["slurm_job"] and recs[r["run_id"]]["attempts"] == 1
+    assert recs.pop(doomed.run_id)["status"] == "stopped"
+    assert {r["status"] for r in recs.values()} == {"finished"}
+    for cfg in runs:
+        finished = [e for e in read_events(cfg.events_path) if e["event"] == "finished"]
+        assert len(finished) == (0 if cfg is doomed else 1), cfg.run_id
+    # Exactly once in Slurm too: one job per run, none submitted twice by the resume. (sacct
+    # lags the jobs' ends by a few seconds.)
+    job_ids = {r["slurm_job"] for r in Store(db).runs()}
+    assert len(job_ids) == len(runs)
+
+    def ours() -> dict[str, str]:
+        arrays = {j.split("_")[0] for j in job_ids}
+        return {j: s for j, s in sacct_jobs(slurm_env).items() if j in job_ids or j.split("_")[0] in arrays}
+
+    wait_for(lambda: set(ours().values()) <= {"COMPLETED", "CANCELLED"}, timeout=90, what="sacct to see every job end")
+    accounting = ours()
+    assert len(accounting) == len(runs), accounting
+    assert accounting.pop(doomed_job) == "CANCELLED" and set(accounting.values()) == {"COMPLETED"}
