@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from runner_helpers import stilts
-from test_runner import runs_by_status, sweep_spec, wait_for, write_toml
+from test_runner import sweep_spec, wait_for, write_toml
 
 from stilts_tui.runner.files import RunnerFiles
 from stilts_tui.store import Store
