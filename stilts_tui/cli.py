@@ -241,7 +241,10 @@ def cmd_stop(args: argparse.Namespace) -> int:
         raise StiltsError("say what to stop: a run id, or --all", "stilts stop RUN_ID  or  stilts stop --all")
     if args.all:
         out = stop_all(db, timeout=args.timeout)
-        if out["runner"] is None:
+        if out["runner"] is None and out.get("cancelled"):
+            print(f"no runner on {db}; cancelled the Slurm jobs of {out['cancelled']} run(s), queued again: "
+                  f"stilts resume --db {db} continues")
+        elif out["runner"] is None:
             print(f"no sweep is running on {db}")
         else:
             print(f"stopped the sweep on {db} (runner pid {out['runner']}); runs in flight are queued again: "

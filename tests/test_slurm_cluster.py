@@ -133,3 +133,17 @@ def test_sweep_through_slurm_with_a_cancel_a_killed_runner_and_a_resume(slurm_en
     accounting = ours()
     assert len(accounting) == len(runs), accounting
     assert accounting.pop(doomed_job) == "CANCELLED" and set(accounting.values()) == {"COMPLETED"}
+
+
+def test_stop_all_cancels_every_job_of_the_sweep(slurm_env, tiny_models, train_data, tmp_path):
+    raw = sweep_spec(tiny_models, train_data, seeds=(1, 2), intermediates=("none",)) | {
+        "executor": "slurm", "slurm": {"gpus_per_run": 0, "cpus_per_run": 1, "time_min": 10, "poll_s": 1.0}}
+    spec = write_toml(tmp_path / "s.toml", raw)
+    db = tmp_path / "results.json"
+    stilts("run", str(spec), "--db", str(db), env=slurm_env | {"STILTS_FAULT_INJECT": "hang:2"})
+    wait_for(lambda: [r.get("queue_state") for r in Store(db).runs()] == ["RUNNING", "RUNNING"], timeout=180,
+             what="both jobs running")
+    jobs = {r["slurm_job"] for r in Store(db).runs()}
+    stilts("stop", "--all", "--db", str(db), env=slurm_env)
+    assert {r["status"] for r in Store(db).runs()} == {"queued"}  # `stilts resume` runs them again
+    wait_for(lambda: {sacct_jobs(slurm_env).get(j) for j in jobs} == {"CANCELLED"}, timeout=60, what="jobs cancelled")

@@ -120,7 +120,7 @@ def stop_all(db: Path, timeout: float = 30.0) -> dict:
     state = files.read_state()
     procs = sweep_processes(state)
     if not procs:
-        return {"runner": None, "killed": 0}
+        return {"runner": None, "killed": 0, "cancelled": _cancel_orphan_jobs(db)}
     files.request_stop(None)
     if runner_alive(state):
         with contextlib.suppress(ProcessLookupError):
@@ -134,6 +134,31 @@ def stop_all(db: Path, timeout: float = 30.0) -> dict:
     with contextlib.suppress(OSError):
         (files.control / "stop-all").unlink()
     return {"runner": state.get("pid"), "killed": len(alive), "stopped": len(gone)}
+
+
+def _cancel_orphan_jobs(db: Path) -> int:
+    """Slurm jobs of a sweep whose runner is gone: cancelled, their runs queued for `resume`."""
+    import shutil
+
+    from stilts_tui.store import Store
+
+    if not db.is_file():
+        return 0
+    with Store(db) as store:
+        mine = [r for r in store.runs() if r.get("status") == "running" and (r.get("slurm_job") or r.get("slurm_name"))]
+    if not mine:
+        return 0
+    if shutil.which("scancel") is None:
+        raise StiltsError(f"{len(mine)} run(s) of this sweep are Slurm jobs, and scancel is not on PATH here",
+                          "run stilts stop --all on a node of the cluster")
+    for r in mine:
+        cmd = ["scancel", str(r["slurm_job"])] if r.get("slurm_job") else ["scancel", "--name", r["slurm_name"]]
+        subprocess.run(cmd, capture_output=True, timeout=30, check=False)
+    with Store(db, writer=True) as store:
+        store.update_many({r["run_id"]: {"status": "queued", "reason": "stopped", "queue_state": "CANCELLED",
+                                         "message": "the sweep was stopped and its Slurm job cancelled; stilts resume runs it"}
+                           for r in mine})
+    return len(mine)
 
 
 def stop_run(db: Path, run_id: str, timeout: float = 30.0) -> str:
@@ -190,5 +215,12 @@ def retry_run(db: Path, run_id: str) -> str:
     if runner_alive(files.read_state()):
         files.request("retry", run_id)
         return f"run {run_id} queued again in the running sweep"
-    pid = launch(db, f"retry-{run_id}", [RunConfig.from_dict(rec["config"])], {}, None)
+    options: dict = {}  # the last sweep's executor and slots: a Slurm sweep's run is retried on Slurm
+    state = files.read_state()
+    if state and state.get("sweep_file"):
+        from stilts_tui.runner.sweepfile import read_sweep
+
+        with contextlib.suppress(StiltsError):
+            options = read_sweep(state["sweep_file"])[2]
+    pid = launch(db, f"retry-{run_id}", [RunConfig.from_dict(rec["config"])], options, None)
     return f"run {run_id}: runner started (pid {pid})"
