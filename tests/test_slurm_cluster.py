@@ -137,7 +137,7 @@ def test_sweep_through_slurm_with_a_cancel_a_killed_runner_and_a_resume(slurm_en
 
 def test_stop_all_cancels_every_job_of_the_sweep(slurm_env, tiny_models, train_data, tmp_path):
     raw = sweep_spec(tiny_models, train_data, seeds=(1, 2), intermediates=("none",)) | {
-        "executor": "slurm", "slurm": {"gpus_per_run": 0, "cpus_per_run": 1, "time_min": 10, "poll_s": 1.0}}
+        "executor": "slurm", "slurm": {"gpus_per_run": 0, "cpus_per_run": 1, "mem_gb": 2, "time_min": 10, "poll_s": 1.0}}
     spec = write_toml(tmp_path / "s.toml", raw)
     db = tmp_path / "results.json"
     stilts("run", str(spec), "--db", str(db), env=slurm_env | {"STILTS_FAULT_INJECT": "hang:2"})
