@@ -92,6 +92,7 @@ class Runner:
         self.lane = lane                       # Slurm: runs go out as jobs instead of to local workers
         self.jobs: dict[str, SlurmRun] = {}    # run id -> its job, while the run is in Slurm's hands
         self.stopped_by: int | None = None
+        self.last_tail = 0.0
         self.pending: dict[str, RunConfig] = {}
         self.stop_flag = False
         self.counts = {"finished": 0, "failed": 0, "stopped": 0, "blocked": 0, "skipped": 0, "retried": 0, "recovered": 0}
@@ -319,9 +320,13 @@ class Runner:
         self.store.update_many(ids)
 
     def _poll_jobs(self) -> None:
-        """Events from the runs' logs, then what Slurm says of their jobs."""
-        self.lane.refresh()
+        """Events from the runs' logs, then what Slurm says of their jobs. At most once a second:
+        the logs live on a shared filesystem, and the app tails them itself for live views."""
         now = time.time()
+        if now - self.last_tail < min(1.0, self.lane.settings.poll_s):
+            return
+        self.last_tail = now
+        self.lane.refresh()
         for run_id, h in list(self.jobs.items()):
             for ev in h.read_events():
                 self._handle(h, ev)
