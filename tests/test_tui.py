@@ -124,3 +124,16 @@ async def test_plan_launch_watch_results_with_a_real_runner(tiny_models, train_d
     while json.loads((db.parent / "results.runner.json").read_text())["status"] != "finished":
         assert time.monotonic() < deadline, "the runner did not finish"
         time.sleep(0.2)
+
+
+async def test_a_refresh_landing_while_a_screen_is_composed_waits_for_it(store_db):
+    """The data thread's snapshot can arrive between switching mode and the new screen's
+    widgets existing; it must not crash the app, and the screen must still show it."""
+    app = StiltsApp(store_db, refresh_s=60)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.snapshot is not None, what="first snapshot")
+        switching = app.switch_mode("results")  # not awaited: the screen is not composed yet
+        app._apply(app.snapshot, [])
+        await switching
+        await until(pilot, lambda: "random guess" in screen_text(app) or "rte" in screen_text(app), what="results")
+        assert app.screen.id == "results" and app.screen.ready

@@ -59,16 +59,20 @@ class StiltsApp(App):
     def _apply(self, snap: Snapshot, gpus: list[Gpu]) -> None:
         self.snapshot, self._gpus = snap, gpus
         self.loads += 1
+        self._show_on_screen()
+
+    def _show_on_screen(self) -> None:
+        # A screen still being composed has no widgets to fill yet; its on_mount shows the
+        # newest snapshot itself once they exist.
         screen = self.screen
-        if hasattr(screen, "show"):
-            screen.show(snap)
+        if self.snapshot is not None and hasattr(screen, "show") and getattr(screen, "ready", False):
+            screen.show(self.snapshot)
 
     def gpus(self) -> list[Gpu]:
         return self._gpus
 
     def on_screen_resume(self) -> None:  # coming back to a mode shows the newest snapshot
-        if self.snapshot is not None and hasattr(self.screen, "show"):
-            self.screen.show(self.snapshot)
+        self._show_on_screen()
 
     def open_run(self, run_id: str) -> None:
         rec = next((r for r in (self.snapshot.records if self.snapshot else []) if r["run_id"] == run_id), None)

@@ -67,6 +67,7 @@ class ResultsScreen(Screen):
         self.baseline = "none"
         self.records: list[dict] = []
         self.last_key: tuple | None = None
+        self.ready = False  # widgets composed: refreshes may fill them
 
     def compose(self) -> ComposeResult:
         yield Static("", id="results-summary")
@@ -78,6 +79,7 @@ class ResultsScreen(Screen):
     def on_mount(self) -> None:
         self.query_one("#results-filter", Input).display = False
         self.query_one("#results-body").focus()
+        self.ready = True
         if self.app.snapshot is not None:
             self.show(self.app.snapshot)
 

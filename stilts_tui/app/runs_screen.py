@@ -46,6 +46,7 @@ class RunsScreen(Screen):
         self.row_cache: dict[str, tuple] = {}
         self.shown_key: tuple | None = None
         self.shown_rows = 0
+        self.ready = False  # widgets composed: refreshes may fill them
         self.live_steps: dict[str, tuple] = {}
 
     def compose(self) -> ComposeResult:
@@ -61,6 +62,7 @@ class RunsScreen(Screen):
     def on_mount(self) -> None:
         self.query_one("#runs-filter", Input).display = False
         self.query_one(RunsTable).focus()
+        self.ready = True
         if self.app.snapshot is not None:
             self.show(self.app.snapshot)
 
