@@ -409,10 +409,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0 if counts["failed"] == 0 else 1
 
 
-def _bench_data(task: str, data_dir: str | None, workdir: Path) -> tuple[str | None, list[str]]:
-    """The generated demo task's data and task file when no data folder is given."""
+def _bench_data(task: str, data_dir: str | None, workdir: Path) -> tuple[str, str | None, list[str]]:
+    """(task, data folder, task files) of a benchmark: the generated demo task when no data folder
+    is given, and a shaped task (e.g. rte-shaped) generated in the official format of its model."""
+    from stilts_tui.bench.shaped import SHAPED_TASKS, write_rte_shaped
+
+    if task in SHAPED_TASKS:
+        if data_dir:
+            raise StiltsError(f"--task {task} is generated; it takes no --data-dir",
+                              f"drop --data-dir, or use --task {SHAPED_TASKS[task]} with the real files")
+        data_dir = str((workdir / "data").resolve())
+        write_rte_shaped(Path(data_dir) / "rte")
+        return SHAPED_TASKS[task], data_dir, []
     if task != "demo_acceptability" or data_dir:
-        return data_dir, []
+        return task, data_dir, []
     from stilts_tui.data import demo
     from stilts_tui.tasks import register_task_file
 
@@ -420,7 +430,7 @@ def _bench_data(task: str, data_dir: str | None, workdir: Path) -> tuple[str | N
     demo.build(Path(data_dir), target_train=512, target_dev=256)
     task_file = Path(__file__).resolve().parent.parent / "experiments" / "tasks" / "demo_acceptability.toml"
     register_task_file(task_file)
-    return data_dir, [str(task_file)]
+    return task, data_dir, [str(task_file)]
 
 
 def cmd_bench_results(args: argparse.Namespace) -> int:
@@ -454,12 +464,12 @@ def cmd_bench_sweep(args: argparse.Namespace) -> int:
     if bad or "runner" not in ways:
         raise StiltsError(f"--ways {args.ways!r}: ways are trainer, one-by-one and runner (runner required)",
                           "e.g. --ways one-by-one,runner")
-    data_dir, task_files = _bench_data(args.task, args.data_dir, Path("stilts-runs/bench"))
-    if get_task(args.task).head != "classification":
-        raise StiltsError(f"bench sweep's Trainer baseline needs a classification task; {args.task} is multiple choice",
-                          "use --task rte, cola, wic or demo_acceptability")
-    result = run_bench(args.model, args.task, data_dir, args.runs, args.train_size, args.epochs, args.batch_size,
-                       args.max_length, options_from_args(args), ways, task_files, args.peak_tflops)
+    task, data_dir, task_files = _bench_data(args.task, args.data_dir, Path("stilts-runs/bench"))
+    if get_task(task).head != "classification":
+        raise StiltsError(f"bench sweep's Trainer baseline needs a classification task; {task} is multiple choice",
+                          "use --task rte, rte-shaped, cola, wic or demo_acceptability")
+    result = run_bench(args.model, task, data_dir, args.runs, args.train_size, args.epochs, args.batch_size,
+                       args.max_length, options_from_args(args), ways, task_files, args.peak_tflops, args.grid)
     print(json.dumps(result) if args.json else render(result), end="" if not args.json else "\n")
     return 0
 
@@ -471,8 +481,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     datasets.disable_progress_bars()
     from stilts_tui.bench.worker import run_bench
 
-    task = args.task
-    data_dir, _ = _bench_data(task, args.data_dir, Path(args.workdir))
+    task, data_dir, _ = _bench_data(args.task, args.data_dir, Path(args.workdir))
     if args.threads:
         import torch
 
@@ -498,8 +507,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def _bench_run_arguments(p: argparse.ArgumentParser, train_size: int, max_length_help: str | None = None) -> None:
     """The run a benchmark trains: shared by `bench worker` and `bench sweep`."""
-    p.add_argument("--model", default="tiny", help="tiny (random 2-layer RoBERTa), minilm, or a model path / hub id")
-    p.add_argument("--task", default="demo_acceptability", help="a classification task (default: the generated demo task)")
+    p.add_argument("--model", default="tiny", help="tiny (random 2-layer RoBERTa), roberta-large-random (RoBERTa-large's shape, random weights), "
+                   "minilm, or a model path / hub id")
+    p.add_argument("--task", default="demo_acceptability", help="a classification task (default: the generated demo task; rte-shaped: generated data "
+                   "with RTE's size and lengths)")
     p.add_argument("--data-dir")
     p.add_argument("--train-size", type=int, default=train_size)
     p.add_argument("--epochs", type=int, default=1)
@@ -647,6 +658,8 @@ def build_parser() -> argparse.ArgumentParser:
     bs = be_sub.add_parser("sweep", help="the same grid one run at a time (Trainer, this worker) vs the runner")
     _bench_run_arguments(bs, train_size=256)
     bs.add_argument("--runs", type=int, default=8)
+    bs.add_argument("--grid", choices=["small", "paper"], default="small",
+                    help="small: 2 lrs x seeds at --batch-size; paper: the study's 36-point target grid (first --runs)")
     bs.add_argument("--ways", default="trainer,one-by-one,runner", help="which of trainer, one-by-one, runner")
     bs.add_argument("--peak-tflops", type=float, default=989.0, help="per-GPU peak for MFU (default: H100 dense bf16)")
     bs.add_argument("--json", action="store_true")

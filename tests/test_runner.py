@@ -315,6 +315,41 @@ def test_mfu_counts_real_tokens_against_the_peak_of_each_gpu():
     assert _mfu([rec | {"device": "cpu"}], shape, 10.0, 989.0) is None
 
 
+def test_the_paper_grid_for_the_sweep_benchmark():
+    from stilts_tui.bench.sweep import grid, paper_grid_points
+
+    points = paper_grid_points(36)
+    assert len({tuple(p.values()) for p in points}) == 36  # lr x batch x warmup x seed, each once
+    first = paper_grid_points(12)
+    assert {p["batch_size"] for p in first} == {8, 16, 32} and {p["lr"] for p in first} == {5e-6, 1e-5, 2e-5}
+    runs = grid("m", "rte", None, 9, None, 1, 16, 100, Path("/tmp/w"), which="paper")
+    assert [(r.lr, r.batch_size, r.max_device_batch) for r in runs[:3]] == [(5e-6, 8, 8), (1e-5, 16, 16), (2e-5, 32, 32)]
+    with pytest.raises(ValueError, match="36 points"):
+        paper_grid_points(37)
+
+
+def test_rte_shaped_data_loads_as_rte_with_its_size_and_lengths(tmp_path):
+    from stilts_tui.bench.shaped import (
+        HYPOTHESIS_WORDS,
+        PIECES_PER_WORD,
+        PREMISE_WORDS,
+        write_rte_shaped,
+    )
+    from stilts_tui.tasks import get_task, load_examples
+
+    write_rte_shaped(tmp_path / "rte")
+    train = load_examples(get_task("rte"), "train", str(tmp_path))
+    dev = load_examples(get_task("rte"), "dev", str(tmp_path))
+    assert (len(train), len(dev)) == (2490, 277)
+    premise = sorted(len(ex.a.split()) for ex in train)
+    hypothesis = sorted(len(ex.b.split()) for ex in train)
+    median = len(train) // 2
+    assert abs(premise[median] - PREMISE_WORDS[10] * PIECES_PER_WORD) <= 3  # RTE's median, stretched
+    assert abs(hypothesis[median] - HYPOTHESIS_WORDS[10] * PIECES_PER_WORD) <= 2
+    assert premise[-1] <= PREMISE_WORDS[-1] * PIECES_PER_WORD + 1
+    assert 0.4 < sum(ex.label == 0 for ex in train) / len(train) < 0.6
+
+
 def test_bench_sweep_runs_both_ways_and_reports_the_ratio(tmp_path):
     out = stilts("bench", "sweep", "--runs", "2", "--train-size", "32", "--ways", "one-by-one,runner", "--json",
                  env=os.environ | {"HF_HUB_OFFLINE": "1"})

@@ -214,6 +214,19 @@ def test_length_groups_partition_each_step():
     padded = sum(len(g) * max(lengths[i] for i in g) for g in groups)
     assert padded < len(idx) * max(lengths) * 0.7  # far less padding than one batch padded to 128
     assert length_groups(idx, lengths, cap=4) == groups  # deterministic
+    # On a GPU a step is never split for padding: as few micro-batches as the cap allows, sorted
+    once = length_groups(idx, lengths, cap=4, waste=None)
+    assert [len(g) for g in once] == [4, 4, 4] and sorted(i for g in once for i in g) == idx
+    assert [lengths[i] for g in once for i in g] == sorted(lengths)
+
+
+def test_padding_is_traded_for_micro_batches_only_on_a_cpu():
+    import torch
+
+    from stilts_tui.train.loop import padding_waste
+
+    assert padding_waste(torch.device("cpu")) == 0.25
+    assert padding_waste(torch.device("cuda", 0)) is None
 
 
 def test_grouped_evaluation_predicts_exactly_as_plain_batches(tiny_models, train_data, tmp_path):

@@ -27,16 +27,38 @@ from pathlib import Path
 
 from stilts_tui.train.config import RunConfig
 
+PAPER_GRID = {"lr": [5e-6, 1e-5, 2e-5], "batch_size": [8, 16, 32], "warmup_ratio": [0.0, 0.2], "seed": [12, 42]}
+
+
+def paper_grid_points(n_runs: int) -> list[dict]:
+    """The first ``n_runs`` of the study's 36-run target grid, in an order where every prefix
+    mixes batch sizes and learning rates (a 12-run subset has all three batch sizes, each lr)."""
+    import itertools
+
+    points = [dict(zip(PAPER_GRID, values, strict=True)) for values in itertools.product(*PAPER_GRID.values())]
+    points.sort(key=lambda p: (PAPER_GRID["seed"].index(p["seed"]), PAPER_GRID["warmup_ratio"].index(p["warmup_ratio"]),
+                               (PAPER_GRID["lr"].index(p["lr"]) - PAPER_GRID["batch_size"].index(p["batch_size"])) % 3,
+                               PAPER_GRID["batch_size"].index(p["batch_size"])))
+    if n_runs > len(points):
+        raise ValueError(f"the paper's grid has {len(points)} points; asked for {n_runs}")
+    return points[:n_runs]
+
 
 def grid(model: str, task: str, data_dir: str | None, n_runs: int, train_size: int | None, epochs: int,
-         batch_size: int, max_length: int, workdir: Path, task_files: list[str] | None = None) -> list[RunConfig]:
+         batch_size: int, max_length: int, workdir: Path, task_files: list[str] | None = None,
+         which: str = "small") -> list[RunConfig]:
+    """``small``: two learning rates × seeds at one batch size; ``paper``: the study's target grid
+    (lr × batch × warmup × seed), each run's device batch its batch size."""
     lrs = [5e-5, 1e-4]
+    if which == "paper":
+        points = paper_grid_points(n_runs)
+    else:
+        points = [{"lr": lrs[i % 2], "batch_size": batch_size, "warmup_ratio": 0.1, "seed": 1 + i // 2} for i in range(n_runs)]
     runs = []
-    for i in range(n_runs):
-        cfg = RunConfig(kind="target", model=model, task=task, data_dir=data_dir, lr=lrs[i % 2], batch_size=batch_size,
-                        warmup_ratio=0.1, seed=1 + i // 2, epochs=epochs, max_length=max_length, train_size=train_size,
-                        max_device_batch=batch_size, cache_dir=str(workdir / "cache"), spec_name="bench-sweep",
-                        task_files=list(task_files or []))
+    for p in points:
+        cfg = RunConfig(kind="target", model=model, task=task, data_dir=data_dir, epochs=epochs, max_length=max_length,
+                        train_size=train_size, max_device_batch=p["batch_size"], cache_dir=str(workdir / "cache"),
+                        spec_name="bench-sweep", task_files=list(task_files or []), **p)
         cfg.run_id = cfg.compute_id()
         runs.append(cfg)
     return runs
@@ -128,6 +150,8 @@ def _runner(runs: list[RunConfig], root: Path, slots, peak_tflops: float) -> dic
     return {"makespan_s": makespan, "scores": {r["run_id"]: r["score"] for r in recs},
             "overhead_s": statistics.median(warm) if warm else None, "warm_starts": len(warm),
             "cold_overhead_s": max(r["overhead_s"] for r in recs), "slots": len(slots),
+            "tokens_per_sequence": sum(r["metrics"]["train_tokens"] for r in recs)
+            / max(1, sum(r["metrics"]["train_sequences"] for r in recs)),
             "slot_busy": busy / (len(slots) * makespan), "threads": slots[0].threads,
             "gpu_idle_fraction": sampler.idle_fraction(), "mfu": _mfu(recs, model_shape(resolve_model(runs[0].model)),
                                                                       makespan, peak_tflops)}
@@ -150,17 +174,18 @@ def _mfu(recs: list[dict], shape: dict, makespan: float, peak_tflops: float) -> 
 
 def run_bench(model: str, task: str, data_dir: str | None, n_runs: int, train_size: int | None, epochs: int,
               batch_size: int, max_length: int, slot_options: dict, ways: list[str],
-              task_files: list[str] | None = None, peak_tflops: float = 989.0) -> dict:
+              task_files: list[str] | None = None, peak_tflops: float = 989.0, which_grid: str = "small") -> dict:
     import torch
 
-    from stilts_tui.bench.worker import _tiny_model
+    from stilts_tui.bench.worker import bench_model
     from stilts_tui.runner.options import slots_from_options
     from stilts_tui.runner.slots import cpu_count
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        model_path = _tiny_model(task, data_dir, root) if model == "tiny" else model
-        runs = grid(model_path, task, data_dir, n_runs, train_size, epochs, batch_size, max_length, root, task_files)
+        model_path = bench_model(model, task, data_dir, root)
+        runs = grid(model_path, task, data_dir, n_runs, train_size, epochs, batch_size, max_length, root, task_files,
+                    which_grid)
         slots = slots_from_options(slot_options, runs)
         results = {}
         for way in ways:
@@ -180,12 +205,15 @@ def run_bench(model: str, task: str, data_dir: str | None, n_runs: int, train_si
             "batch_size": batch_size, "max_length": max_length, "device": "cuda" if torch.cuda.is_available() else "cpu",
             "cores": cpu_count(), "machine": f"{platform.processor() or platform.machine()}, {cpu_count()} cores",
             "slots": [s.id for s in slots], "ways": results, "ratios": ratios, "date": time.strftime("%Y-%m-%d"),
-            "peak_tflops": peak_tflops}
+            "peak_tflops": peak_tflops, "grid": which_grid}
 
 
 def render(r: dict) -> str:
-    lines = [f"bench sweep: {r['runs']} runs of {r['model']} on {r['task']} ({r['train_size']} train examples, "
-             f"{r['epochs']} epoch(s), batch {r['batch_size']}, max {r['max_length']} tokens) on {r['device']}, "
+    batch = "the paper's grid" if r.get("grid") == "paper" else f"batch {r['batch_size']}"
+    tokens = r["ways"].get("runner", {}).get("tokens_per_sequence")
+    lines = [f"bench sweep: {r['runs']} runs of {r['model']} on {r['task']} ({r['train_size'] or 'all'} train examples, "
+             f"{r['epochs']} epoch(s), {batch}, max {r['max_length']} tokens"
+             f"{f', {tokens:.0f} real tokens per sequence' if tokens else ''}) on {r['device']}, "
              f"{r['cores']} cores; runner slots: {', '.join(r['slots'])}"]
     for way, w in r["ways"].items():
         extra = (f" on a warm worker ({w['warm_starts']} runs; first start {w['cold_overhead_s']:.2f} s)"

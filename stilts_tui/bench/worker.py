@@ -19,17 +19,23 @@ import torch
 from stilts_tui.tasks import get_task, load_examples
 
 
-def _tiny_model(task_name: str, data_dir: str | None, out: Path) -> str:
+def bench_model(model: str, task_name: str, data_dir: str | None, out: Path) -> str:
+    """The model a benchmark trains: ``tiny`` (2 layers) and ``roberta-large-random`` are built
+    here, randomly initialised, with a tokenizer trained on the task's texts; anything else is a
+    model path or hub id."""
+    from stilts_tui.bench.shaped import SHAPED_MODELS
     from stilts_tui.models.tiny import build_tiny_model
     from stilts_tui.tasks.encode import join_parts
 
+    if model != "tiny" and model not in SHAPED_MODELS:
+        return model
     texts = []
     for ex in load_examples(get_task(task_name), "train", data_dir)[:2000]:
         texts.append(join_parts(ex.a, " "))
         if ex.b:
             texts.append(ex.b)
     # A vocabulary large enough that sequence lengths resemble a real tokenizer's.
-    return str(build_tiny_model(out / "tiny", "roberta", texts, vocab_size=8000))
+    return str(build_tiny_model(out / model, "roberta", texts, vocab_size=8000, **SHAPED_MODELS.get(model, {})))
 
 
 def bench_ours(cfg) -> dict:
@@ -37,7 +43,8 @@ def bench_ours(cfg) -> dict:
     from stilts_tui.train.loop import run
 
     metrics = run(cfg, EventWriter(cfg.run_id, None, io.StringIO()))
-    return {"sequences_per_s": metrics["train_sequences_per_s"], "score": metrics["score"], "metric": metrics["metric"]}
+    return {"sequences_per_s": metrics["train_sequences_per_s"], "score": metrics["score"], "metric": metrics["metric"],
+            "tokens_per_sequence": metrics["train_tokens"] / max(1, metrics["train_sequences"])}
 
 
 def bench_trainer(cfg, pad_to: int | None) -> dict:
@@ -106,7 +113,7 @@ def run_bench(model: str, task: str, data_dir: str | None, train_size: int | Non
         raise StiltsError(f"bench worker compares against run_glue-style Trainer, which needs a classification task; "
                           f"{task} is multiple choice", "use --task rte, cola, wic or demo_acceptability")
     with tempfile.TemporaryDirectory() as tmp:
-        model_path = _tiny_model(task, data_dir, Path(tmp)) if model == "tiny" else model
+        model_path = bench_model(model, task, data_dir, Path(tmp))
         cfg = RunConfig(kind="target", model=model_path, task=task, data_dir=data_dir, lr=lr, batch_size=batch_size,
                         epochs=epochs, seed=seed, max_length=max_length, warmup_ratio=warmup_ratio, train_size=train_size,
                         max_device_batch=batch_size, cache_dir=str(Path(tmp) / "cache"), output_dir=str(Path(tmp) / "out"))

@@ -60,14 +60,14 @@ def build_tokenizer(kind: str, out: Path, corpus: Iterable[str] = _DEFAULT_CORPU
 
 def build_tiny_model(out: Path, kind: str = "roberta", corpus: Iterable[str] = _DEFAULT_CORPUS,
                      hidden: int = 64, layers: int = 2, heads: int = 2, seed: int = 0, dropout: float = 0.1,
-                     vocab_size: int = 400) -> Path:
+                     vocab_size: int = 400, max_positions: int = 256) -> Path:
     """Save a tiny random encoder (+ tokenizer) that `from_pretrained` loads like a real one."""
     import torch
     from transformers import BertConfig, BertModel, RobertaConfig, RobertaModel
 
     tok = build_tokenizer(kind, out, corpus, vocab_size)
     common = dict(vocab_size=len(tok), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
-                  intermediate_size=hidden * 4, max_position_embeddings=256 + 2, pad_token_id=tok.pad_token_id,
+                  intermediate_size=hidden * 4, max_position_embeddings=max_positions + 2, pad_token_id=tok.pad_token_id,
                   hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
     torch.manual_seed(seed)
     if kind == "roberta":

@@ -90,9 +90,10 @@ def sequence_lengths(dataset) -> list[int]:
     return [max(len(c) for c in x) if x and isinstance(x[0], list) else len(x) for x in ids]
 
 
-def length_groups(indices: list[int], lengths: list[int], cap: int, waste: float = 0.25) -> list[list[int]]:
+def length_groups(indices: list[int], lengths: list[int], cap: int, waste: float | None = 0.25) -> list[list[int]]:
     """Split one step's examples into micro-batches of similar length: sorted by length, a new
-    group starts when padding would exceed ``waste`` of the real tokens or the group is full.
+    group starts when padding would exceed ``waste`` of the real tokens (never, with None) or the
+    group is full.
 
     The step's gradient is the same (the same examples, each weighted by 1/batch); only the
     padding, and so the work, shrinks. A few long examples no longer pad a whole batch."""
@@ -102,7 +103,7 @@ def length_groups(indices: list[int], lengths: list[int], cap: int, waste: float
     real = 0
     for i in order:
         n = lengths[i]
-        if current and (len(current) >= cap or (len(current) + 1) * n > (1 + waste) * (real + n)):
+        if current and (len(current) >= cap or (waste is not None and (len(current) + 1) * n > (1 + waste) * (real + n))):
             groups.append(current)
             current, real = [], 0
         current.append(i)
@@ -113,11 +114,11 @@ def length_groups(indices: list[int], lengths: list[int], cap: int, waste: float
 
 
 def micro_batches(dataset, indices: list[int], micro: int, collate: Collator,
-                  lengths: list[int] | None = None) -> list[tuple[int, dict]]:
+                  lengths: list[int] | None = None, waste: float | None = 0.25) -> list[tuple[int, dict]]:
     """(size, padded batch) for each micro-batch of one optimizer step; with ``lengths``, the
     micro-batches are length groups (at most ``micro`` examples each)."""
     if lengths is not None:
-        groups = length_groups(indices, lengths, micro)
+        groups = length_groups(indices, lengths, micro, waste)
     else:
         groups = [indices[s : s + micro] for s in range(0, len(indices), micro)]
     return [(len(g), collate(dataset[g])) for g in groups]
