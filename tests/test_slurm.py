@@ -147,3 +147,50 @@ def test_the_app_shows_where_a_slurm_run_waits(tmp_path):
     requeued = rec | {"queue_state": "RUNNING", "device": "gpu-node-7", "requeues": 1}
     assert run_row(requeued, None)["progress"] == "loading"
     assert "Slurm job 812_3: RUNNING on gpu-node-7, requeued 1×" in detail_text(requeued)
+
+
+def test_the_queue_tells_a_lost_job_from_a_controller_that_does_not_answer(tmp_path, monkeypatch):
+    lane = SlurmLane(SlurmSettings(gpus_per_run=0), tmp_path, executor=submitit.LocalExecutor(tmp_path))
+    lane.is_slurm = True  # ask squeue as on a cluster; squeue here is a script
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    squeue = bin_dir / "squeue"
+    for script, expected in (("echo RUNNING", "RUNNING"), ("echo PENDING", "PENDING"), ("exit 0", "LOST"),
+                             ("echo 'slurm_load_jobs error: Invalid job id specified' >&2; exit 1", "LOST"),
+                             ("echo 'slurm_load_jobs error: Unable to contact slurm controller' >&2; exit 1", "UNKNOWN")):
+        squeue.write_text(f"#!/bin/sh\n{script}\n")
+        squeue.chmod(0o755)
+        assert lane.queue_state("42") == expected, script
+
+
+def test_a_job_slurm_lost_track_of_is_given_up_and_its_run_goes_again(tiny_models, train_data, tmp_path, monkeypatch):
+    """sacct never learns of the job and squeue does not hold it: not waited on forever; the run
+    fails as killed with the reason said, is retried, and its result lands once."""
+    raw = sweep_spec(tiny_models, train_data, seeds=(1,), intermediates=("none",))
+    [cfg] = expand(parse_spec(raw), tmp_path)
+    db = tmp_path / "results.json"
+    monkeypatch.setenv("STILTS_FAULT_INJECT", "hang_once:2")  # the lost job never finishes by itself
+    lane = local_lane(tmp_path)
+    lane.lost_after_s = 1.0
+    lost: dict = {}
+    real_state = lane.state
+
+    def state(job) -> str:
+        lost.setdefault("job", job)
+        return "UNKNOWN" if job is lost["job"] else real_state(job)
+
+    monkeypatch.setattr(lane, "state", state)
+    monkeypatch.setattr(lane, "queue_state", lambda job_id: "LOST" if job_id == lost["job"].job_id else "RUNNING")
+    monkeypatch.setattr("stilts_tui.runner.slurm.DEFAULT_GRACE_S", 0.5)
+    runner = Runner(db, [cfg], [], lane=lane, poll_s=0.1)
+    thread = threading.Thread(target=runner.run, daemon=True)
+    thread.start()
+    thread.join(timeout=240)
+    lost["job"].cancel(check=False)  # the hung stand-in process; on a cluster it is gone already
+    assert not thread.is_alive()
+    [rec] = Store(db).runs()
+    assert rec["status"] == "finished" and rec["attempts"] == 2, rec
+    [failure] = rec["failures"]
+    assert failure["reason"] == "killed" and "no record of the job" in failure["message"]
+    assert len([e for e in read_events(cfg.events_path) if e["event"] == "finished"]) == 1

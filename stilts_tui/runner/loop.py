@@ -38,7 +38,9 @@ JOB_ENDED = {"TIMEOUT": ("timeout", "the job reached its time limit"),
              "CANCELLED": ("killed", "the job was cancelled outside stilts"),
              "NODE_FAIL": ("killed", "the job's node failed"), "BOOT_FAIL": ("killed", "the job's node failed to boot"),
              "PREEMPTED": ("killed", "the job was preempted and not requeued"),
-             "DEADLINE": ("killed", "the job missed its deadline")}
+             "DEADLINE": ("killed", "the job missed its deadline"),
+             "LOST": ("killed", "Slurm has no record of the job (neither sacct nor squeue knows it; is "
+                                "accounting down?)")}
 
 
 def run_record(cfg: RunConfig) -> dict:
@@ -333,7 +335,7 @@ class Runner:
             if h.run is None:  # it said finished or failed
                 self._drop_job(run_id)
                 continue
-            state = self.lane.state(h.job)
+            state = self._unless_lost(h, self.lane.state(h.job), now)
             if state != h.queue_state:
                 fields = {"queue_state": state}
                 if state in QUEUED and h.queue_state in ("RUNNING", "PREEMPTED", "TIMEOUT"):
@@ -357,6 +359,20 @@ class Runner:
             if h.run is not None:
                 self._job_ended(h, state)
             self._drop_job(run_id)
+
+    def _unless_lost(self, h: SlurmRun, state: str, now: float) -> str:
+        """sacct's state, except that a job it has not known for a long while is asked of the
+        queue, which either still holds it or does not (then the job is LOST)."""
+        if state != "UNKNOWN":
+            h.unknown_since = None
+            return state
+        if h.queue_state == "LOST":
+            return "LOST"  # until sacct knows better
+        h.unknown_since = h.unknown_since or now
+        if now - h.unknown_since < self.lane.lost_after_s:
+            return state
+        h.unknown_since = now  # still unknown: ask the queue again after another while
+        return self.lane.queue_state(h.job_id)
 
     def _job_ended(self, h: SlurmRun, state: str) -> None:
         cfg = h.run

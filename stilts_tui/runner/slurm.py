@@ -28,7 +28,11 @@ QUEUED = {"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "CONFIGURING", "
           "UNKNOWN", "SUBMITTING"}
 ACTIVE = {"RUNNING", "COMPLETING", "STAGE_OUT", "SIGNALING", "RESIZING"}
 ENDED = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "PREEMPTED", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL",
-         "DEADLINE", "REVOKED", "SPECIAL_EXIT"}
+         "DEADLINE", "REVOKED", "SPECIAL_EXIT", "LOST"}
+# LOST is ours, not Slurm's: a job sacct has not known for LOST_AFTER_S and that the queue (squeue)
+# does not hold either (accounting down, or the record purged before it was read). Its run goes
+# back to the queue instead of being waited on forever.
+LOST_AFTER_S = 600.0
 # How long an ended job's run waits for its last events to show up on the shared filesystem
 # (and, when preempted, for Slurm to requeue it) before the runner decides it ended without a result.
 GRACE_S = {"PREEMPTED": 90.0}
@@ -94,6 +98,7 @@ class SlurmRun:
         self.bystander = False          # its job was cancelled for another run of the same pack
         self.queue_state = "PENDING"
         self.ended_since: float | None = None
+        self.unknown_since: float | None = None
         self.requeues = 0
         self.offset = 0
         self.buffer = b""
@@ -153,6 +158,7 @@ class SlurmLane:
             executor.update_parameters(**self.parameters())
         self.executor = executor
         self.is_slurm = isinstance(executor, submitit.SlurmExecutor)
+        self.lost_after_s = LOST_AFTER_S
         self.last_poll = 0.0
         self.jobs: dict[str, object] = {}
         self.cancelled: set[str] = set()
@@ -266,11 +272,24 @@ class SlurmLane:
         self.jobs[job_id] = job
         self.refresh(force=True)
         state = self.state(job)
-        if state == "UNKNOWN" and self.is_slurm:  # sacct may lag a fresh job: ask the queue too
-            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
-                out = _run(["squeue", "--noheader", "--format=%T", "--jobs", job_id]).stdout.split()
-                state = normalise_state(out[0]) if out else state
+        if state == "UNKNOWN":  # sacct may lag a fresh job: ask the queue too
+            queued = self.queue_state(job_id)
+            state = state if queued == "LOST" else queued
         return state
+
+    def queue_state(self, job_id: str) -> str:
+        """What the queue (squeue) says of a job: its state; LOST when the controller answers
+        without it; UNKNOWN when the controller does not answer (then nothing can be concluded)."""
+        if not self.is_slurm:
+            return "UNKNOWN"
+        try:
+            out = _run(["squeue", "--noheader", "--format=%T", "--jobs", job_id])
+        except (OSError, subprocess.TimeoutExpired):
+            return "UNKNOWN"
+        words = out.stdout.split()
+        if out.returncode == 0:
+            return normalise_state(words[0]) if words else "LOST"
+        return "LOST" if "invalid job id" in (out.stderr + out.stdout).lower() else "UNKNOWN"
 
     def node(self, job) -> str | None:
         if not self.is_slurm:
