@@ -98,6 +98,39 @@ async def test_plan_screen_counts_runs_live(store_db, tmp_path):
         assert len(expand(load_spec(tmp_path / "mine.toml"), tmp_path)) == 3 + 32 * 6  # 1 lr x 3 bs x 2 warmup x 1 seed
 
 
+async def test_plan_screen_sends_the_study_to_slurm_or_says_why_it_cannot(store_db, tmp_path, monkeypatch):
+    import tomllib
+
+    from textual.widgets import Input, Select
+
+    app = StiltsApp(store_db, refresh_s=60)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("1")
+        plan = app.screen
+        partition = plan.query_one("#plan-partition", Input)
+        assert plan.query_one("#plan-executor", Select).value == "local" and partition.disabled
+        plan.query_one("#plan-executor", Select).value = "slurm"
+        await until(pilot, lambda: not partition.disabled, what="partition enabled")
+        partition.value = "gpu"
+        plan.query_one("#plan-path", Input).value = str(tmp_path / "cluster.toml")
+        await pilot.press("ctrl+s")
+        await until(pilot, (tmp_path / "cluster.toml").is_file, what="saved spec")
+        raw = tomllib.loads((tmp_path / "cluster.toml").read_text())
+        assert raw["executor"] == "slurm" and raw["slurm"] == {"partition": "gpu"}
+        plan.load(tmp_path / "cluster.toml")  # opened again, the form says the same
+        assert plan.query_one("#plan-executor", Select).value == "slurm" and partition.value == "gpu"
+        monkeypatch.setenv("PATH", str(tmp_path))  # no Slurm here: launching must say so, not start a runner
+        await pilot.press("ctrl+l")
+        await until(pilot, lambda: any("Slurm is not reachable" in n.message for n in app._notifications),
+                    what="the error")
+        assert not (store_db.parent / "results.runner.json").exists()
+        plan.query_one("#plan-executor", Select).value = "local"
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: "executor" not in tomllib.loads((tmp_path / "cluster.toml").read_text()),
+                    what="a local spec again")
+        assert "slurm" not in tomllib.loads((tmp_path / "cluster.toml").read_text())
+
+
 async def test_plan_launch_watch_results_with_a_real_runner(tiny_models, train_data, tmp_path):
     db = tmp_path / "sweep" / "results.json"
     app = StiltsApp(db, refresh_s=0.3)

@@ -1,6 +1,7 @@
-"""Plan: pick the model, intermediates, targets and grid (the paper's grid preloaded), see the
-number of runs, how many are done and the estimated device-hours live, save the spec as TOML and
-launch it (the runner starts detached). Opens any spec from experiments/."""
+"""Plan: pick the model, intermediates, targets and grid (the paper's grid preloaded) and where
+the runs go (this machine, or a Slurm cluster), see the number of runs, how many are done and the
+estimated device-hours live, save the spec as TOML and launch it (the runner starts detached).
+Opens any spec from experiments/."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from stilts_tui.errors import StiltsError
 
 PAPER_GRID = {"lr": "5e-6, 1e-5, 2e-5", "batch_size": "8, 16, 32", "warmup_ratio": "0.0, 0.2", "seed": "12, 42"}
 GRID_KEYS = ("lr", "batch_size", "warmup_ratio", "seed")
+EXECUTOR_CHOICES = [("local (this machine)", "local"), ("slurm (jobs via submitit)", "slurm")]
 
 
 def _numbers(text: str, key: str) -> list:
@@ -69,6 +71,11 @@ class PlanScreen(Screen):
             with Horizontal(classes="row"):
                 yield Label("data dir", classes="key")
                 yield Input("", placeholder="folder with the release files", id="plan-data")
+            with Horizontal(classes="row"):
+                yield Label("executor", classes="key")
+                yield Select(EXECUTOR_CHOICES, value="local", allow_blank=False, id="plan-executor")
+                yield Label("partition", classes="key")
+                yield Input("", placeholder="Slurm: the cluster's default", id="plan-partition", disabled=True)
             yield Input(placeholder="search tasks (ctrl+f)", id="plan-search")
             with Horizontal(id="plan-lists"):
                 with Vertical():
@@ -100,12 +107,24 @@ class PlanScreen(Screen):
     # -------------------------------------------------------------- the spec in the form
 
     def raw_spec(self) -> dict:
-        raw = {k: v for k, v in self.extra.items() if k not in ("name", "model", "data_dir", "intermediates", "targets", "grid", "tasks")}
+        raw = {k: v for k, v in self.extra.items()
+               if k not in ("name", "model", "data_dir", "intermediates", "targets", "grid", "tasks", "executor", "slurm")}
         raw["name"] = self.query_one("#plan-name", Input).value.strip() or "my-study"
         raw["model"] = self.query_one("#plan-model", Input).value.strip()
         data = self.query_one("#plan-data", Input).value.strip()
         if data:
             raw["data_dir"] = data
+        if self.query_one("#plan-executor", Select).value == "slurm":
+            # the opened spec's other [slurm] settings are kept; a local spec carries none
+            raw["executor"] = "slurm"
+            slurm = dict(self.extra.get("slurm", {}))
+            partition = self.query_one("#plan-partition", Input).value.strip()
+            if partition:
+                slurm["partition"] = partition
+            else:
+                slurm.pop("partition", None)
+            if slurm:
+                raw["slurm"] = slurm
         raw["intermediates"] = list(self.query_one("#plan-intermediates", SelectionList).selected)
         raw["targets"] = list(self.query_one("#plan-targets", SelectionList).selected)
         grid = dict(self.extra.get("grid", {}))
@@ -126,6 +145,9 @@ class PlanScreen(Screen):
         self.query_one("#plan-name", Input).value = str(raw.get("name", path.stem))
         self.query_one("#plan-model", Input).value = str(raw.get("model", ""))
         self.query_one("#plan-data", Input).value = str(raw.get("data_dir", ""))
+        executor = raw.get("executor", "local")
+        self.query_one("#plan-executor", Select).value = executor if executor in ("local", "slurm") else "local"
+        self.query_one("#plan-partition", Input).value = str(raw.get("slurm", {}).get("partition", ""))
         for sel, key in (("#plan-intermediates", "intermediates"), ("#plan-targets", "targets")):
             lst = self.query_one(sel, SelectionList)
             lst.deselect_all()
@@ -176,6 +198,11 @@ class PlanScreen(Screen):
         self.app.call_from_thread(self.query_one("#plan-status", Static).update, text)
 
     # -------------------------------------------------------------- actions
+
+    @on(Select.Changed, "#plan-executor")
+    def _executor(self, event: Select.Changed) -> None:
+        self.query_one("#plan-partition", Input).disabled = event.value != "slurm"
+        self.recount()
 
     @on(Select.Changed, "#plan-open")
     def _open(self, event: Select.Changed) -> None:
