@@ -2,7 +2,9 @@
 started here by tests/slurm/cluster.sh, the Debian packages installed first where they are
 missing. A small sweep goes through it end to end: one run is cancelled with `stilts stop`, the
 runner is SIGKILLed with jobs still in Slurm's hands, `stilts resume` re-attaches to them, and
-every run ends exactly once — in the store, in the event logs and in Slurm's own accounting."""
+every run ends exactly once — in the store, in the event logs and in Slurm's own accounting. A
+runner killed between sbatch and writing the job ids down has its jobs cancelled by name on
+resume, and its runs submitted once more."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ import pytest
 from runner_helpers import stilts
 from test_runner import sweep_spec, wait_for, write_toml
 
-from stilts_tui.runner.files import RunnerFiles
+from stilts_tui.runner.files import RunnerFiles, runner_alive
 from stilts_tui.store import Store
 from stilts_tui.sweep.spec import expand, parse_spec
 from stilts_tui.train.events import read_events
@@ -147,3 +149,33 @@ def test_stop_all_cancels_every_job_of_the_sweep(slurm_env, tiny_models, train_d
     stilts("stop", "--all", "--db", str(db), env=slurm_env)
     assert {r["status"] for r in Store(db).runs()} == {"queued"}  # `stilts resume` runs them again
     wait_for(lambda: {sacct_jobs(slurm_env).get(j) for j in jobs} == {"CANCELLED"}, timeout=60, what="jobs cancelled")
+
+
+def test_a_runner_killed_inside_sbatch_leaves_no_second_copy_of_a_run(slurm_env, tiny_models, train_data, tmp_path):
+    raw = sweep_spec(tiny_models, train_data, seeds=(1,), intermediates=("none",)) | {
+        "executor": "slurm", "slurm": {"gpus_per_run": 0, "cpus_per_run": 1, "mem_gb": 2, "time_min": 10, "poll_s": 1.0}}
+    [cfg] = expand(parse_spec(raw), tmp_path)
+    spec = write_toml(tmp_path / "s.toml", raw)
+    db = tmp_path / "results.json"
+    # The job hangs at step 2, so it is still in Slurm when the runner comes back.
+    env = slurm_env | {"STILTS_RUNNER_FAULT": "after_sbatch", "STILTS_FAULT_INJECT": "hang_once:2"}
+    stilts("run", str(spec), "--db", str(db), env=env, check=False)  # it may see its runner die at start
+    wait_for(lambda: not runner_alive(RunnerFiles(db).read_state()), timeout=120, what="the runner to die after sbatch")
+    rec = Store(db).get(cfg.run_id)
+    assert rec["status"] == "running" and rec["slurm_job"] is None and rec["slurm_name"]
+    wait_for(lambda: named_jobs(slurm_env, rec["slurm_name"]), timeout=60, what="the orphan job")
+    [orphan] = named_jobs(slurm_env, rec["slurm_name"])
+    # it trains, unknown to the store, until it hangs (the next attempt will not)
+    wait_for((Path(cfg.output_dir) / ".fault-hang-once").exists, timeout=180, what="the orphan job training")
+
+    stilts("resume", "--db", str(db), "--foreground", env=slurm_env, timeout=600)
+    rec = Store(db).get(cfg.run_id)
+    assert rec["status"] == "finished" and rec["slurm_job"] != orphan
+    wait_for(lambda: sacct_jobs(slurm_env).get(orphan) == "CANCELLED", timeout=60, what="the orphan cancelled")
+    assert len([e for e in read_events(cfg.events_path) if e["event"] == "finished"]) == 1
+
+
+def named_jobs(env: dict, name: str) -> list[str]:
+    out = subprocess.run(["sacct", "--allocations", "--noheader", "--parsable2", "--format=JobID,JobName",
+                          "--starttime=now-1hour"], capture_output=True, text=True, env=env, check=True).stdout
+    return [line.split("|")[0] for line in out.splitlines() if line.strip() and line.split("|")[1] == name]

@@ -309,6 +309,8 @@ class Runner:
         self.store.update_many(updates)
         try:
             handles = self.lane.submit(batch, name)
+            if os.environ.get("STILTS_RUNNER_FAULT") == "after_sbatch":  # tests: die before the ids are written
+                os.kill(os.getpid(), signal.SIGKILL)
         except StiltsError as exc:
             for cfg, attempt in batch:
                 self.pending[cfg.run_id] = cfg
