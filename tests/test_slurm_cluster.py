@@ -8,6 +8,7 @@ resume, and its runs submitted once more."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -17,6 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 from runner_helpers import stilts
 from test_runner import sweep_spec, wait_for, write_toml
@@ -31,7 +33,7 @@ DAEMONS = ("munged", "mariadbd", "slurmdbd", "slurmctld", "slurmd", "sbatch", "s
 
 
 @pytest.fixture(scope="module")
-def slurm_env():
+def slurm_env(tmp_path_factory):
     if os.geteuid() != 0:
         pytest.skip("the Slurm integration test starts munged, slurmctld and slurmd itself, which needs root "
                     "(CI runs as root); run it as root or in a container")
@@ -53,6 +55,12 @@ def slurm_env():
     yield env
     subprocess.run([str(CLUSTER), "down", str(folder)], capture_output=True, timeout=120)
     shutil.rmtree(folder, ignore_errors=True)
+    # Job steps of a test that failed mid-way outlive slurmd (no cgroups here): end them too.
+    base = str(tmp_path_factory.getbasetemp())
+    for proc in psutil.process_iter(["cmdline"]):
+        if base in " ".join(proc.info["cmdline"] or []) and "results.slurm" in " ".join(proc.info["cmdline"] or []):
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
 
 
 def sacct_jobs(env: dict) -> dict[str, str]:
