@@ -387,3 +387,19 @@ def test_retry_a_stopped_run_in_the_running_sweep_and_a_failed_one_without_a_run
     assert "nothing to retry" in stilts("retry", hung.run_id, "--db", str(db)).stdout
     bad = stilts("retry", "nope", "--db", str(db), check=False)
     assert bad.returncode == 2 and "no run nope" in bad.stderr
+
+
+def test_a_request_still_being_written_is_not_taken(tmp_path):
+    """The runner reads the control folder while `stilts retry` may be writing into it: a
+    half-written request is neither taken (with a bogus run id) nor removed under its writer."""
+    files = RunnerFiles(tmp_path / "results.json")
+    files.request("retry", "abc123")
+    half = files.control / ".stop-def456.x1y2.tmp"
+    half.write_text("{")
+    legacy = files.control / "retry-def456.q9.tmp"  # the name older versions gave temporary files
+    legacy.write_text("{")
+    assert files.take_requests() == (False, [], ["abc123"])
+    assert half.exists() and legacy.exists()
+    assert files.take_requests() == (False, [], [])
+    written = files.request("stop", "def456")
+    assert [p.name for p in files.control.iterdir() if not p.name.endswith(".tmp")] == [written.name]

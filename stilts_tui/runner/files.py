@@ -84,6 +84,8 @@ class RunnerFiles:
             return False, [], []
         stop_all, stops, retries = False, [], []
         for f in self.control.iterdir():
+            if f.name.startswith(".") or f.name.endswith(".tmp"):
+                continue  # a request still being written (write_private_json's temporary file)
             if f.name == "stop-all":
                 stop_all = True
             elif f.name.startswith("stop-"):
@@ -99,7 +101,7 @@ class RunnerFiles:
 def write_private_json(path: Path, data: dict) -> None:
     """Atomic replace, mode 0600."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
