@@ -117,8 +117,9 @@ def cmd_build_data(args: argparse.Namespace) -> int:
         from stilts_tui.data.synthesis import build as build_synthesis
         from stilts_tui.models import resolve_model
 
-        counts = build_synthesis(Path(args.source), Path(args.out), model_name=resolve_model(args.model), n=args.n,
-                                 dev_size=args.dev_size, batch_size=args.batch_size, seed=args.seed, device=args.device)
+        counts = build_synthesis(Path(args.source), Path(args.out), dev_source=Path(args.dev_source),
+                                 model_name=resolve_model(args.model), n=args.n, dev_n=args.dev_n,
+                                 batch_size=args.batch_size, seed=args.seed, device=args.device)
     elif kind == "demo":
         from stilts_tui.data.demo import build as build_demo
 
@@ -539,11 +540,12 @@ def build_parser() -> argparse.ArgumentParser:
         x.add_argument("--out", required=True)
         x.add_argument("--seed", type=int, default=42)
     s = bsub.add_parser("synthesis-gpt2", help="real vs LM-generated sentence endings (resumable)")
-    s.add_argument("--source", required=True, help="SQuAD-style json, jsonl (context/text) or text file of paragraphs")
+    s.add_argument("--source", required=True, help="SQuAD v1.1 train-v1.1.json (or a jsonl / text file of paragraphs)")
+    s.add_argument("--dev-source", required=True, help="SQuAD v1.1 dev-v1.1.json: the dev set, built the same way")
     s.add_argument("--out", required=True)
     s.add_argument("--model", default="gpt2-medium", help="causal LM: hub id or local folder")
-    s.add_argument("--n", type=int, default=30000)
-    s.add_argument("--dev-size", type=int, default=2000)
+    s.add_argument("--n", type=int, default=30000, help="train examples kept after the seed-42 shuffle (reference: 30,000)")
+    s.add_argument("--dev-n", type=int, default=30000, help="dev examples kept (default: every qualifying sentence)")
     s.add_argument("--batch-size", type=int, default=16)
     s.add_argument("--seed", type=int, default=42)
     s.add_argument("--device", default=None)

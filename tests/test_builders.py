@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pytest
@@ -66,38 +67,64 @@ def tiny_gpt2(tmp_path_factory) -> Path:
     return out
 
 
-def _paragraphs(path: Path, n: int = 9) -> Path:
-    sentences = [" ".join(f"w{i}_{j}" for j in range(22 + i % 10)) + "." for i in range(n)]
-    paras = [{"context": " ".join(sentences[i : i + 3])} for i in range(0, n, 3)]
+def _paragraphs(path: Path, n: int = 9, tag: str = "w") -> Path:
+    vocab = " ".join(CORPUS).replace(" .", "").replace(" ,", "").split()  # words the tiny tokenizer knows
+    shift = 7 if tag == "v" else 0
+    sentences = [" ".join(vocab[(shift + 3 * i + j) % len(vocab)] for j in range(22 + i % 10)) for i in range(n)]
+    paras = [{"context": ". ".join(sentences[i : i + 3]) + "."} for i in range(0, n, 3)]
     squad = {"data": [{"title": "t", "paragraphs": paras}]}
     path.write_text(json.dumps(squad))
     return path
 
 
-def test_synthesis_sentences_follow_the_reference_rules():
-    text = ("Too short sentence here. " + " ".join(f"a{i}" for i in range(40)) + ". "
-            + " ".join(f"b{i}" for i in range(21)) + "!")
-    pairs = synthesis.split_sentences(iter([text]))
-    assert len(pairs) == 2
-    premise, ending = pairs[0]
-    assert len(premise.split()) == 15 and len(ending.split()) == 15  # truncated to 30 words, halved
-    assert len(pairs[1][0].split()) == 10 and len(pairs[1][1].split()) == 11
+def _words(prefix: str, n: int) -> list[str]:
+    return [f"{prefix}{i}" for i in range(1, n + 1)]
+
+
+def test_synthesis_sentences_are_the_reference_premises_and_endings(tmp_path):
+    a, b, c, d = _words("a", 25), _words("b", 35), _words("c", 20), _words("d", 12) + ["x!"] + _words("e", 11)
+    para = ". ".join([" ".join(a), " ".join(b), "Too short here", " ".join(d)]) + ". " + " ".join(c) + "."
+    src = tmp_path / "squad.json"
+    src.write_text(json.dumps({"data": [{"title": "t", "paragraphs": [{"context": para}, {"context": para}]}]}))
+    expected = [
+        (" ".join(a[:12]), " ".join(a[12:24])),          # 25 words: halves of 12 / 13, last word dropped
+        (" ".join(b[:15]), " ".join(b[15:29])),          # first 30 words only, then the last dropped
+        (" ".join(d[:12]), " ".join(d[12:23])),          # "x!" does not end a piece: only ". " splits
+        (" ".join(c[:10]), " ".join(c[10:19])),          # the paragraph's last piece keeps "c20." as its last word
+    ] * 2                                                # no de-duplication: the repeated paragraph counts twice
+    assert synthesis.sentence_pairs(synthesis.read_paragraphs(src)) == expected
+    shuffled = list(expected)
+    random.seed(42)               # run_gpt2_synth_dataset.py: set_seed(42), get_data, random.shuffle, [:30000]
+    random.shuffle(shuffled)
+    assert synthesis.shuffled_pairs(src) == shuffled != expected
+    assert synthesis.shuffled_pairs(src, n=3) == shuffled[:3]
 
 
 def test_synthesis_generates_with_a_tiny_gpt2_and_resumes(tiny_gpt2, tmp_path, monkeypatch):
-    src = _paragraphs(tmp_path / "squad.json")
-    full = synthesis.build(src, tmp_path / "full", model_name=str(tiny_gpt2), n=9, dev_size=2, batch_size=2,
-                           seed=3, device="cpu", progress=False)
-    assert sum(full.values()) == 9
-    rows = _rows(tmp_path / "full" / "train.jsonl") + _rows(tmp_path / "full" / "dev.jsonl")
-    true_endings = dict(synthesis.split_sentences(synthesis.read_paragraphs(src)))
+    from transformers import AutoTokenizer
+
+    src, dev = _paragraphs(tmp_path / "train.json"), _paragraphs(tmp_path / "dev.json", n=6, tag="v")
+    kw = {"model_name": str(tiny_gpt2), "batch_size": 2, "seed": 3, "device": "cpu", "progress": False}
+    full = synthesis.build(src, tmp_path / "full", dev_source=dev, n=7, **kw)
+    assert full == {"train": 7, "dev": 6}
+    tok = AutoTokenizer.from_pretrained(tiny_gpt2)
+
+    def round_trip(text: str) -> str:
+        return synthesis.clean_up_tokenization(tok.decode(tok.encode(text, add_special_tokens=False)))
+
     positions = set()
-    for r in rows:
-        assert len(r["endings"]) == 4
-        assert r["endings"][r["label"]] == true_endings[r["ctx"]]
-        n_words = len(true_endings[r["ctx"]].split())
-        assert all(0 < len(e.split()) <= n_words for e in r["endings"])
-        positions.add(r["label"])
+    for split, source, n in (("train", src, 7), ("dev", dev, 6)):
+        rows = _rows(tmp_path / "full" / f"{split}.jsonl")
+        pairs = synthesis.shuffled_pairs(source, n)
+        assert [r["ctx"] for r in rows] == [round_trip(p) for p, _ in pairs]  # the seed-42 order, kept
+        for r, (_, true) in zip(rows, pairs, strict=True):
+            assert len(r["endings"]) == 4
+            assert r["endings"][r["label"]] == round_trip(true)
+            limit = len(tok.encode(true, add_special_tokens=False))
+            fakes = [e for i, e in enumerate(r["endings"]) if i != r["label"]]
+            assert all(len(f.split()) <= limit for f in fakes)  # at most as many tokens as the true ending
+            assert any(f for f in fakes)
+            positions.add(r["label"])
     assert len(positions) > 1  # the true ending is not always in the same place
     assert load_examples(get_task("synthesis_gpt2"), "train", tmp_path / "full")
 
@@ -113,20 +140,40 @@ def test_synthesis_generates_with_a_tiny_gpt2_and_resumes(tiny_gpt2, tmp_path, m
 
     monkeypatch.setattr(synthesis, "_generate", flaky)
     with pytest.raises(KeyboardInterrupt):
-        synthesis.build(src, tmp_path / "resumed", model_name=str(tiny_gpt2), n=9, dev_size=2, batch_size=2,
-                        seed=3, device="cpu", progress=False)
-    assert len((tmp_path / "resumed" / "partial.jsonl").read_text().splitlines()) == 4
+        synthesis.build(src, tmp_path / "resumed", dev_source=dev, n=7, **kw)
+    assert len((tmp_path / "resumed" / "partial-train.jsonl").read_text().splitlines()) == 4
     monkeypatch.setattr(synthesis, "_generate", real)
-    synthesis.build(src, tmp_path / "resumed", model_name=str(tiny_gpt2), n=9, dev_size=2, batch_size=2,
-                    seed=3, device="cpu", progress=False)
+    synthesis.build(src, tmp_path / "resumed", dev_source=dev, n=7, **kw)
     for split in ("train", "dev"):
         assert _rows(tmp_path / "resumed" / f"{split}.jsonl") == _rows(tmp_path / "full" / f"{split}.jsonl")
+    assert not list((tmp_path / "resumed").glob("partial*"))
+
+
+def test_batched_generation_continues_each_prompt_as_alone(tiny_gpt2):
+    """Left padding must not shift positions: greedy continuations in a batch equal one-at-a-time ones,
+    which is what lets batched sampling follow the reference's one-prompt distribution."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_gpt2)
+    tok.padding_side = "left"
+    tok.pad_token = tok.pad_token or tok.eos_token
+    model = AutoModelForCausalLM.from_pretrained(tiny_gpt2).eval()
+    prompts = ["the quick brown fox jumps over the lazy dog", "a man"]
+
+    def greedy(texts):
+        enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        with torch.no_grad():
+            out = model.generate(**enc, do_sample=False, max_new_tokens=6, pad_token_id=tok.pad_token_id)
+        return out[:, enc["input_ids"].shape[1] :].tolist()
+
+    assert greedy(prompts) == greedy(prompts[:1]) + greedy(prompts[1:])
 
 
 def test_synthesis_without_weights_is_a_clear_error(tmp_path):
     src = _paragraphs(tmp_path / "s.json")
     with pytest.raises(StiltsError, match="cannot load the generator"):
-        synthesis.build(src, tmp_path / "o", model_name=str(tmp_path / "no-such-model"), progress=False)
+        synthesis.build(src, tmp_path / "o", dev_source=src, model_name=str(tmp_path / "no-such-model"), progress=False)
 
 
 def test_subsample_is_reproducible(tmp_path):

@@ -45,17 +45,17 @@ def test_examples_carry_the_design_encodings(official_data):
     assert wic[0] == ClsExample(("bank", "the bank of the river ."), "the bank approved the budget .", 0)
     assert wic[1].label == 1
     med = load_examples(get_task("mednli"), "train", official_data)
-    assert [e.label for e in med] == [0, 2, 1]
+    assert [e.label for e in med] == [0, 1, 2]  # the reference's order: entailment, contradiction, neutral
     siqa = load_examples(get_task("socialiqa"), "train", official_data)
     assert siqa[0].choices[0] == (("Tracy went to the market.", "Why did Tracy do this?"), "to buy bread")
     assert [e.label for e in siqa] == [0, 2]  # labels 1-3 in the .lst become 0-2
     wg = load_examples(get_task("winogrande_m"), "train", official_data)
-    assert wg[0].choices == (("The trophy does not fit in the suitcase because the", "trophy is too big."),
-                             ("The trophy does not fit in the suitcase because the", "suitcase is too big."))
+    assert wg[0].choices == (("The trophy does not fit in the suitcase because the ", "trophy is too big."),
+                             ("The trophy does not fit in the suitcase because the ", "suitcase is too big."))
     assert [e.label for e in wg] == [0, 0, 1]
     hs = load_examples(get_task("hellaswag"), "train", official_data)
     assert hs[0].choices[0] == ("A man is standing on a roof.", "he removes the ice from the roof .")
-    assert hs[1].choices[1] == ("A woman is in a kitchen.", "she cooks pasta in a pot .")  # empty ctx_b
+    assert hs[1].choices[1] == ("A woman is in a kitchen.", " she cooks pasta in a pot .")  # empty ctx_b, unstripped
     hp = load_examples(get_task("hellaswag_p"), "train", official_data)
     assert hp[0].choices[0] == ("removes the ice from the roof .", None)
     syn = load_examples(get_task("synthesis_gpt2"), "train", official_data)
@@ -98,7 +98,7 @@ def test_single_sentence_and_joined_segments(official_data, tokenizers):
     wic = get_task("wic")
     ex = load_examples(wic, "train", official_data)[:1]
     f = encode(wic, ex, rob, 70)
-    assert rob.decode(f["input_ids"][0]) == "<s>bank</s> the bank of the river .</s></s>the bank approved the budget .</s>"
+    assert rob.decode(f["input_ids"][0]) == "<s>bank</s>the bank of the river .</s></s>the bank approved the budget .</s>"
     toks = _tokens(rob, f["input_ids"][0])
     word = _piece(rob, "bank")
     assert toks[: len(word) + 2] == ["<s>", *word, "</s>"]
@@ -123,7 +123,7 @@ def test_multiple_choice_encoding_and_truncation_keeps_every_choice(official_dat
         assert toks[0] == "[CLS]" and toks.count("[SEP]") == 2 and toks[-1] == "[SEP]"
     siqa = get_task("socialiqa")
     f = encode(siqa, load_examples(siqa, "train", official_data)[:1], rob, 70)
-    assert rob.decode(f["input_ids"][0][2]) == "<s>Tracy went to the market.</s> Why did Tracy do this?</s></s>to swim</s>"
+    assert rob.decode(f["input_ids"][0][2]) == "<s>Tracy went to the market.</s>Why did Tracy do this?</s></s>to swim</s>"
     hp = get_task("hellaswag_p")
     f = encode(hp, load_examples(hp, "train", official_data)[:1], bert, 50)
     assert _tokens(bert, f["input_ids"][0][0]) == ["[CLS]", *_piece(bert, "removes the ice from the roof ."), "[SEP]"]
@@ -238,7 +238,7 @@ def test_hub_rows_map_to_the_same_examples(monkeypatch):
     assert get_task("rte").load_hub("train") == [ClsExample("A cat.", "A pet.", 1)]
     assert get_task("wic").load_hub("dev") == [ClsExample(("bank", "s1"), "s2", 1)]
     wg = get_task("winogrande_xs").load_hub("train")[0]
-    assert wg.label == 1 and wg.choices[1] == ("Mary thanked Sue because", "Sue helped.")
+    assert wg.label == 1 and wg.choices[1] == ("Mary thanked Sue because ", "Sue helped.")
     assert get_task("hellaswag").load_hub("train")[0].choices[3] == ("A man.", "he d")
 
 

@@ -1,19 +1,38 @@
-"""Synthesis_GPT2 (Chang & Lu §4.2): real sentence halves against continuations sampled from a
-causal LM. Sentences come from Wikipedia paragraphs (SQuAD v1.1 contexts in the paper), split on
-sentence ends, truncated to 30 words and kept when at least 20 words long; the first half is the
-premise and the second half the true ending; three negatives are sampled from GPT2-medium given
-the premise (nucleus p = 0.9, top_k 0, temperature 1), each about as long as the true ending.
+"""Synthesis_GPT2 (Chang & Lu §4.2), built as the reference's ``run_gpt2_synth_dataset.py`` builds it.
 
-Generation is batched and resumable: each finished batch is appended (and fsync'd) to
-``partial.jsonl`` with a per-batch seed, so an interrupted build continues where it stopped and
-ends with exactly the file an uninterrupted build would have written."""
+Sentences (``get_data``, l. 35-56): every SQuAD v1.1 paragraph is split with
+``context.split(". ")``; each piece keeps its first 30 words (``split()[:30]``) and is skipped
+under 20 words; the premise is the first ``len // 2`` words and the true ending the rest *without
+its last word* (``sent[half:-1]``). All pairs, in source order and without de-duplication, are
+shuffled with ``random.seed(42)`` and the first 30,000 kept (l. 93-97).
+
+Endings (l. 104-146): the stored premise and true ending are the generator tokenizer's round trip
+of the text (``decode(encode(x))``, which cleans up tokenization spaces); each of the three fake
+endings is sampled from the causal LM (GPT2-medium in the paper: nucleus p 0.9, top_k 0,
+temperature 1) given the premise, for as many tokens as the true ending has, stopping early only
+at the end-of-text token, and is the decoded text after the premise, stripped.
+
+Two deliberate differences, neither of which changes what a model learns (docs/paper.md):
+
+* The reference stores the true ending at label 0. Here its position is drawn per example
+  (seeded): a multiple-choice model scores each choice on its own, so the position carries no
+  signal, and a uniform label keeps the majority baseline and a constant predictor honest.
+* Generation is batched (left padding; a batch samples up to its longest ending and each example
+  keeps its own number of tokens). Sampling token t depends only on the tokens before it, so the
+  endings follow the same distribution as one-at-a-time generation; the random streams differ.
+
+The dev set: the reference reads ``SynGPT2_dev.jsonl`` but ships no code for it. It is built here
+by the same procedure over the SQuAD v1.1 *dev* paragraphs (``--dev-source``).
+
+Generation is resumable: each finished batch is appended (and fsync'd) to a partial file with a
+per-batch seed, so an interrupted build continues where it stopped and ends with exactly the file
+an uninterrupted build would have written."""
 
 from __future__ import annotations
 
 import json
 import os
 import random
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +41,8 @@ from stilts_tui.errors import DataError, StiltsError
 
 MAX_WORDS = 30
 MIN_WORDS = 20
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+SHUFFLE_SEED = 42
+TRAIN_SIZE = 30000
 
 
 def read_paragraphs(source: Path) -> Iterator[str]:
@@ -55,64 +75,85 @@ def read_paragraphs(source: Path) -> Iterator[str]:
             yield line
 
 
-def premise_and_ending(sentence: str) -> tuple[str, str] | None:
-    words = sentence.split()[:MAX_WORDS]
-    if len(words) < MIN_WORDS:
+def premise_and_ending(piece: str) -> tuple[str, str] | None:
+    """run_gpt2_synth_dataset.py l. 43-48."""
+    sent = piece.split()[:MAX_WORDS]
+    if len(sent) < MIN_WORDS:
         return None
-    half = len(words) // 2
-    return " ".join(words[:half]), " ".join(words[half:])
+    half = len(sent) // 2
+    return " ".join(sent[:half]).strip(), " ".join(sent[half:-1]).strip()
 
 
-def split_sentences(paragraphs: Iterator[str]) -> list[tuple[str, str]]:
-    """(premise, true ending) pairs, deduplicated, in source order."""
-    seen: set[str] = set()
+def sentence_pairs(paragraphs: Iterator[str]) -> list[tuple[str, str]]:
+    """(premise, true ending) of every qualifying piece, in source order (l. 40-49)."""
     out = []
     for para in paragraphs:
-        for sentence in _SENTENCE_END.split(para.strip()):
-            pair = premise_and_ending(sentence)
-            if pair and sentence not in seen:
-                seen.add(sentence)
+        for piece in para.split(". "):
+            pair = premise_and_ending(piece)
+            if pair:
                 out.append(pair)
     return out
 
 
+def shuffled_pairs(source: Path, n: int = TRAIN_SIZE, seed: int = SHUFFLE_SEED) -> list[tuple[str, str]]:
+    """``random.seed(42); random.shuffle(data); data[:30000]`` (l. 93-97)."""
+    pairs = sentence_pairs(read_paragraphs(source))
+    random.Random(seed).shuffle(pairs)
+    return pairs[:n]
+
+
+def clean_up_tokenization(text: str) -> str:
+    """transformers 4.3.2 ``PreTrainedTokenizerBase.clean_up_tokenization``, which its ``decode``
+    applied by default (and the reference asks for, l. 108 and 138). transformers 5 no longer
+    applies it to BPE tokenizers, so it is applied here."""
+    for a, b in ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"), (" 'm", "'m"),
+                 (" 's", "'s"), (" 've", "'ve"), (" 're", "'re")):
+        text = text.replace(a, b)
+    return text
+
+
+def _decode(tokenizer, ids: list[int]) -> str:
+    return clean_up_tokenization(tokenizer.decode(ids, clean_up_tokenization_spaces=False))
+
+
+def _round_trip(tokenizer, text: str) -> str:
+    # l. 107-108 and 111-114: what the reference stores is decode(encode(text)).
+    return _decode(tokenizer, tokenizer.encode(text, add_special_tokens=False))
+
+
 def _generate(model, tokenizer, premises: list[str], lengths: list[int], seed: int, device: str) -> list[list[str]]:
+    """Three endings per premise, each of at most its true ending's number of tokens."""
     import torch
 
     torch.manual_seed(seed)
-    enc = tokenizer(premises, return_tensors="pt", padding=True).to(device)
-    max_words = max(lengths)
-    # GPT-2 BPE averages ~1.3 tokens per English word; generate a margin and cut to words.
+    enc = tokenizer(premises, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
     with torch.no_grad():
         out = model.generate(**enc, do_sample=True, top_p=0.9, top_k=0, temperature=1.0,
-                             max_new_tokens=int(max_words * 1.6) + 4, num_return_sequences=3,
-                             pad_token_id=tokenizer.pad_token_id)
-    new = out[:, enc["input_ids"].shape[1]:]
-    texts = tokenizer.batch_decode(new, skip_special_tokens=True)
-    negatives = []
-    for i, n_words in enumerate(lengths):
+                             max_new_tokens=max(lengths), num_return_sequences=3,
+                             pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+    new = out[:, enc["input_ids"].shape[1] :].tolist()
+    prompt_ids = tokenizer(premises, add_special_tokens=False)["input_ids"]
+    endings = []
+    for i, length in enumerate(lengths):
+        ctx = _decode(tokenizer, prompt_ids[i])
         group = []
         for j in range(3):
-            words = texts[i * 3 + j].replace("\n", " ").split()[:n_words]
-            group.append(" ".join(words) if words else "...")
-        negatives.append(group)
-    return negatives
+            text = _decode(tokenizer, prompt_ids[i] + new[i * 3 + j][:length])
+            cut = text.find(tokenizer.eos_token)  # l. 140-142: all text after the stop token goes
+            if cut != -1:
+                text = text[:cut]
+            group.append(text[len(ctx) :].strip())  # l. 144
+        endings.append(group)
+    return endings
 
 
-def build(source: Path, out: Path, model_name: str = "gpt2-medium", n: int = 30000, dev_size: int = 2000,
-          batch_size: int = 16, seed: int = 42, device: str | None = None, progress: bool = True) -> dict[str, int]:
-    """Write ``out``/train.jsonl and dev.jsonl in the Synthesis format {ctx, endings[4], label}."""
+def _generate_split(pairs: list[tuple[str, str]], out: Path, split: str, model, tokenizer, meta: dict,
+                    batch_size: int, seed: int, device: str, progress: bool) -> list[dict]:
+    """Rows {ctx, true, fakes} for ``pairs``, resumable through ``out``/partial-SPLIT.jsonl."""
     from tqdm import tqdm
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    pairs = split_sentences(read_paragraphs(source))
-    if not pairs:
-        raise StiltsError(f"{source}: no sentence of at least {MIN_WORDS} words found", "use a source with full paragraphs")
-    pairs = pairs[:n]
-    out.mkdir(parents=True, exist_ok=True)
-    partial = out / "partial.jsonl"
-    meta = {"source": str(source), "model": model_name, "n": len(pairs), "batch_size": batch_size, "seed": seed}
-    meta_path = out / "partial.meta.json"
+    partial = out / f"partial-{split}.jsonl"
+    meta_path = out / f"partial-{split}.meta.json"
     done: list[dict] = []
     if partial.exists() and meta_path.exists() and json.loads(meta_path.read_text()) == meta:
         for line in partial.read_text(encoding="utf-8").splitlines():
@@ -122,9 +163,48 @@ def build(source: Path, out: Path, model_name: str = "gpt2-medium", n: int = 300
                 break  # a batch cut off mid-write: it is generated again
         done = done[: len(done) - len(done) % batch_size] if len(done) < len(pairs) else done
     meta_path.write_text(json.dumps(meta))
-    # Rewrite what is kept, so a torn last line is gone before appending.
-    write_jsonl(partial, done)
+    write_jsonl(partial, done)  # rewrite what is kept, so a torn last line is gone before appending
+    with partial.open("a", encoding="utf-8") as fh, tqdm(total=len(pairs), initial=len(done), disable=not progress,
+                                                          desc=f"synthesis-gpt2 {split}", unit="ex") as bar:
+        for start in range(len(done), len(pairs), batch_size):
+            batch = pairs[start : start + batch_size]
+            lengths = [len(tokenizer.encode(e, add_special_tokens=False)) for _, e in batch]  # l. 111-112
+            fakes = _generate(model, tokenizer, [p for p, _ in batch], lengths,
+                              seed=seed * 1_000_003 + start // batch_size, device=device)
+            for (premise, ending), f in zip(batch, fakes, strict=True):
+                fh.write(json.dumps({"ctx": _round_trip(tokenizer, premise), "true": _round_trip(tokenizer, ending),
+                                     "fakes": f}) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+            bar.update(len(batch))
+    return [json.loads(line) for line in partial.read_text(encoding="utf-8").splitlines()]
 
+
+def _examples(rows: list[dict], seed: int) -> list[dict]:
+    rng = random.Random(seed)
+    examples = []
+    for row in rows:
+        label = rng.randrange(4)
+        endings = list(row["fakes"])
+        endings.insert(label, row["true"])
+        examples.append({"ctx": row["ctx"], "endings": endings, "label": label})
+    return examples
+
+
+def build(source: Path, out: Path, dev_source: Path | None = None, model_name: str = "gpt2-medium",
+          n: int = TRAIN_SIZE, dev_n: int = TRAIN_SIZE, batch_size: int = 16, seed: int = 42,
+          device: str | None = None, progress: bool = True) -> dict[str, int]:
+    """Write ``out``/train.jsonl (from ``source``, SQuAD v1.1 train) and dev.jsonl (from
+    ``dev_source``, SQuAD v1.1 dev) in the Synthesis format {ctx, endings[4], label}."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if dev_source is None:
+        raise StiltsError("Synthesis_GPT2 needs a dev source", "pass --dev-source with SQuAD v1.1's dev-v1.1.json")
+    splits = {"train": shuffled_pairs(source, n), "dev": shuffled_pairs(dev_source, dev_n)}
+    for split, pairs in splits.items():
+        if not pairs:
+            where = source if split == "train" else dev_source
+            raise StiltsError(f"{where}: no sentence of at least {MIN_WORDS} words found", "use a source with full paragraphs")
     try:
         tokenizer = AutoTokenizer.from_pretrained(model_name)
         model = AutoModelForCausalLM.from_pretrained(model_name)
@@ -138,29 +218,15 @@ def build(source: Path, out: Path, model_name: str = "gpt2-medium", n: int = 300
     tokenizer.padding_side = "left"  # decoder-only models continue from the right end
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-
-    with partial.open("a", encoding="utf-8") as fh, tqdm(total=len(pairs), initial=len(done), disable=not progress,
-                                                          desc="synthesis-gpt2", unit="ex") as bar:
-        for start in range(len(done), len(pairs), batch_size):
-            batch = pairs[start : start + batch_size]
-            negatives = _generate(model, tokenizer, [p for p, _ in batch], [len(e.split()) for _, e in batch],
-                                  seed=seed * 1_000_003 + start // batch_size, device=device)
-            for (premise, ending), negs in zip(batch, negatives, strict=True):
-                fh.write(json.dumps({"ctx": premise, "true": ending, "negatives": negs}) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-            bar.update(len(batch))
-
-    rows = [json.loads(line) for line in partial.read_text(encoding="utf-8").splitlines()]
-    rng = random.Random(seed)
-    examples = []
-    for row in rows:
-        label = rng.randrange(4)
-        endings = list(row["negatives"])
-        endings.insert(label, row["true"])
-        examples.append({"ctx": row["ctx"], "endings": endings, "label": label})
-    dev_n = min(dev_size, len(examples) // 5) if len(examples) > 1 else 0
-    counts = {"train": write_jsonl(out / "train.jsonl", examples[dev_n:]), "dev": write_jsonl(out / "dev.jsonl", examples[:dev_n])}
-    partial.unlink()
-    meta_path.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+    counts = {}
+    for split, pairs in splits.items():
+        where = source if split == "train" else dev_source
+        meta = {"source": str(where), "model": model_name, "n": len(pairs), "batch_size": batch_size, "seed": seed}
+        rows = _generate_split(pairs, out, split, model, tokenizer, meta, batch_size, seed + (split == "dev"), device,
+                               progress)
+        counts[split] = write_jsonl(out / f"{split}.jsonl", _examples(rows, seed + (split == "dev")))
+    for split in splits:  # kept until both splits are written, so an interrupted dev split resumes
+        (out / f"partial-{split}.jsonl").unlink()
+        (out / f"partial-{split}.meta.json").unlink()
     return counts

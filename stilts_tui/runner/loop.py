@@ -43,6 +43,13 @@ JOB_ENDED = {"TIMEOUT": ("timeout", "the job reached its time limit"),
                                 "accounting down?)")}
 
 
+def _oom_why(cfg: RunConfig) -> str:
+    if cfg.device_batch:
+        return (f"the study fixes its device batch at {cfg.device_batch} (device_batch), which a smaller one would "
+                "change; give it a device with more memory")
+    return "out of memory even with a device batch of 1"
+
+
 def run_record(cfg: RunConfig) -> dict:
     """The store's view of a run: the grouping fields at the top level, the full config inside."""
     return {"run_id": cfg.run_id, "kind": cfg.kind, "intermediate": cfg.intermediate, "target": cfg.task,
@@ -193,7 +200,7 @@ class Runner:
             self.store.update(cfg.run_id, status="stopped", reason="stopped", message="stopped by the user", **common)
             self.pending.pop(cfg.run_id, None)
             self.counts["stopped"] += 1
-        elif reason == "oom" and cfg.micro_batch()[0] > 1:
+        elif reason == "oom" and cfg.can_shrink_device_batch():
             smaller = replace(cfg, max_device_batch=cfg.micro_batch()[0] // 2)
             self.pending[cfg.run_id] = smaller
             self.store.update(cfg.run_id, status="queued", reason="oom", config=asdict(smaller),
@@ -205,8 +212,7 @@ class Runner:
                               message=f"{message} (retry {retries + 1} of {self.max_retries})", **common)
             self.counts["retried"] += 1
         else:
-            why = NOT_RETRIED.get(reason) or ("out of memory even with a device batch of 1" if reason == "oom"
-                                             else f"gave up after {retries} retries")
+            why = NOT_RETRIED.get(reason) or (_oom_why(cfg) if reason == "oom" else f"gave up after {retries} retries")
             self.store.update(cfg.run_id, status="failed", reason=reason, message=f"{message} (not retried: {why})"
                               if reason in NOT_RETRIED or reason == "oom" else f"{message} ({why})", **common)
             self.pending.pop(cfg.run_id, None)

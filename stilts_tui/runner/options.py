@@ -55,7 +55,7 @@ def slots_from_options(options: dict, runs: list[RunConfig]) -> list[Slot]:
                 k = get_task(r.task).num_choices or 1
             except StiltsError:
                 k = 1
-            return min(r.batch_size, r.max_device_batch) * k
+            return r.micro_batch()[0] * k
 
         batch = max(sequences(r) for r in runs)
         seq = max(r.max_length for r in runs)

@@ -15,19 +15,24 @@
     warmup_ratio = [0.0, 0.2]
     seed = [12, 42]
 
-    [intermediate]                       # intermediates run once, with these settings
-    lr = 1e-5
+    [intermediate]                       # intermediates run once; defaults for what a task's
+    lr = 1e-5                            # own study settings leave open (HellaSwag keeps batch 8)
     batch_size = 16
     seed = 42
 
-    [tasks.hellaswag_p]                  # per-task overrides
+    [tasks.hellaswag_p]                  # per-task overrides: the only way past a study setting
     epochs = 3
     max_length = 50
     train_size = [2000, 10000, 40000]    # a list on an intermediate: one intermediate per size
 
-    [train]                              # how runs execute (does not change results)
-    max_device_batch = 16
-    precision = "auto"
+    [tasks.socialiqa]                    # how the reference's SocialIQA runs accumulate
+    device_batch = 4
+    grad_clip = "per_micro_batch"
+
+    [train]                              # how runs execute; precision and optimizer change results
+    max_device_batch = 16                # (memory only: accumulation keeps the effective batch)
+    precision = "tf32"
+    optimizer = "hf_adamw"
 """
 
 from __future__ import annotations
@@ -46,13 +51,18 @@ TOP_KEYS = {"name", "description", "model", "data_dir", "task_files", "intermedi
             "grid", "intermediate", "tasks", "train", "executor", "slurm"}
 GRID_KEYS = {"lr": float, "batch_size": int, "warmup_ratio": float, "seed": int, "epochs": int, "max_length": int,
              "train_size": int, "weight_decay": float, "adam_eps": float, "max_grad_norm": float}
-TASK_KEYS = {"epochs": int, "max_length": int, "train_size": int, "batch_size": int, "data_dir": str}
-TRAIN_KEYS = {"max_device_batch": int, "group_by_length": bool, "precision": str, "sdpa": bool, "fused_adamw": bool, "eval_every_epoch": bool,
-              "threads": int, "save_target_checkpoints": bool, "log_interval_s": float,
-              "resume_every_s": float}
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+TASK_KEYS = {"epochs": int, "max_length": int, "train_size": int, "batch_size": int, "data_dir": str,
+             "device_batch": int, "grad_clip": str}
+TRAIN_KEYS = {"max_device_batch": int, "group_by_length": bool, "precision": str, "optimizer": str, "sdpa": bool,
+              "fused_adamw": bool, "eval_every_epoch": bool, "threads": int, "save_target_checkpoints": bool,
+              "log_interval_s": float, "resume_every_s": float}
+CHOICES = {"precision": ("auto", "fp32", "tf32", "bf16", "fp16"), "optimizer": ("torch_adamw", "hf_adamw"),
+           "grad_clip": ("per_step", "per_micro_batch")}
 PAPER_GRID = {"lr": [5e-6, 1e-5, 2e-5], "batch_size": [8, 16, 32], "warmup_ratio": [0.0, 0.2], "seed": [12, 42]}
-PAPER_INTERMEDIATE = {"lr": 1e-5, "batch_size": 16, "warmup_ratio": 0.0, "seed": 42}
+# Chang & Lu's intermediate scripts (train_hella.sh, train_hella-p.sh, train_synth.sh) pass lr 1e-5,
+# seed 42 and no --warmup_ratio, so run.py's default 0.1 applies (run.py l. 403); batch 16 except
+# HellaSwag's 8, which the task itself carries.
+PAPER_INTERMEDIATE = {"lr": 1e-5, "batch_size": 16, "warmup_ratio": 0.1, "seed": 42}
 
 
 @dataclass
@@ -86,6 +96,12 @@ def _check_type(where: str, key: str, value, kind) -> None:
     if not ok:
         names = " or ".join(k.__name__ for k in kinds)
         raise _err(where, f"{key} = {value!r} is not {names}", f"give {key} as {names}")
+
+
+def _check_choice(where: str, key: str, value) -> None:
+    if key in CHOICES and value not in CHOICES[key]:
+        raise _err(where, f"{key} = {value!r} is not one of the allowed values",
+                   f"allowed: {', '.join(repr(c) for c in CHOICES[key])}")
 
 
 def load_spec(path: str | Path, data_dir: str | None = None) -> Spec:
@@ -156,6 +172,9 @@ def parse_spec(raw: dict, where: str = "spec", base: Path | None = None) -> Spec
                 raise _err(where, f"[tasks.{name}] unknown key {key!r}", f"keys: {', '.join(TASK_KEYS)}")
             for v in value if (key == "train_size" and isinstance(value, list)) else [value]:
                 _check_type(f"{where} [tasks.{name}]", key, v, TASK_KEYS[key])
+            _check_choice(f"{where} [tasks.{name}]", key, value)
+            if key == "device_batch" and value < 1:
+                raise _err(where, f"[tasks.{name}] device_batch = {value}", "give a device batch of at least 1")
             if key == "train_size" and isinstance(value, list) and tname not in intermediates:
                 raise _err(where, f"[tasks.{name}] train_size is a list but {name} is not an intermediate",
                            "put a size list in [grid] train_size for targets")
@@ -167,9 +186,8 @@ def parse_spec(raw: dict, where: str = "spec", base: Path | None = None) -> Spec
         if key not in TRAIN_KEYS:
             raise _err(where, f"[train] unknown key {key!r}", f"keys: {', '.join(TRAIN_KEYS)}")
         _check_type(f"{where} [train]", key, value, TRAIN_KEYS[key])
+        _check_choice(f"{where} [train]", key, value)
         train[key] = value
-    if train.get("precision", "auto") not in PRECISIONS:
-        raise _err(where, f"[train] precision = {train['precision']!r}", f"allowed: {', '.join(PRECISIONS)}")
     zero_shot = raw.get("zero_shot", False)
     if zero_shot not in (True, False, "only"):
         raise _err(where, f"zero_shot = {zero_shot!r}", 'use true, false or "only"')
@@ -188,8 +206,12 @@ def parse_spec(raw: dict, where: str = "spec", base: Path | None = None) -> Spec
 
 
 # --------------------------------------------------------------------------- expansion
-# Precedence, lowest first: the paper's intermediate settings, the task's study defaults
-# (epochs, max tokens, HellaSwag's batch 8), the spec's [intermediate] / [grid], then [tasks.X].
+# Precedence, lowest first.
+#   intermediates: the paper's intermediate settings, the spec's [intermediate], the task's own
+#                  study settings (epochs, max tokens, HellaSwag's batch 8), then [tasks.X];
+#   targets:       the task's study settings, the [grid] point, then [tasks.X].
+# A spec-wide [intermediate] default never replaces a task's study setting: only [tasks.X] does
+# (shadowed_settings names the defaults that did not apply, for `stilts plan`).
 
 
 def _task_defaults(name: str) -> dict:
@@ -205,9 +227,38 @@ def _overrides(spec: Spec, name: str) -> dict:
 
 def _common(spec: Spec) -> dict:
     t = spec.train
-    keys = ("max_device_batch", "group_by_length", "precision", "sdpa", "fused_adamw", "eval_every_epoch", "threads", "log_interval_s",
-            "resume_every_s")
+    keys = ("max_device_batch", "group_by_length", "precision", "optimizer", "sdpa", "fused_adamw", "eval_every_epoch",
+            "threads", "log_interval_s", "resume_every_s")
     return {k: t[k] for k in keys if k in t} | {"model": spec.model, "task_files": spec.task_files, "spec_name": spec.name}
+
+
+def intermediate_settings(spec: Spec, name: str) -> dict:
+    return PAPER_INTERMEDIATE | spec.intermediate | _task_defaults(name) | _overrides(spec, name)
+
+
+def shadowed_settings(spec: Spec) -> list[str]:
+    """[intermediate] values that a task's own study setting kept from applying."""
+    notes = []
+    for name in spec.intermediates:
+        if name == "none":
+            continue
+        study = _task_defaults(name)
+        for key, value in spec.intermediate.items():
+            if key in study and study[key] != value and key not in spec.tasks.get(name, {}):
+                notes.append(f"[intermediate] {key} = {value} does not apply to {name}: its study setting is {study[key]} "
+                             f"(set [tasks.{name}] {key} to change it)")
+    return notes
+
+
+def _full_set(name: str, size: int | None) -> bool:
+    rows = get_task(name).train_rows
+    return size is not None and rows is not None and size >= rows
+
+
+def _check_device_batch(where: str, cfg: RunConfig) -> None:
+    if cfg.device_batch and cfg.batch_size % cfg.device_batch:
+        raise _err(where, f"{cfg.task}: batch_size {cfg.batch_size} is not a multiple of device_batch {cfg.device_batch}",
+                   "use batch sizes that the device batch divides (the effective batch is device_batch x accumulation)")
 
 
 def expand(spec: Spec, workdir: str | Path) -> list[RunConfig]:
@@ -218,6 +269,7 @@ def expand(spec: Spec, workdir: str | Path) -> list[RunConfig]:
     runs: dict[str, RunConfig] = {}
 
     def add(cfg: RunConfig) -> RunConfig:
+        _check_device_batch(spec.path or "spec", cfg)
         cfg.run_id = cfg.compute_id()
         cfg.output_dir = str(workdir / "runs" / cfg.run_id)
         cfg.events_path = str(workdir / "runs" / cfg.run_id / "events.jsonl")
@@ -228,11 +280,15 @@ def expand(spec: Spec, workdir: str | Path) -> list[RunConfig]:
     for name in spec.intermediates:
         if name == "none":
             continue
-        values = PAPER_INTERMEDIATE | _task_defaults(name) | spec.intermediate | _overrides(spec, name)
+        values = intermediate_settings(spec, name)
         sizes = values["train_size"] if isinstance(values.get("train_size"), list) else [values.get("train_size")]
         for size in sizes:
             label = name if len(sizes) == 1 else f"{name}@{size}"
-            cfg = add(RunConfig(kind="intermediate", task=name, intermediate=label, **(values | {"train_size": size}), **common))
+            # A size that covers the whole set is the whole set: the same run as the task's
+            # unsized intermediate (Figure 3's 40k point is Figure 2's HellaSwag-p run).
+            full = _full_set(name, size)
+            cfg = add(RunConfig(kind="intermediate", task=name, intermediate=name if full else label,
+                                **(values | {"train_size": None if full else size}), **common))
             sources.append((label, cfg))
 
     axes = list(spec.grid)
@@ -247,7 +303,9 @@ def expand(spec: Spec, workdir: str | Path) -> list[RunConfig]:
                               **init, **values, **common))
             source_mc = source is None or get_task(source.task).head == "multiple_choice"
             if spec.zero_shot and get_task(target).head == "multiple_choice" and source_mc:
-                values = _task_defaults(target) | _overrides(spec, target)
+                # How a task trains (device batch, clipping) means nothing to a run that only evaluates.
+                values = {k: v for k, v in (_task_defaults(target) | _overrides(spec, target)).items()
+                          if k not in ("device_batch", "grad_clip")}
                 add(RunConfig(kind="zero_shot", task=target, intermediate=label, **init,
                               **(values | {"epochs": 0, "seed": (PAPER_INTERMEDIATE | spec.intermediate)["seed"]}), **common))
     return list(runs.values())

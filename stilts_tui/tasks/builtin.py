@@ -40,8 +40,11 @@ def _wic(row: Row, path: Path, line: int) -> Example:
     return ClsExample((row["word"], row["sentence1"]), row["sentence2"], label_index(path, line, label, ("F", "T")))
 
 
+MEDNLI_LABELS = ("entailment", "contradiction", "neutral")  # utils.py l. 433-434 (MLIProcessor.get_labels)
+
+
 def _mednli(row: Row, path: Path, line: int) -> Example:
-    labels = ("entailment", "neutral", "contradiction")
+    labels = MEDNLI_LABELS
     return ClsExample(row["sentence1"], row["sentence2"], label_index(path, line, row["gold_label"], labels))
 
 
@@ -58,9 +61,10 @@ def _endings(row: Row, path: Path, line: int, key: str, k: int) -> list[str]:
 
 
 def _hellaswag(row: Row, path: Path, line: int) -> Example:
+    # utils.py l. 495-497: A = ctx_a, B = ctx_b + " " + ending, neither stripped (an empty ctx_b
+    # leaves B with a leading space, which byte-level BPE encodes).
     endings = _endings(row, path, line, "endings", 4)
-    ctx_b = str(row["ctx_b"]).strip()
-    choices = tuple((str(row["ctx_a"]), f"{ctx_b} {e}".strip()) for e in endings)
+    choices = tuple((str(row["ctx_a"]), str(row["ctx_b"]) + " " + e) for e in endings)
     return MCExample(choices, _mc_label(path, line, row["label"], 4, one_based=False))
 
 
@@ -82,14 +86,15 @@ def _socialiqa(row: Row, path: Path, line: int) -> Example:
 
 
 def winogrande_split(sentence: str, option: str, path: Path, line: int) -> tuple[str, str]:
-    """(A, B) for one WinoGrande option, as in the WinoGrande authors' RoBERTa code: A is the
-    sentence up to the blank, B is the option followed by the rest of the sentence."""
+    """(A, B) for one WinoGrande option, as the reference builds them (utils.py l. 221-227, from
+    the WinoGrande authors' RoBERTa code): A is the sentence up to the blank, unstripped; B is
+    ``"_ " + rest.strip()`` with the blank replaced by the option."""
     if sentence.count("_") != 1:
         found = "no blank" if "_" not in sentence else "more than one '_'"
         raise DataError(path, f"WinoGrande sentence has {found}; expected exactly one '_'", line=line)
     idx = sentence.index("_")
-    rest = sentence[idx + 1 :].strip()
-    return sentence[:idx].strip(), f"{option} {rest}".strip()
+    option_str = "_ " + sentence[idx + 1 :].strip()
+    return sentence[:idx], option_str.replace("_", option)
 
 
 def _winogrande(row: Row, path: Path, line: int) -> Example:
@@ -254,7 +259,7 @@ BUILTIN_TASKS: tuple[Task, ...] = (
     ),
     Task(
         name="mednli", train_rows=11232, description="MedNLI clinical NLI; 3-way (credentialed data: local files only)",
-        head="classification", labels=("entailment", "neutral", "contradiction"), metric="accuracy", epochs=5,
+        head="classification", labels=MEDNLI_LABELS, metric="accuracy", epochs=5,
         max_length=80, dir_names=("mednli", "MedNLI", "mednli-a-natural-language-inference-dataset-for-the-clinical-domain-1.0.0"),
         load_split=_jsonl_loader({"train": ["mli_train_v1.jsonl", "train.jsonl"], "dev": ["mli_dev_v1.jsonl", "dev.jsonl"]},
                                  ["sentence1", "sentence2", "gold_label"], _mednli),

@@ -1,8 +1,14 @@
-"""Turning examples into model inputs through the tokenizer's pair API (DESIGN §2).
+"""Turning examples into model inputs through the tokenizer, token for token as Chang & Lu's
+reference encodes them (utils.py ``convert_examples_to_features``).
 
-Padding is left to the collator (dynamic padding); truncation shortens the longer segment of
-each pair, and every choice of a multiple-choice example is encoded on its own, so no choice is
-ever dropped."""
+Each segment is tokenised on its own and the special tokens are the tokenizer's own
+(``build_inputs_with_special_tokens``), so any encoder works. Truncation is the slow tokenizer's
+``longest_first`` of transformers 4.3.2, which the reference ran (``encode_plus`` with a
+``max_length`` and no ``truncation`` argument falls back to it): one token at a time off the longer
+segment, off B when they are equal. The fast tokenizers' own ``longest_first`` splits the budget
+in one go and breaks ties the other way, so it is not used. Padding is left to the collator
+(dynamic padding); every choice of a multiple-choice example is encoded on its own, so no choice
+is ever dropped."""
 
 from __future__ import annotations
 
@@ -12,23 +18,55 @@ from stilts_tui.tasks.base import ClsExample, Example, MCExample, Task, Text
 
 
 def join_parts(text: Text, sep_token: str) -> str:
-    """Several parts of one segment joined by the tokenizer's own separator token (jiant).
-
-    No space before the separator: byte-level BPE would turn it into a token of its own."""
+    """Several parts of one segment joined by the tokenizer's own separator token, with no space
+    around it: ``word + sep_token + sentence1`` (WiC) and ``context + sep_token + question``
+    (SocialIQA, CosmosQA), utils.py l. 477 and 493."""
     if isinstance(text, str):
         return text
-    return f"{sep_token} ".join(p.strip() for p in text)
+    return sep_token.join(text)
+
+
+def truncate_lengths(la: int, lb: int | None, budget: int) -> tuple[int, int | None]:
+    """Segment lengths after transformers 4.3.2 ``truncate_sequences(..., "longest_first")``:
+    while too long, drop the last token of A if A is longer than B, else of B."""
+    if lb is None:
+        return min(la, max(budget, 0)), None
+    for _ in range(max(la + lb - budget, 0)):
+        if la > lb:
+            la -= 1
+        else:
+            lb -= 1
+    return la, lb
 
 
 def _encode_pairs(tokenizer, pairs: Sequence[tuple[Text, str | None]], max_length: int) -> dict[str, list]:
     sep = tokenizer.sep_token or ""
     firsts = [join_parts(a, sep) for a, _ in pairs]
     seconds = [b for _, b in pairs]
-    if all(b is None for b in seconds):
-        return tokenizer(firsts, truncation=True, max_length=max_length)
-    if any(b is None for b in seconds):
+    single = all(b is None for b in seconds)
+    if not single and any(b is None for b in seconds):
         raise ValueError("a task must give segment B for every example or for none")
-    return tokenizer(firsts, seconds, truncation="longest_first", max_length=max_length)
+    backend = tokenizer.backend_tokenizer
+    # The backend keeps the truncation and padding of the wrapper's last call: none here.
+    backend.no_truncation()
+    backend.no_padding()
+    enc_a = backend.encode_batch(firsts, add_special_tokens=False)
+    enc_b = [None] * len(firsts) if single else backend.encode_batch(seconds, add_special_tokens=False)
+    budget = max_length - tokenizer.num_special_tokens_to_add(pair=not single)
+    with_types = "token_type_ids" in tokenizer.model_input_names
+    out: dict[str, list] = {"input_ids": [], "attention_mask": []} | ({"token_type_ids": []} if with_types else {})
+    for a, b in zip(enc_a, enc_b, strict=True):
+        la, lb = truncate_lengths(len(a.ids), None if b is None else len(b.ids), budget)
+        if la < len(a.ids):
+            a.truncate(la)
+        if b is not None and lb < len(b.ids):
+            b.truncate(lb)
+        both = backend.post_process(a, b, add_special_tokens=True)  # the tokenizer's own special tokens
+        out["input_ids"].append(both.ids)
+        out["attention_mask"].append(both.attention_mask)
+        if with_types:
+            out["token_type_ids"].append(both.type_ids)
+    return out
 
 
 FEATURE_KEYS = ("input_ids", "attention_mask", "token_type_ids")

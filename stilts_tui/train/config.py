@@ -9,12 +9,19 @@ from pathlib import Path
 from typing import Literal
 
 RunKind = Literal["intermediate", "target", "zero_shot"]
+Precision = Literal["auto", "fp32", "tf32", "bf16", "fp16"]
+GradClip = Literal["per_step", "per_micro_batch"]
+OptimizerName = Literal["torch_adamw", "hf_adamw"]
 
 # Fields that do not change what a run computes: paths, logging, and how the work is laid out
 # on the machine (gradient accumulation reaches the same effective batch).
 _NOT_IDENTITY = {"run_id", "output_dir", "events_path", "cache_dir", "threads",
                  "max_device_batch", "group_by_length", "log_interval_s", "save_checkpoint", "task_files", "spec_name",
                 "resume_every_s"}
+
+# Fields added after results files existed: at their default they are left out of the identity, so
+# the runs an earlier version recorded keep their ids (and are not trained again).
+_ADDED_LATER = {"grad_clip": "per_step", "device_batch": None, "optimizer": "torch_adamw"}
 
 
 @dataclass
@@ -38,8 +45,18 @@ class RunConfig:
     weight_decay: float = 0.0
     adam_eps: float = 1e-8
     max_grad_norm: float = 1.0
+    # "per_micro_batch": the running gradient is clipped after every backward, inside the
+    # accumulation loop, as Chang & Lu's run.py does (its SocialIQA runs accumulate; see docs/paper.md).
+    grad_clip: GradClip = "per_step"
+    # A device batch the study fixes (SocialIQA: 4 x accumulation 2/4/8 in train_iqa.sh). With it the
+    # epoch is cut into device batches as a DataLoader would, a step every batch_size / device_batch
+    # of them (see train/schedule.py); None: the device batch is only a memory setting.
+    device_batch: int | None = None
+    optimizer: OptimizerName = "torch_adamw"   # "hf_adamw": transformers 4.3.2's AdamW (train/optim.py)
     eval_every_epoch: bool = False
-    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    # "tf32": fp32 weights, gradients and optimizer with TF32 matrix products, what PyTorch 1.7.1 ran
+    # on the reference's RTX 3090; "bf16" / "fp16": autocast; "auto": bf16 where supported.
+    precision: Precision = "auto"
     sdpa: bool = True
     fused_adamw: bool = True
     max_device_batch: int = 32
@@ -57,13 +74,20 @@ class RunConfig:
     def micro_batch(self) -> tuple[int, int]:
         """(device batch, accumulation steps): the largest divisor of the batch that fits
         max_device_batch, so every optimizer step sees exactly `batch_size` examples."""
+        if self.device_batch:
+            return self.device_batch, self.batch_size // self.device_batch
         micro = min(self.batch_size, max(1, self.max_device_batch))
         while self.batch_size % micro:
             micro -= 1
         return micro, self.batch_size // micro
 
+    def can_shrink_device_batch(self) -> bool:
+        """Whether an out-of-memory retry may use a smaller device batch without changing results."""
+        return self.device_batch is None and self.micro_batch()[0] > 1
+
     def identity(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if k not in _NOT_IDENTITY and k != "init_checkpoint"}
+        return {k: v for k, v in asdict(self).items()
+                if k not in _NOT_IDENTITY and k != "init_checkpoint" and not (k in _ADDED_LATER and v == _ADDED_LATER[k])}
 
     def compute_id(self) -> str:
         blob = json.dumps(self.identity(), sort_keys=True, default=str)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import pickle
-from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -14,7 +13,7 @@ from filelock import FileLock
 from stilts_tui.tasks import Task, load_examples
 from stilts_tui.tasks.encode import encode
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: reference truncation and segment strings (tasks/encode.py)
 
 
 def _tokenizer_fingerprint(tokenizer) -> str:
@@ -46,14 +45,6 @@ def tokenised_split(task: Task, split: str, data_dir: str | None, tokenizer, max
             datasets.Dataset.from_dict(encode(task, examples, tokenizer, max_length)).save_to_disk(str(tmp))
             tmp.rename(folder)
     return datasets.load_from_disk(str(folder)), examples
-
-
-def effective_batches(n: int, batch_size: int, generator: torch.Generator, shuffle: bool = True) -> Iterator[list[int]]:
-    """Index lists of one optimizer step each. Splitting one into micro-batches (accumulation)
-    keeps exactly the same examples in the step, so batch 16 = 8 x 2 up to float rounding."""
-    order = torch.randperm(n, generator=generator).tolist() if shuffle else list(range(n))
-    for start in range(0, n, batch_size):
-        yield order[start : start + batch_size]
 
 
 class Collator:
@@ -111,14 +102,3 @@ def length_groups(indices: list[int], lengths: list[int], cap: int, waste: float
     if current:
         groups.append(current)
     return groups
-
-
-def micro_batches(dataset, indices: list[int], micro: int, collate: Collator,
-                  lengths: list[int] | None = None, waste: float | None = 0.25) -> list[tuple[int, dict]]:
-    """(size, padded batch) for each micro-batch of one optimizer step; with ``lengths``, the
-    micro-batches are length groups (at most ``micro`` examples each)."""
-    if lengths is not None:
-        groups = length_groups(indices, lengths, micro, waste)
-    else:
-        groups = [indices[s : s + micro] for s in range(0, len(indices), micro)]
-    return [(len(g), collate(dataset[g])) for g in groups]

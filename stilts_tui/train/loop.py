@@ -1,8 +1,9 @@
 """The training loop: the study's recipe, small enough to read in one sitting.
 
-AdamW (eps 1e-8, weight decay 0, bias correction), gradient clipping 1.0, linear decay after a
-linear warmup, the effective batch reached by gradient accumulation when the device batch must be
-smaller, the final checkpoint evaluated on dev (no early stopping)."""
+AdamW (eps 1e-8, weight decay 0, bias correction), gradient clipping 1.0 (per step, or after
+every micro-batch as Chang & Lu's run.py does), linear decay after a linear warmup of
+``int(ratio x total)`` steps, the effective batch reached by gradient accumulation, the final
+checkpoint evaluated on dev (no early stopping). How an epoch becomes steps: train/steps.py."""
 
 from __future__ import annotations
 
@@ -32,14 +33,14 @@ from stilts_tui.train import resume
 from stilts_tui.train.config import RunConfig
 from stilts_tui.train.data import (
     Collator,
-    effective_batches,
     length_groups,
-    micro_batches,
     sequence_lengths,
     tokenised_split,
 )
 from stilts_tui.train.events import EventWriter
 from stilts_tui.train.handoff import build_model, save_checkpoint
+from stilts_tui.train.optim import build_optimizer
+from stilts_tui.train.steps import Step, epoch_plan, steps_per_epoch, warmup_steps
 from stilts_tui.train.warm import WarmCache
 
 
@@ -53,10 +54,20 @@ def pick_device() -> torch.device:
 
 def resolve_precision(requested: str, device: torch.device) -> str:
     if device.type != "cuda":
-        return "fp32"
+        return "fp32"  # TF32 is a CUDA setting; a CPU computes fp32 as asked
     if requested == "auto":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     return requested
+
+
+def set_matmul_precision(precision: str, device: torch.device) -> None:
+    """TF32 matrix products for "tf32" (PyTorch 1.7.1's default on Ampere, what the reference ran),
+    full fp32 otherwise. Set on every run: a warm worker runs many."""
+    if device.type != "cuda":
+        return
+    tf32 = precision == "tf32"
+    torch.set_float32_matmul_precision("high" if tf32 else "highest")
+    torch.backends.cudnn.allow_tf32 = tf32
 
 
 def _autocast(precision: str, device: torch.device):
@@ -163,6 +174,7 @@ def run(cfg: RunConfig, events: EventWriter, cache: WarmCache | None = None) -> 
     task = get_task(cfg.task)
     device = pick_device()
     precision = resolve_precision(cfg.precision, device)
+    set_matmul_precision(precision, device)
     model_path = resolve_model(cfg.model)
     tokenizer = cache.tokenizer(model_path) if cache else AutoTokenizer.from_pretrained(model_path)
 
@@ -193,11 +205,13 @@ def run(cfg: RunConfig, events: EventWriter, cache: WarmCache | None = None) -> 
                  "degenerate_threshold": degenerate_threshold(task, dev_examples)}
     micro, accum = cfg.micro_batch()
     n_params = sum(p.numel() for p in model.parameters())
-    steps_per_epoch = math.ceil(len(train_ds) / cfg.batch_size) if train_ds is not None else 0
-    total_steps = steps_per_epoch * cfg.epochs
+    per_epoch = steps_per_epoch(len(train_ds), cfg) if train_ds is not None else 0
+    total_steps = per_epoch * cfg.epochs
     events.emit("started", config=asdict(cfg), params=n_params, device=str(device), precision=precision,
                 torch_threads=torch.get_num_threads(), train_examples=len(train_ds) if train_ds is not None else 0,
-                dev_examples=len(dev_ds), micro_batch=micro, accumulation=accum, total_steps=total_steps, baselines=baselines)
+                dev_examples=len(dev_ds), micro_batch=micro, accumulation=accum, total_steps=total_steps,
+                warmup_steps=warmup_steps(cfg, total_steps), grad_clip=cfg.grad_clip, optimizer=cfg.optimizer,
+                baselines=baselines)
     events.emit("handoff", **report)
 
     collate = Collator(tokenizer.pad_token_id, pad_to_multiple_of=8 if device.type == "cuda" else None)
@@ -206,10 +220,12 @@ def run(cfg: RunConfig, events: EventWriter, cache: WarmCache | None = None) -> 
         events.emit("eval", epoch=0, step=0, **result)
         return {**result, "baselines": baselines, "steps": 0, "wall_s": time.time() - start_time, "train_sequences_per_s": None}
 
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, eps=cfg.adam_eps, weight_decay=cfg.weight_decay,
-                                  fused=bool(cfg.fused_adamw and device.type == "cuda"))
-    warmup = math.ceil(cfg.warmup_ratio * total_steps)
-    scheduler = get_linear_schedule_with_warmup(optimizer, warmup, total_steps)
+    if precision == "fp16" and cfg.grad_clip == "per_micro_batch":
+        raise StiltsError("grad_clip = \"per_micro_batch\" cannot run with fp16 loss scaling",
+                          'use precision = "tf32", "fp32" or "bf16" for this run')
+    optimizer = build_optimizer(cfg.optimizer, model.parameters(), lr=cfg.lr, eps=cfg.adam_eps,
+                                weight_decay=cfg.weight_decay, fused=bool(cfg.fused_adamw and device.type == "cuda"))
+    scheduler = get_linear_schedule_with_warmup(optimizer, warmup_steps(cfg, total_steps), total_steps)
     scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
     generator = torch.Generator().manual_seed(cfg.seed)
     k = task.num_choices or 1
@@ -229,25 +245,36 @@ def run(cfg: RunConfig, events: EventWriter, cache: WarmCache | None = None) -> 
     loss_sum = at.counters.get("loss_sum", 0.0)
     last_emit = 0.0
     result: dict = {}
+
+    def backward(planned: Step) -> torch.Tensor:
+        """Accumulate one step's gradient; returns its loss (on the device, not waited for)."""
+        nonlocal seqs, tokens
+        step_loss = torch.zeros((), device=device)
+        for group, weight in zip(planned.groups, planned.weights, strict=True):
+            batch = collate(train_ds[group])
+            tokens += int(batch["attention_mask"].sum())  # on the host: no wait for the GPU
+            batch = to_device(batch, device)
+            with _autocast(precision, device):
+                loss = model(**batch).loss * weight
+            (scaler.scale(loss) if scaler else loss).backward()
+            if cfg.grad_clip == "per_micro_batch":  # run.py l. 135-136: clip after every backward
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+            step_loss += loss.detach()
+            seqs += len(group) * k
+        return step_loss
+
     resume.ACTIVE = state
     try:
         for epoch in range(at.epoch, cfg.epochs):
             epoch_generator = generator.get_state()
-            for i, indices in enumerate(effective_batches(len(train_ds), cfg.batch_size, generator)):
+            steps, leftover = epoch_plan(len(train_ds), cfg, generator, lengths, waste)
+            for i, planned in enumerate(steps):
                 if epoch == at.epoch and i < at.batch_in_epoch:
                     continue  # done before the run was stopped
                 t0 = time.perf_counter()
                 step += 1
                 _fault(step, cfg, micro)
-                step_loss = torch.zeros((), device=device)
-                for size, batch in micro_batches(train_ds, indices, micro, collate, lengths, waste):
-                    tokens += int(batch["attention_mask"].sum())  # on the host: no wait for the GPU
-                    batch = to_device(batch, device)
-                    with _autocast(precision, device):
-                        loss = model(**batch).loss * (size / len(indices))
-                    (scaler.scale(loss) if scaler else loss).backward()
-                    step_loss += loss.detach()
-                    seqs += size * k
+                step_loss = backward(planned)
                 # The step's one wait for the GPU: reading a loss after every micro-batch kept the
                 # host from queueing the next one while the GPU worked.
                 loss_sum = step_loss.item()
@@ -256,7 +283,8 @@ def run(cfg: RunConfig, events: EventWriter, cache: WarmCache | None = None) -> 
                 state.updating = True
                 if scaler:
                     scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+                if cfg.grad_clip == "per_step":
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
                 if scaler:
                     scaler.step(optimizer)
                     scaler.update()
@@ -271,9 +299,11 @@ def run(cfg: RunConfig, events: EventWriter, cache: WarmCache | None = None) -> 
                 now = time.time()
                 if now - last_emit >= cfg.log_interval_s or step == total_steps:
                     last_emit = now
-                    events.emit("step", step=step, total_steps=total_steps, epoch=step / steps_per_epoch,
+                    events.emit("step", step=step, total_steps=total_steps, epoch=step / per_epoch,
                                 loss=loss_sum, lr=scheduler.get_last_lr()[0], sequences_per_s=seqs / train_time,
                                 tokens_per_s=tokens / train_time, memory_mb=_memory_mb(device))
+            if leftover is not None and epoch + 1 < cfg.epochs:
+                backward(leftover)  # run.py carries this gradient into the next epoch's first step
             if cfg.eval_every_epoch and epoch + 1 < cfg.epochs:
                 result = evaluate(model, dev_ds, task, micro, collate, device, precision, cfg.group_by_length)
                 events.emit("eval", epoch=epoch + 1, step=step, **result)
