@@ -266,7 +266,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
 def cmd_plan(args: argparse.Namespace) -> int:
     from stilts_tui.runner.estimate import estimate_seconds
     from stilts_tui.store import Store
-    from stilts_tui.sweep.spec import expand, load_spec
+    from stilts_tui.sweep.spec import expand, load_spec, shadowed_settings
 
     spec = load_spec(args.spec, data_dir=args.data_dir)
     db = Path(args.db)
@@ -276,13 +276,16 @@ def cmd_plan(args: argparse.Namespace) -> int:
         with Store(db) as store:
             records = store.runs()
     finished = {r["run_id"] for r in records if r.get("status") == "finished"}
+    if args.runs:
+        return _print_resolved_runs(runs, finished, "json" if args.json else args.format)
     todo = [r for r in runs if r.run_id not in finished]
     kinds = Counter(r.kind for r in runs)
     seconds, basis = estimate_seconds(todo, records)
+    notes = shadowed_settings(spec)
     out = {"spec": spec.name, "runs": len(runs), "by_kind": dict(kinds), "done": len(runs) - len(todo),
            "to_run": len(todo), "estimate_device_hours": None if seconds is None else seconds / 3600,
-           "estimate_basis_runs": basis}
-    if args.json:
+           "estimate_basis_runs": basis, "notes": notes}
+    if args.json or args.format == "json":
         print(json.dumps(out))
         return 0
     print(f"{spec.name}: {len(runs)} runs (" + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) + ")")
@@ -291,6 +294,37 @@ def cmd_plan(args: argparse.Namespace) -> int:
         print("  estimate: no run of this model has finished in the store yet; run a few, then plan again")
     else:
         print(f"  estimate: {seconds / 3600:.2f} device-hours (one slot), from the throughput of {basis} finished run(s)")
+    for note in notes:
+        print(f"  note: {note}")
+    print(f"  every run's settings: stilts plan {args.spec} --runs")
+    return 0
+
+
+def _print_resolved_runs(runs: list, finished: set[str], fmt: str) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from stilts_tui.sweep.resolved import resolve
+
+    rows = resolve(runs, finished)
+    if fmt == "json":
+        print(json.dumps([r.as_dict() for r in rows]))
+        return 0
+    columns = [("run", "run_id"), ("kind", "kind"), ("task", "task"), ("from", "intermediate"), ("lr", "lr"),
+               ("batch", "batch_size"), ("dev", "device_batch"), ("acc", "accumulation"), ("wu", "warmup_ratio"),
+               ("wu steps", "warmup_steps"), ("steps", "total_steps"), ("ep", "epochs"), ("len", "max_length"),
+               ("precision", "precision"), ("optimizer", "optimizer"), ("clip", "grad_clip"), ("size", "train_size"),
+               ("seed", "seed"), ("done", "done")]
+    table = Table(box=None, pad_edge=False, header_style="bold", show_edge=False)
+    for title, _ in columns:
+        table.add_column(title, no_wrap=True, overflow="ellipsis")
+    for r in rows:
+        d = r.as_dict()
+        table.add_row(*("—" if d[k] is None else ("✓" if d[k] is True else "" if d[k] is False else f"{d[k]:g}"
+                        if isinstance(d[k], float) else str(d[k])) for _, k in columns))
+    Console(width=max(Console().width, 400)).print(table)  # one line per run, however wide
+    print("wu steps / steps: int(warmup_ratio x total) from the official train sizes (run.py l. 67, 79); "
+          "dev x acc: device batch and accumulation")
     return 0
 
 
@@ -601,7 +635,9 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("spec")
     pl.add_argument("--data-dir")
     pl.add_argument("--db", default=DEFAULT_DB)
-    pl.add_argument("--json", action="store_true")
+    pl.add_argument("--runs", action="store_true", help="one row per run with its fully resolved settings")
+    pl.add_argument("--format", choices=["table", "json"], default="table")
+    pl.add_argument("--json", action="store_true", help="the same as --format json")
     pl.set_defaults(func=cmd_plan)
 
     res = sub.add_parser("results", help="summary per (intermediate, target) with statistics, a paper table, or one row per run")
@@ -707,6 +743,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`| head`): not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -339,3 +339,25 @@ def test_a_device_batch_that_does_not_divide_the_batch_is_a_spec_error(tmp_path)
                        "tasks": {"socialiqa": {"device_batch": 8}}})
     with pytest.raises(SpecError, match="batch_size 12 is not a multiple of device_batch 8"):
         expand(spec, tmp_path)
+
+
+def test_plan_runs_shows_every_runs_resolved_settings(tmp_path, capsys):
+    from stilts_tui.cli import main
+
+    spec = str(REPO / "experiments" / "figure2.toml")
+    assert main(["plan", spec, "--runs", "--format", "json", "--db", str(tmp_path / "results.json")]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 1155
+    hs = next(r for r in rows if r["kind"] == "intermediate" and r["task"] == "hellaswag")
+    # 39,905 examples at batch 8: 4,989 steps an epoch, 3 epochs, int(0.1 x total) warmup steps
+    assert (hs["batch_size"], hs["total_steps"], hs["warmup_steps"]) == (8, 4989 * 3, int(0.1 * 4989 * 3))
+    siqa = [r for r in rows if r["task"] == "socialiqa"]
+    assert {(r["batch_size"], r["device_batch"], r["accumulation"]) for r in siqa} == {(8, 4, 2), (16, 4, 4), (32, 4, 8)}
+    assert {r["grad_clip"] for r in siqa} == {"per_micro_batch"}
+    r = next(r for r in siqa if r["batch_size"] == 16 and r["warmup_ratio"] == 0.2)
+    assert r["total_steps"] == (math.ceil(33410 / 4) // 4) * 3 and r["warmup_steps"] == int(0.2 * r["total_steps"])
+    assert main(["plan", spec, "--runs", "--db", str(tmp_path / "results.json")]) == 0
+    table = capsys.readouterr().out
+    assert "per_micro_batch" in table and "hf_adamw" in table and len(table.splitlines()) >= 1156
+    assert main(["plan", spec, "--db", str(tmp_path / "results.json")]) == 0
+    assert "[intermediate] batch_size = 16 does not apply to hellaswag" in capsys.readouterr().out

@@ -1,0 +1,67 @@
+"""Each run of a spec with its fully resolved settings: what `stilts plan SPEC --runs` shows before
+anything is launched."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+from stilts_tui.errors import StiltsError
+from stilts_tui.tasks import get_task
+from stilts_tui.train.config import RunConfig
+from stilts_tui.train.steps import warmup_steps
+
+
+@dataclass(frozen=True)
+class ResolvedRun:
+    run_id: str
+    kind: str
+    task: str
+    intermediate: str
+    lr: float
+    batch_size: int
+    device_batch: int
+    accumulation: int
+    warmup_ratio: float
+    warmup_steps: int | None      # from the official train size (or train_size); None where unknown
+    total_steps: int | None
+    epochs: int
+    max_length: int
+    precision: str
+    optimizer: str
+    grad_clip: str
+    train_size: int | None
+    seed: int
+    done: bool
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _total_steps(cfg: RunConfig) -> int | None:
+    if cfg.kind == "zero_shot":
+        return 0
+    try:
+        rows = get_task(cfg.task).train_rows
+    except StiltsError:
+        rows = None
+    n = min(x for x in (rows, cfg.train_size) if x is not None) if (rows or cfg.train_size) else None
+    if n is None:
+        return None
+    micro, accumulation = cfg.micro_batch()
+    per_epoch = math.ceil(n / micro) // accumulation if cfg.device_batch else math.ceil(n / cfg.batch_size)
+    return per_epoch * cfg.epochs
+
+
+def resolve(runs: list[RunConfig], finished: set[str]) -> list[ResolvedRun]:
+    out = []
+    for r in runs:
+        micro, accumulation = r.micro_batch()
+        total = _total_steps(r)
+        out.append(ResolvedRun(
+            run_id=r.run_id, kind=r.kind, task=r.task, intermediate=r.intermediate, lr=r.lr, batch_size=r.batch_size,
+            device_batch=micro, accumulation=accumulation, warmup_ratio=r.warmup_ratio,
+            warmup_steps=None if total is None else warmup_steps(r, total), total_steps=total, epochs=r.epochs,
+            max_length=r.max_length, precision=r.precision, optimizer=r.optimizer, grad_clip=r.grad_clip,
+            train_size=r.train_size, seed=r.seed, done=r.run_id in finished))
+    return out
