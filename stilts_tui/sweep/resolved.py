@@ -3,13 +3,12 @@ anything is launched."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 
 from stilts_tui.errors import StiltsError
 from stilts_tui.tasks import get_task
 from stilts_tui.train.config import RunConfig
-from stilts_tui.train.steps import warmup_steps
+from stilts_tui.train.steps import steps_per_epoch, warmup_steps
 
 
 @dataclass(frozen=True)
@@ -48,9 +47,7 @@ def _total_steps(cfg: RunConfig) -> int | None:
     n = min(x for x in (rows, cfg.train_size) if x is not None) if (rows or cfg.train_size) else None
     if n is None:
         return None
-    micro, accumulation = cfg.micro_batch()
-    per_epoch = math.ceil(n / micro) // accumulation if cfg.device_batch else math.ceil(n / cfg.batch_size)
-    return per_epoch * cfg.epochs
+    return steps_per_epoch(n, cfg) * cfg.epochs
 
 
 def resolve(runs: list[RunConfig], finished: set[str]) -> list[ResolvedRun]:
