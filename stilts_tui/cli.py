@@ -276,8 +276,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
         with Store(db) as store:
             records = store.runs()
     finished = {r["run_id"] for r in records if r.get("status") == "finished"}
+    fmt = "json" if args.json else args.format
     if args.runs:
-        return _print_resolved_runs(runs, finished, "json" if args.json else args.format)
+        return _print_resolved_runs(runs, finished, fmt)
     todo = [r for r in runs if r.run_id not in finished]
     kinds = Counter(r.kind for r in runs)
     seconds, basis = estimate_seconds(todo, records)
@@ -285,7 +286,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     out = {"spec": spec.name, "runs": len(runs), "by_kind": dict(kinds), "done": len(runs) - len(todo),
            "to_run": len(todo), "estimate_device_hours": None if seconds is None else seconds / 3600,
            "estimate_basis_runs": basis, "notes": notes}
-    if args.json or args.format == "json":
+    if fmt == "json":
         print(json.dumps(out))
         return 0
     print(f"{spec.name}: {len(runs)} runs (" + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) + ")")

@@ -116,26 +116,21 @@ def _decode(tokenizer, ids: list[int]) -> str:
     return clean_up_tokenization(tokenizer.decode(ids, clean_up_tokenization_spaces=False))
 
 
-def _round_trip(tokenizer, text: str) -> str:
-    # l. 107-108 and 111-114: what the reference stores is decode(encode(text)).
-    return _decode(tokenizer, tokenizer.encode(text, add_special_tokens=False))
-
-
-def _generate(model, tokenizer, premises: list[str], lengths: list[int], seed: int, device: str) -> list[list[str]]:
-    """Three endings per premise, each of at most its true ending's number of tokens."""
+def _generate(model, tokenizer, prompt_ids: list[list[int]], ctxs: list[str], lengths: list[int], seed: int,
+              device: str) -> list[list[str]]:
+    """Three endings per premise (its token ids and their decoded text ``ctx``), each of at most its
+    true ending's number of tokens."""
     import torch
 
     torch.manual_seed(seed)
-    enc = tokenizer(premises, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
+    enc = tokenizer.pad({"input_ids": prompt_ids}, return_tensors="pt").to(device)  # left padding
     with torch.no_grad():
         out = model.generate(**enc, do_sample=True, top_p=0.9, top_k=0, temperature=1.0,
                              max_new_tokens=max(lengths), num_return_sequences=3,
                              pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
     new = out[:, enc["input_ids"].shape[1] :].tolist()
-    prompt_ids = tokenizer(premises, add_special_tokens=False)["input_ids"]
     endings = []
-    for i, length in enumerate(lengths):
-        ctx = _decode(tokenizer, prompt_ids[i])
+    for i, (ctx, length) in enumerate(zip(ctxs, lengths, strict=True)):
         group = []
         for j in range(3):
             text = _decode(tokenizer, prompt_ids[i] + new[i * 3 + j][:length])
@@ -168,12 +163,15 @@ def _generate_split(pairs: list[tuple[str, str]], out: Path, split: str, model, 
                                                           desc=f"synthesis-gpt2 {split}", unit="ex") as bar:
         for start in range(len(done), len(pairs), batch_size):
             batch = pairs[start : start + batch_size]
-            lengths = [len(tokenizer.encode(e, add_special_tokens=False)) for _, e in batch]  # l. 111-112
-            fakes = _generate(model, tokenizer, [p for p, _ in batch], lengths,
+            prompt_ids = tokenizer([p for p, _ in batch], add_special_tokens=False)["input_ids"]
+            ending_ids = tokenizer([e for _, e in batch], add_special_tokens=False)["input_ids"]
+            # l. 107-114: the reference stores decode(encode(x)) of premise and true ending, and
+            # generates as many tokens as the true ending has.
+            ctxs = [_decode(tokenizer, ids) for ids in prompt_ids]
+            fakes = _generate(model, tokenizer, prompt_ids, ctxs, [len(ids) for ids in ending_ids],
                               seed=seed * 1_000_003 + start // batch_size, device=device)
-            for (premise, ending), f in zip(batch, fakes, strict=True):
-                fh.write(json.dumps({"ctx": _round_trip(tokenizer, premise), "true": _round_trip(tokenizer, ending),
-                                     "fakes": f}) + "\n")
+            for ctx, ids, f in zip(ctxs, ending_ids, fakes, strict=True):
+                fh.write(json.dumps({"ctx": ctx, "true": _decode(tokenizer, ids), "fakes": f}) + "\n")
             fh.flush()
             os.fsync(fh.fileno())
             bar.update(len(batch))
@@ -200,10 +198,11 @@ def build(source: Path, out: Path, dev_source: Path | None = None, model_name: s
 
     if dev_source is None:
         raise StiltsError("Synthesis_GPT2 needs a dev source", "pass --dev-source with SQuAD v1.1's dev-v1.1.json")
+    sources = {"train": source, "dev": dev_source}
     splits = {"train": shuffled_pairs(source, n), "dev": shuffled_pairs(dev_source, dev_n)}
     for split, pairs in splits.items():
         if not pairs:
-            where = source if split == "train" else dev_source
+            where = sources[split]
             raise StiltsError(f"{where}: no sentence of at least {MIN_WORDS} words found", "use a source with full paragraphs")
     try:
         tokenizer = AutoTokenizer.from_pretrained(model_name)
@@ -221,8 +220,7 @@ def build(source: Path, out: Path, dev_source: Path | None = None, model_name: s
     out.mkdir(parents=True, exist_ok=True)
     counts = {}
     for split, pairs in splits.items():
-        where = source if split == "train" else dev_source
-        meta = {"source": str(where), "model": model_name, "n": len(pairs), "batch_size": batch_size, "seed": seed}
+        meta = {"source": str(sources[split]), "model": model_name, "n": len(pairs), "batch_size": batch_size, "seed": seed}
         rows = _generate_split(pairs, out, split, model, tokenizer, meta, batch_size, seed + (split == "dev"), device,
                                progress)
         counts[split] = write_jsonl(out / f"{split}.jsonl", _examples(rows, seed + (split == "dev")))

@@ -44,10 +44,8 @@ def _total_steps(cfg: RunConfig) -> int | None:
         rows = get_task(cfg.task).train_rows
     except StiltsError:
         rows = None
-    n = min(x for x in (rows, cfg.train_size) if x is not None) if (rows or cfg.train_size) else None
-    if n is None:
-        return None
-    return steps_per_epoch(n, cfg) * cfg.epochs
+    sizes = [x for x in (rows, cfg.train_size) if x]  # a train_size above the set's size is the set
+    return steps_per_epoch(min(sizes), cfg) * cfg.epochs if sizes else None
 
 
 def resolve(runs: list[RunConfig], finished: set[str]) -> list[ResolvedRun]:

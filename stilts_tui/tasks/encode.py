@@ -1,8 +1,8 @@
 """Turning examples into model inputs through the tokenizer, token for token as Chang & Lu's
 reference encodes them (utils.py ``convert_examples_to_features``).
 
-Each segment is tokenised on its own and the special tokens are the tokenizer's own
-(``build_inputs_with_special_tokens``), so any encoder works. Truncation is the slow tokenizer's
+Each segment is tokenised on its own and the special tokens are added by the tokenizer's own
+post-processor, so any encoder works. Truncation is the slow tokenizer's
 ``longest_first`` of transformers 4.3.2, which the reference ran (``encode_plus`` with a
 ``max_length`` and no ``truncation`` argument falls back to it): one token at a time off the longer
 segment, off B when they are equal. The fast tokenizers' own ``longest_first`` splits the budget

@@ -50,7 +50,7 @@ class RunConfig:
     grad_clip: GradClip = "per_step"
     # A device batch the study fixes (SocialIQA: 4 x accumulation 2/4/8 in train_iqa.sh). With it the
     # epoch is cut into device batches as a DataLoader would, a step every batch_size / device_batch
-    # of them (see train/schedule.py); None: the device batch is only a memory setting.
+    # of them (see train/steps.py); None: the device batch is only a memory setting.
     device_batch: int | None = None
     optimizer: OptimizerName = "torch_adamw"   # "hf_adamw": transformers 4.3.2's AdamW (train/optim.py)
     eval_every_epoch: bool = False
