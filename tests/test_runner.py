@@ -9,6 +9,7 @@ import signal
 import stat
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -96,11 +97,24 @@ def test_model_shape_from_config(tiny_models):
 # ------------------------------------------------------------------ scheduling
 
 
-def test_two_slots_run_two_workers_at_once_on_distinct_slots(tiny_models, train_data, tmp_path):
+def test_two_slots_run_two_workers_at_once_on_distinct_slots(tiny_models, train_data, tmp_path, monkeypatch):
     raw = sweep_spec(tiny_models, train_data, seeds=(1, 2, 3, 4), intermediates=("none",), epochs=3)
     runs = expand(parse_spec(raw), tmp_path)
     db = tmp_path / "results.json"
-    counts = run_runs(runs, db, slots=2)
+    # Every run waits at step 2 until two runs have trained a step: the overlap is observed, not raced
+    # (a tiny run can end before the other slot's worker has started).
+    gate = tmp_path / "gate"
+    monkeypatch.setenv("STILTS_FAULT_GATE", str(gate))
+
+    def open_gate() -> None:
+        wait_for(lambda: sum(any(e["event"] == "step" for e in read_events(r.events_path)) for r in runs) >= 2,
+                 timeout=300, what="two runs training")
+        gate.touch()
+
+    opener = threading.Thread(target=open_gate, daemon=True)
+    opener.start()
+    counts = run_runs(runs, db, slots=2, fault="gate:2")
+    opener.join()
     assert counts["finished"] == 4
     spans = intervals(runs)
     overlapping = [(a, b) for i, a in enumerate(spans) for b in spans[i + 1:] if a[0] < b[1] and b[0] < a[1]]

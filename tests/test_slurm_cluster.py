@@ -82,6 +82,14 @@ def test_a_wrong_partition_is_named_before_anything_is_submitted(slurm_env, tiny
     assert no_slurm.returncode == 2 and "Slurm is not reachable from here: sbatch" in no_slurm.stderr
 
 
+def job_state(accounting: dict[str, str], job: str | None) -> str | None:
+    """A job's sacct state; sacct lists an array's tasks that have not started as one entry, "12_[1-3%2]"."""
+    if not job or job in accounting:
+        return accounting.get(job) if job else None
+    array, _, _ = job.partition("_")
+    return next((st for key, st in accounting.items() if key.startswith(f"{array}_[")), None)
+
+
 def test_sweep_through_slurm_with_a_cancel_a_killed_runner_and_a_resume(slurm_env, tiny_models, train_data, tmp_path):
     raw = sweep_spec(tiny_models, train_data, seeds=(1, 2), intermediates=("none", "hellaswag"), epochs=2) | {
         "executor": "slurm",
@@ -91,7 +99,11 @@ def test_sweep_through_slurm_with_a_cancel_a_killed_runner_and_a_resume(slurm_en
     doomed = next(r for r in runs if r.kind == "target" and r.intermediate == "none" and r.seed == 2)
     spec = write_toml(tmp_path / "s.toml", raw)
     db = tmp_path / "results.json"
-    env = slurm_env | {"STILTS_FAULT_INJECT": f"hang:2@run_id={doomed.run_id}"}  # the job environment inherits it
+    # The job environment inherits the faults: the doomed run hangs; the runs from the intermediate wait at
+    # step 2 until the gate file exists, so Slurm still holds them when the runner is killed.
+    gate = tmp_path / "gate"
+    env = slurm_env | {"STILTS_FAULT_INJECT": f"hang:2@run_id={doomed.run_id};gate:2@intermediate=hellaswag",
+                       "STILTS_FAULT_GATE": str(gate)}
     stilts("run", str(spec), "--db", str(db), env=env)
 
     # Live: the runs' queue states and the hanging run's own events, read while its job runs.
@@ -109,17 +121,22 @@ def test_sweep_through_slurm_with_a_cancel_a_killed_runner_and_a_resume(slurm_en
     doomed_job = Store(db).get(doomed.run_id)["slurm_job"]
     wait_for(lambda: sacct_jobs(slurm_env).get(doomed_job) == "CANCELLED", timeout=60, what="sacct CANCELLED")
 
-    # Kill the runner while Slurm still holds some of the sweep's jobs.
+    # Kill the runner while Slurm still holds the gated jobs. (The hellaswag intermediate, whose label the
+    # gate also matches, takes one step on the fixture's two rows, so it never reaches the gate.)
     files = RunnerFiles(db)
     state = files.read_state()
-    in_slurm = [r for r in Store(db).runs() if r["status"] == "running" and r.get("slurm_job")]
-    if not in_slurm:
-        pytest.fail("every job ended before the runner was killed: make the runs longer")
+    gated = [r for r in runs if r.kind == "target" and r.intermediate == "hellaswag"]
+    wait_for(lambda: all(any(e["event"] == "step" for e in read_events(r.events_path)) for r in gated), timeout=180,
+             what="the gated runs training in their jobs")
+    in_slurm = [r for r in Store(db).runs() if r["run_id"] in {g.run_id for g in gated}]
+    wait_for(lambda: all(job_state(sacct_jobs(slurm_env), r.get("slurm_job")) == "RUNNING" for r in in_slurm),
+             timeout=60, what="sacct RUNNING for the gated jobs")
     os.kill(state["pid"], signal.SIGKILL)
     time.sleep(0.5)
     json.loads(db.read_text())  # the store is intact
     live = sacct_jobs(slurm_env)
-    assert any(live.get(r["slurm_job"]) in ("PENDING", "RUNNING") for r in in_slurm)  # the jobs outlive their runner
+    assert all(job_state(live, r["slurm_job"]) == "RUNNING" for r in in_slurm), live  # the jobs outlive their runner
+    gate.touch()
 
     stilts("resume", "--db", str(db), "--foreground", env=slurm_env, timeout=600)
     recs = {r["run_id"]: r for r in Store(db).runs()}

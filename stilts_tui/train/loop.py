@@ -101,12 +101,15 @@ def _memory_mb(device: torch.device) -> float:
 
 
 def _fault(step: int, cfg: RunConfig, micro: int) -> None:
-    """Fault injection for the failure-path tests, from STILTS_FAULT_INJECT=KIND:STEP[@FIELD=VALUE]:
-    oom / nan / kill / hang / hang_once / error at that step, or oom_above:N (out of memory while the device
-    batch is larger than N). `@seed=13` limits the fault to runs whose config has that value."""
-    spec = os.environ.get("STILTS_FAULT_INJECT")
-    if not spec:
-        return
+    """Fault injection for the failure-path tests, from STILTS_FAULT_INJECT=KIND:STEP[@FIELD=VALUE], several
+    separated by ";": oom / nan / kill / hang / hang_once / error at that step, gate (wait at that step until
+    the file named by STILTS_FAULT_GATE exists, at most 10 min), or oom_above:N (out of memory while the
+    device batch is larger than N). `@seed=13` limits a fault to runs whose config has that value."""
+    for spec in filter(None, os.environ.get("STILTS_FAULT_INJECT", "").split(";")):
+        _one_fault(spec, step, cfg, micro)
+
+
+def _one_fault(spec: str, step: int, cfg: RunConfig, micro: int) -> None:
     spec, _, where = spec.partition("@")
     if where:
         key, _, value = where.partition("=")
@@ -129,6 +132,10 @@ def _fault(step: int, cfg: RunConfig, micro: int) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
     if kind == "hang":
         time.sleep(3600)
+    if kind == "gate":  # a run kept alive until the test lets it go: for "while a job still runs" tests
+        deadline = time.time() + 600
+        while not Path(os.environ["STILTS_FAULT_GATE"]).exists() and time.time() < deadline:
+            time.sleep(0.2)
     if kind == "hang_once":  # hangs the first time only (a marker in the run's folder): for requeue tests
         marker = Path(cfg.output_dir) / ".fault-hang-once"
         if not marker.exists():
