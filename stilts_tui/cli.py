@@ -500,7 +500,7 @@ def cmd_bench_sweep(args: argparse.Namespace) -> int:
     if bad or "runner" not in ways:
         raise StiltsError(f"--ways {args.ways!r}: ways are trainer, one-by-one and runner (runner required)",
                           "e.g. --ways one-by-one,runner")
-    task, data_dir, task_files = _bench_data(args.task, args.data_dir, Path("stilts-runs/bench"))
+    task, data_dir, task_files = _bench_data(args.task, args.data_dir, Path(args.workdir))
     if get_task(task).head != "classification":
         raise StiltsError(f"bench sweep's Trainer baseline needs a classification task; {task} is multiple choice",
                           "use --task rte, rte-shaped, cola, wic or demo_acceptability")
@@ -701,6 +701,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="small: 2 lrs x seeds at --batch-size; paper: the study's 36-point target grid (first --runs)")
     bs.add_argument("--ways", default="trainer,one-by-one,runner", help="which of trainer, one-by-one, runner")
     bs.add_argument("--peak-tflops", type=float, default=989.0, help="per-GPU peak for MFU (default: H100 dense bf16)")
+    bs.add_argument("--workdir", default="stilts-runs/bench", help="where generated data goes")
     bs.add_argument("--json", action="store_true")
     add_slot_arguments(bs, executor=False)
     bs.set_defaults(func=cmd_bench_sweep)

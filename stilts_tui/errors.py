@@ -11,6 +11,17 @@ class StiltsError(Exception):
         self.fix = fix
         super().__init__(problem if fix is None else f"{problem}\n  fix: {fix}")
 
+    def with_fix(self, fix: str) -> StiltsError:
+        """The same error with a better fix (the caller knows more than the raiser)."""
+        clone = type(self).__new__(type(self))  # not copy.copy: it re-calls __init__ with args
+        clone.__dict__.update(self.__dict__)
+        clone.fix = fix
+        clone.args = (f"{self.problem}\n  fix: {fix}",)
+        return clone
+
+    def one_line(self) -> str:
+        return self.problem + (f" (fix: {self.fix})" if self.fix else "")
+
 
 class DataError(StiltsError):
     """A data file that cannot be read as the format it should be in."""

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,6 +17,32 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+# ------------------------------------------------------------------ waiting for an observed event
+# Tests wait for what they mean (a file, an event, a screen text), never for a fixed time.
+
+
+def wait_for(pred: Callable[[], Any], timeout: float = 120, what: str = "condition", every: float = 0.2) -> Any:
+    """Poll `pred` until it returns something truthy, and return that."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = pred()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+
+
+async def until(pilot, pred: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
+    """wait_for inside a Textual Pilot session: the app keeps running while we wait."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = pred()
+        if value:
+            return value
+        await pilot.pause(0.1)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 CORPUS = [

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import stat
 import subprocess
 import sys
 import threading
-import time
 from dataclasses import replace
 from pathlib import Path
 
 import psutil
 import pytest
+from conftest import wait_for
 from runner_helpers import run_runs, stilts
 
 from stilts_tui.errors import StiltsError
@@ -40,16 +39,6 @@ def write_toml(path: Path, raw: dict) -> Path:
 
     path.write_bytes(tomli_w.dumps(raw).encode())
     return path
-
-
-def wait_for(pred, timeout: float = 120, what: str = "condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = pred()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def runs_by_status(db: Path) -> dict[str, str]:
@@ -273,28 +262,41 @@ def test_second_sweep_on_the_same_results_file_is_refused(tiny_models, train_dat
     json.loads(db.read_text())
 
 
-@pytest.mark.parametrize("trial", range(3))
-def test_sigkill_of_the_runner_then_resume_gives_every_result_exactly_once(trial, tiny_models, train_data, tmp_path):
-    """Killed at a random moment of one of three phases: warming up or training the intermediate,
-    just after the intermediate, and with most targets done."""
-    rng = random.Random(trial)
-    after_finished, delay = [(0, rng.uniform(0.2, 2.0)), (1, rng.uniform(0.0, 1.0)), (4, rng.uniform(0.0, 0.5))][trial]
+@pytest.mark.parametrize("phase", ["intermediate training", "just after the intermediate", "most targets done"])
+def test_sigkill_of_the_runner_then_resume_gives_every_result_exactly_once(phase, tiny_models, train_data, tmp_path):
+    """Killed in one of three phases, each reached on an observed event: a 'gate' fault holds one
+    run at a step until the test has killed the runner, so the sweep cannot end first."""
     raw = sweep_spec(tiny_models, train_data, seeds=(1, 2, 3), epochs=4)
     spec = write_toml(tmp_path / "s.toml", raw)
     runs = expand(parse_spec(raw), tmp_path)
+    [inter] = [r for r in runs if r.kind == "intermediate"]
+    last = [r for r in runs if r.init_from == inter.run_id][-1]
     db = tmp_path / "results.json"
-    stilts("run", str(spec), "--db", str(db), "--slots", "2")
+    gate = tmp_path / "gate"
+
+    def status() -> dict[str, str]:
+        return runs_by_status(db) if db.exists() else {}
+
+    fault, reached = {
+        "intermediate training": ("gate:2@kind=intermediate",
+                                  lambda: any(e["event"] == "step" for e in read_events(inter.events_path))),
+        "just after the intermediate": (f"gate:1@init_from={inter.run_id}",
+                                        lambda: status().get(inter.run_id) == "finished"
+                                        and any(status().get(r.run_id) == "running" for r in runs if r.init_from)),
+        "most targets done": (f"gate:1@run_id={last.run_id}",
+                              lambda: list(status().values()).count("finished") == len(runs) - 1
+                              and status().get(last.run_id) == "running"),
+    }[phase]
+    env = os.environ | {"STILTS_FAULT_INJECT": fault, "STILTS_FAULT_GATE": str(gate)}
+    stilts("run", str(spec), "--db", str(db), "--slots", "2", env=env)
     files = RunnerFiles(db)
-    wait_for(lambda: list(runs_by_status(db).values()).count("finished") >= after_finished, what="progress")
-    time.sleep(delay)
+    wait_for(reached, what=phase)
     state = files.read_state()
-    try:
-        root = psutil.Process(state["pid"])
-        workers = root.children(recursive=True)
-        before = {r["run_id"]: r for r in Store(db).runs()}
-        os.kill(state["pid"], signal.SIGKILL)
-    except (psutil.NoSuchProcess, ProcessLookupError):
-        pytest.fail(f"the sweep ended before the kill at {delay:.1f} s: make it longer")
+    root = psutil.Process(state["pid"])
+    workers = root.children(recursive=True)
+    before = {r["run_id"]: r for r in Store(db).runs()}
+    os.kill(state["pid"], signal.SIGKILL)
+    gate.touch()  # the resumed sweep is not held
     # Workers die with their runner (no orphan keeps training or holds a GPU).
     psutil.wait_procs(workers, timeout=10)
     assert not [p for p in workers if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
@@ -366,7 +368,7 @@ def test_rte_shaped_data_loads_as_rte_with_its_size_and_lengths(tmp_path):
 
 def test_bench_sweep_runs_both_ways_and_reports_the_ratio(tmp_path):
     out = stilts("bench", "sweep", "--runs", "2", "--train-size", "32", "--ways", "one-by-one,runner", "--json",
-                 env=os.environ | {"HF_HUB_OFFLINE": "1"})
+                 "--workdir", str(tmp_path / "bench"), env=os.environ | {"HF_HUB_OFFLINE": "1"})
     r = json.loads(out.stdout.strip().splitlines()[-1])
     assert set(r["ways"]) == {"one-by-one", "runner"} and r["ratios"]["one-by-one/runner"] > 0
     assert r["ways"]["one-by-one"]["max_score_diff"] <= 0.02  # same computation (thread counts aside)

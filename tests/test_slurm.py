@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import signal
 import threading
-import time
 from pathlib import Path
 
 import psutil
 import pytest
 import submitit
-from test_runner import sweep_spec, wait_for
+from conftest import wait_for
+from test_runner import sweep_spec
 
 from stilts_tui.errors import SpecError, StiltsError
 from stilts_tui.runner.loop import Runner
@@ -38,9 +38,12 @@ def test_spec_takes_the_slurm_settings_and_names_what_is_wrong(tiny_models, trai
     base = sweep_spec(tiny_models, train_data)
     for bad, words in [({"executor": "kubernetes"}, "executor = 'kubernetes' is not known"),
                        ({"executor": "slurm", "slurm": {"partiton": "gpu"}}, "unknown key(s) partiton"),
-                       ({"executor": "slurm", "slurm": {"time_min": "4h"}}, "time_min = '4h' is not int"),
-                       ({"executor": "slurm", "slurm": {"runs_per_job": 0}}, "runs_per_job must be positive"),
-                       ({"executor": "slurm", "slurm": {"sbatch": {"gres": ["gpu"]}}}, "values must be strings"),
+                       ({"executor": "slurm", "slurm": {"time_min": "4h"}}, "time_min = '4h' is not an integer"),
+                       ({"executor": "slurm", "slurm": {"runs_per_job": 0}}, "runs_per_job = 0 is out of range"),
+                       ({"executor": "slurm", "slurm": {"gpus_per_run": -1}}, "gpus_per_run = -1 is out of range"),
+                       ({"executor": "slurm", "slurm": {"mem_gb": 0}}, "mem_gb = 0 is out of range"),
+                       ({"executor": "slurm", "slurm": {"setup": ["ok", 3]}}, "setup = ['ok', 3] is not a list of strings"),
+                       ({"executor": "slurm", "slurm": {"sbatch": {"gres": ["gpu"]}}}, "sbatch = {'gres': ['gpu']} is not a table of strings or integers or numbers or true or false"),
                        ({"slurm": {"partition": "gpu"}}, 'executor is not "slurm"')]:
         with pytest.raises(SpecError) as err:
             parse_spec(base | bad)
@@ -115,8 +118,8 @@ def test_a_job_out_of_time_saves_its_run_is_requeued_and_continues_from_the_save
     runner = Runner(db, [cfg], [], lane=local_lane(tmp_path), poll_s=0.1)
     thread = threading.Thread(target=runner.run, daemon=True)
     thread.start()
-    wait_for(lambda: any(e["event"] == "step" for e in read_events(cfg.events_path)), what="training")
-    time.sleep(1.5)  # at step 3 it hangs; steps 1 and 2 are done, nothing saved yet (every 10 min)
+    # At step 3 it hangs (leaving its marker); steps 1 and 2 are done, nothing saved yet (every 10 min).
+    wait_for(lambda: (Path(cfg.output_dir) / ".fault-hang-once").exists(), what="the hang at step 3")
     assert not (Path(cfg.output_dir) / "resume.pt").exists()
     # What Slurm does before the time limit (--signal=USR2@N): USR2 to the job's process. (The
     # LocalExecutor's own _interrupt signals its controller, which USR2 would simply end.)

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import psutil
 import pytest
+from conftest import wait_for
 from runner_helpers import stilts
-from test_runner import sweep_spec, wait_for, write_toml
+from test_runner import sweep_spec, write_toml
 
 from stilts_tui.runner.files import RunnerFiles, runner_alive
 from stilts_tui.store import Store
@@ -44,6 +45,8 @@ def slurm_env(tmp_path_factory):
         proc = subprocess.run([str(CLUSTER), "install"], capture_output=True, text=True, timeout=900)
         if proc.returncode != 0:
             pytest.skip(f"could not install the Slurm packages with apt-get: {proc.stderr.strip()[-300:]}")
+    # Not under tmp_path: pytest makes its base folder 0700, and mysqld, running as its own user, must
+    # reach its data folder. Removed again below.
     folder = Path(tempfile.mkdtemp(prefix="stilts-slurm-"))
     folder.chmod(0o755)  # mysqld runs as its own user and must reach its data folder
     up = subprocess.run([str(CLUSTER), "up", str(folder)], capture_output=True, text=True, timeout=300)

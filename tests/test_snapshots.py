@@ -3,30 +3,36 @@ synthetic results file. Update them after an intended change with `pytest --snap
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
+from conftest import until
 
 from stilts_tui.app.app import StiltsApp
 from stilts_tui.bench.results import synthetic_records, write_store
 
-# A fixed path under the working directory: the runs screen shows it, so it must not vary.
+# A fixed path under the working directory (a temporary one): the runs screen shows it, so it must not vary.
 DB = Path("stilts-runs/snapshots/results.json")
+REPO = Path(__file__).resolve().parents[1]
 SIZES = [(80, 24), (120, 40)]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def fixed_store():
-    DB.parent.mkdir(parents=True, exist_ok=True)
-    for f in DB.parent.glob("results*"):
-        if f.is_file():
-            f.unlink()
+@pytest.fixture(scope="module")
+def snapshot_dir(tmp_path_factory):
+    """A working directory of the test's own, with the repository's experiments (the Plan screen lists them)."""
+    base = tmp_path_factory.mktemp("snapshots")
+    (base / "experiments").symlink_to(REPO / "experiments")
+    (base / DB).parent.mkdir(parents=True)
     # 2 intermediates x 3 targets x 6 grid points: small enough to read, every view non-empty
     records = [r for r in synthetic_records(1008) if r["intermediate"] in ("none", "hellaswag")
                and r["target"] in ("rte", "cola", "wic") and r["lr"] == 2e-5]
-    write_store(DB, records)
-    yield
+    write_store(base / DB, records)
+    return base
+
+
+@pytest.fixture(autouse=True)
+def in_snapshot_dir(snapshot_dir, monkeypatch):
+    monkeypatch.chdir(snapshot_dir)
 
 
 def waiting_for(text: str, *keys: str, focus: str | None = None):
@@ -34,12 +40,7 @@ def waiting_for(text: str, *keys: str, focus: str | None = None):
         app = pilot.app
         for key in keys:
             await pilot.press(key)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            shown = "\n".join(str(w.render()) for w in app.screen.query("Static"))
-            if text in shown:
-                break
-            await pilot.pause(0.1)
+        await until(pilot, lambda: text in "\n".join(str(w.render()) for w in app.screen.query("Static")), 20, repr(text))
         if focus:
             app.screen.query_one(focus).focus()
         await pilot.pause(0.2)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from stilts_tui.errors import SpecError, StiltsError
@@ -54,16 +56,31 @@ def test_overrides_sizes_and_zero_shot(tmp_path):
 
 @pytest.mark.parametrize("raw, fragments", [
     ({"model": "m", "targets": ["rte"], "gird": {}}, ["unknown key(s) gird", "allowed keys"]),
-    ({"model": "m", "targets": ["rte"], "grid": {"learning_rate": [1]}}, ["[grid] unknown key 'learning_rate'", "lr"]),
+    ({"model": "m", "targets": ["rte"], "grid": {"learning_rate": [1]}}, ["[grid]: unknown key 'learning_rate'", "lr"]),
     ({"model": "m", "targets": ["rtx"]}, ["unknown task 'rtx'", "did you mean rte"]),
-    ({"model": "m", "targets": ["rte"], "grid": {"lr": ["fast"]}}, ["lr = 'fast' is not float"]),
+    ({"model": "m", "targets": ["rte"], "grid": {"lr": ["fast"]}}, ["lr = 'fast' is not a number"]),
     ({"model": "m", "targets": ["rte"], "train": {"precision": "fp8"}}, ["precision = 'fp8'", "'auto', 'fp32', 'tf32', 'bf16', 'fp16'"]),
     ({"model": "m", "targets": ["rte"], "tasks": {"socialiqa": {"grad_clip": "always"}}},
      ["grad_clip = 'always'", "'per_step', 'per_micro_batch'"]),
-    ({"model": "m", "targets": ["socialiqa"], "tasks": {"socialiqa": {"device_batch": 0}}}, ["device_batch = 0", "at least 1"]),
+    ({"model": "m", "targets": ["socialiqa"], "tasks": {"socialiqa": {"device_batch": 0}}}, ["device_batch = 0 is out of range", "1 ≤ device_batch"]),
     ({"model": "m", "targets": []}, ["targets must be a non-empty list"]),
     ({"targets": ["rte"]}, ["missing key 'model'"]),
-    ({"model": "m", "targets": ["rte"], "tasks": {"rte": {"epoch": 3}}}, ["[tasks.rte] unknown key 'epoch'", "epochs"]),
+    ({"model": "m", "targets": ["rte"], "tasks": {"rte": {"epoch": 3}}}, ["[tasks.rte]: unknown key 'epoch'", "epochs"]),
+    # ranges, from RunConfig's declared fields (settings.py)
+    ({"model": "m", "targets": ["rte"], "grid": {"lr": [-1e-5]}}, ["[grid]: lr = -1e-05 is out of range", "0 < lr"]),
+    ({"model": "m", "targets": ["rte"], "grid": {"lr": [0]}}, ["lr = 0 is out of range", "0 < lr"]),
+    ({"model": "m", "targets": ["rte"], "grid": {"batch_size": [0]}}, ["batch_size = 0 is out of range", "1 ≤ batch_size"]),
+    ({"model": "m", "targets": ["rte"], "grid": {"warmup_ratio": [1.0]}}, ["warmup_ratio = 1.0", "0 ≤ warmup_ratio < 1"]),
+    ({"model": "m", "targets": ["rte"], "grid": {"warmup_ratio": [-0.1]}}, ["warmup_ratio = -0.1", "0 ≤ warmup_ratio < 1"]),
+    ({"model": "m", "targets": ["rte"], "grid": {"seed": [1.5]}}, ["seed = 1.5 is not an integer", "give seed as an integer"]),
+    ({"model": "m", "targets": ["rte"], "grid": {"epochs": [2.5]}}, ["epochs = 2.5 is not an integer"]),
+    ({"model": "m", "targets": ["rte"], "grid": {"epochs": [True]}}, ["epochs = True is not an integer"]),
+    ({"model": "m", "targets": ["rte"], "intermediate": {"lr": -1.0}}, ["[intermediate]: lr = -1.0 is out of range"]),
+    ({"model": "m", "targets": ["rte"], "train": {"max_device_batch": 0}}, ["[train]: max_device_batch = 0", "1 ≤"]),
+    ({"model": "m", "targets": ["rte"], "train": {"save_target_checkpoints": "yes"}},
+     ["save_target_checkpoints = 'yes' is not true or false"]),
+    ({"model": "m", "intermediates": ["hellaswag_p"], "targets": ["rte"], "tasks": {"hellaswag_p": {"train_size": [0]}}},
+     ["train_size = 0 is out of range", "1 ≤ train_size"]),
 ])
 def test_wrong_keys_and_values_name_the_key_and_the_fix(raw, fragments):
     with pytest.raises(SpecError) as err:
@@ -82,15 +99,25 @@ def test_spec_file_errors(tmp_path):
         load_spec(bad)
 
 
-def test_paper_and_demo_specs_in_experiments_parse():
+def test_paper_and_demo_specs_in_experiments_parse(tmp_path):
     from pathlib import Path
 
     folder = Path(__file__).resolve().parents[1] / "experiments"
     specs = sorted(folder.glob("*.toml"))
     assert specs
     for path in specs:
-        spec = load_spec(path)
-        assert expand(spec, Path("/tmp/x"))
+        spec = load_spec(path, data_dir=str(tmp_path) if path.stem == "demo" else None)
+        assert expand(spec, tmp_path)
+
+
+def test_a_spec_whose_task_has_no_data_says_how_to_get_it(tmp_path):
+    """The demo's tasks live in no hub: without --data-dir the spec fails before any run starts,
+    naming the two ways to build the data."""
+    spec = load_spec(Path(__file__).resolve().parents[1] / "experiments" / "demo.toml")
+    with pytest.raises(SpecError) as err:
+        expand(spec, tmp_path)
+    assert "demo_realfake has no data here" in err.value.problem
+    assert all(w in err.value.fix for w in ("stilts demo", "stilts build-data demo --out DIR", "--data-dir"))
 
 
 def test_paper_specs_expand_to_the_studys_run_counts():

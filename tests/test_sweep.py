@@ -108,7 +108,7 @@ def test_a_failed_intermediate_blocks_its_targets_only(tiny_models, train_data, 
     status = {r["intermediate"] + ":" + r["kind"]: r for r in Store(tmp_path / "r.json").runs()}
     assert counts["blocked"] == 1 and counts["finished"] == 1 and counts["failed"] == 1
     assert status["hella_sh:intermediate"]["reason"] == "data_error"
-    assert "stilts build-data hella-sh" in status["hella_sh:intermediate"]["message"] or status["hella_sh:intermediate"]["message"]
+    assert "stilts build-data hella-sh" in status["hella_sh:intermediate"]["message"]
     assert status["hella_sh:target"]["status"] == "blocked"
     assert status["none:target"]["status"] == "finished"
 
@@ -118,7 +118,12 @@ def test_bad_spec_and_paths_on_the_cli(tmp_path):
     bad.write_text('model = "m"\ntargets = ["rte"]\n[grid]\nlearning_rate = [1e-5]\n')
     proc = stilts("run", str(bad), "--db", str(tmp_path / "r.json"), check=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert "[grid] unknown key 'learning_rate'" in proc.stderr and "fix:" in proc.stderr
+    assert "[grid]: unknown key 'learning_rate'" in proc.stderr and "fix:" in proc.stderr
+    demo = Path(__file__).resolve().parents[1] / "experiments" / "demo.toml"
+    proc = stilts("run", str(demo), "--db", str(tmp_path / "demo.json"), check=False)  # no demo data: say how to build it
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and "hub" in proc.stderr
+    assert "stilts build-data demo --out DIR" in proc.stderr and "--data-dir" in proc.stderr
+    assert not (tmp_path / "demo.json").exists()  # nothing was launched
     proc = stilts("run", str(tmp_path / "missing.toml"), check=False)
     assert proc.returncode == 2 and "not found" in proc.stderr
     proc = stilts("results", "--db", str(tmp_path / "nope.json"), check=False)

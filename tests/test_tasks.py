@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from conftest import shared_data_or_skip
@@ -258,8 +259,9 @@ def test_user_defined_task_from_toml(tmp_path, tokenizers):
                     '[fields]\na = "q1"\nb = "q2"\nlabel = "same"\n')
     task = register_task_file(spec)
     assert get_task("paraphrase") is task and task.epochs == 2
-    ex = load_examples(task, "train", None if False else tmp_path)
+    ex = load_examples(task, "train", None)  # the file names its own data folder: no --data-dir needed
     assert ex == [ClsExample("how old are you", "what is your age", 1), ClsExample("hi", "bye", 0)]
+    assert load_examples(task, "train", tmp_path / "elsewhere") == ex  # and that folder wins over a --data-dir
     mc = tmp_path / "mc.toml"
     mc.write_text('name = "pick"\nhead = "multiple_choice"\nformat = "jsonl"\n[files]\ntrain = "t.jsonl"\ndev = "t.jsonl"\n'
                   '[fields]\na = ["ctx", "q"]\nlabel = "y"\nchoices = ["o1", "o2", "o3"]\nlabel_base = 1\n')
@@ -278,6 +280,15 @@ def test_user_task_errors_are_clear(tmp_path):
         register_task_file(bad)
     bad.write_text('name = "x"\nhed = "classification"\n')
     with pytest.raises(StiltsError, match="unknown key.*hed"):
+        register_task_file(bad)
+    fields = '[files]\ntrain="a"\ndev="b"\n[fields]\na="a"\nlabel="l"\n'
+    for line, words in (("epochs = 0", "epochs = 0 is out of range"), ("max_length = 2.5", "max_length = 2.5 is not an integer"),
+                        ("batch_size = -8", "batch_size = -8 is out of range"), ('metric = "f1"', "metric = 'f1' is not one of")):
+        bad.write_text(f'name = "x"\nhead = "classification"\nlabels = ["a", "b"]\n{line}\n{fields}')
+        with pytest.raises(StiltsError, match=re.escape(words)):
+            register_task_file(bad)
+    bad.write_text(f'name = "x"\nhead = "classification"\nlabels = ["a", "b"]\n{fields}label_base = -1\n')
+    with pytest.raises(StiltsError, match=re.escape("[fields]: label_base = -1 is out of range")):
         register_task_file(bad)
     bad.write_text("name = \n")
     with pytest.raises(StiltsError, match="not valid TOML"):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import tomli_w
+from conftest import wait_for
 from runner_helpers import stilts
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None,
@@ -28,13 +29,10 @@ def capture(session: str) -> str:
 
 
 def wait_screen(session: str, text: str, timeout: float = 60) -> str:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        screen = capture(session)
-        if text in screen:
-            return screen
-        time.sleep(0.3)
-    raise AssertionError(f"{text!r} never appeared:\n{capture(session)}")
+    try:
+        return wait_for(lambda: text in (screen := capture(session)) and screen, timeout, repr(text), 0.3)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; the screen:\n{capture(session)}") from None
 
 
 def test_tui_in_tmux_and_the_sweep_outlives_the_terminal(tiny_models, train_data, tmp_path):
@@ -67,9 +65,7 @@ def test_tui_in_tmux_and_the_sweep_outlives_the_terminal(tiny_models, train_data
     runner_pid = state["pid"]
     time.sleep(1.0)
     os.kill(runner_pid, 0)  # still alive
-    deadline = time.time() + 240
-    while json.loads((tmp_path / "results.runner.json").read_text())["status"] != "finished":
-        assert time.time() < deadline, "the sweep did not finish after the terminal closed"
-        time.sleep(0.5)
+    wait_for(lambda: json.loads((tmp_path / "results.runner.json").read_text())["status"] == "finished", 240,
+             "the sweep to finish after the terminal closed", 0.5)
     runs = json.loads(stilts("results", "--db", str(db), "--runs", "--format", "json").stdout)
     assert len(runs) == 4 and {r["status"] for r in runs} == {"finished"}

@@ -4,10 +4,10 @@ results against a real runner and tiny models."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
+from conftest import until, wait_for
 
 from stilts_tui.app.app import StiltsApp
 from stilts_tui.app.plan_screen import PlanScreen
@@ -20,15 +20,6 @@ def store_db(tmp_path_factory) -> Path:
     db = tmp_path_factory.mktemp("tui") / "results.json"
     write_store(db, synthetic_records(1008))
     return db
-
-
-async def until(pilot, pred, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        await pilot.pause(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def screen_text(app) -> str:
@@ -153,10 +144,8 @@ async def test_plan_launch_watch_results_with_a_real_runner(tiny_models, train_d
         await pilot.press("3")
         await until(pilot, lambda: "rte" in screen_text(app) and "dev scores" in screen_text(app), what="results")
     # The app has quit; the runner it launched ends on its own.
-    deadline = time.monotonic() + 60
-    while json.loads((db.parent / "results.runner.json").read_text())["status"] != "finished":
-        assert time.monotonic() < deadline, "the runner did not finish"
-        time.sleep(0.2)
+    wait_for(lambda: json.loads((db.parent / "results.runner.json").read_text())["status"] == "finished", 60,
+             "the runner to finish")
 
 
 async def test_a_refresh_landing_while_a_screen_is_composed_waits_for_it(store_db):
@@ -170,3 +159,38 @@ async def test_a_refresh_landing_while_a_screen_is_composed_waits_for_it(store_d
         await switching
         await until(pilot, lambda: "random guess" in screen_text(app) or "rte" in screen_text(app), what="results")
         assert app.screen.id == "results" and app.screen.ready
+
+
+async def test_run_and_task_text_is_shown_literally_not_read_as_markup(tmp_path):
+    """An intermediate's pair is shown as `[demo_realfake]` and a failure message or stderr line
+    holding `[/something]` is shown as written: neither vanishes nor raises a markup error."""
+    from stilts_tui.runner.loop import run_record
+    from stilts_tui.train.config import RunConfig
+
+    inter = RunConfig(kind="intermediate", model="tiny-bert", task="demo_realfake", spec_name="t")
+    inter.run_id = inter.compute_id()
+    failed = RunConfig(kind="target", model="tiny-bert", task="[/b]rte", intermediate="[red]x", spec_name="t")
+    failed.run_id = failed.compute_id()
+    records = [run_record(inter) | {"status": "finished", "score": 0.9, "metric": "accuracy", "attempts": 1},
+               run_record(failed) | {"status": "failed", "reason": "crash", "attempts": 1,
+                                     "message": "bad value [/something] in [b]x",
+                                     "stderr_tail": ["[/bold] oops", "ValueError: [/]"]}]
+    db = tmp_path / "results.json"
+    write_store(db, records)
+    app = StiltsApp(db, refresh_s=0.5)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = app.screen.query_one(RunsTable)
+        await until(pilot, lambda: len(table.rows) == 2, what="rows")
+        assert any(r["pair"] == "[demo_realfake]" for r in table.rows)
+        for run_id, expected in ((inter.run_id, ["[demo_realfake]"]),
+                                 (failed.run_id, ["[red]x → [/b]rte", "bad value [/something] in [b]x",
+                                                  "[/bold] oops", "ValueError: [/]"])):
+            app.open_run(run_id)
+            await until(pilot, lambda: app.screen.id == "detail" and "config:" in screen_text(app), what="detail")
+            text = screen_text(app)
+            for piece in expected:
+                assert piece in text, piece
+            await pilot.press("escape")
+            await until(pilot, lambda: app.screen.id == "runs", what="runs screen")
+        await pilot.press("3")  # results: tables hold task names as literal text
+        await until(pilot, lambda: app.screen.id == "results" and "[red]x" in screen_text(app), what="results")

@@ -106,6 +106,6 @@ class StiltsApp(App):
         try:
             pid = start_detached(self.db, Path(last_sweep(self.db)), resume=True)
         except StiltsError as exc:
-            self.call_from_thread(self.notify, exc.problem, severity="error")
+            self.call_from_thread(self.notify, exc.problem, severity="error", markup=False)
             return
         self.call_from_thread(self.notify, f"sweep resumed (runner pid {pid})")

@@ -11,34 +11,37 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from stilts_tui.app.data import read_full
-from stilts_tui.app.format import pair, sparkline
+from stilts_tui.app.format import esc, pair, sparkline
 
 
 def detail_text(rec: dict) -> str:
+    """Markup: every value that came from a user or a run goes through `esc`."""
     live = read_full(rec)
-    lines = [f"[b]run {rec['run_id']}[/b]  {pair(rec)}  status {rec.get('status')}  attempts {rec.get('attempts', 0)}"]
+    lines = [f"[b]run {esc(rec['run_id'])}[/b]  {esc(pair(rec))}  status {esc(rec.get('status'))}  "
+             f"attempts {esc(rec.get('attempts', 0))}"]
     if rec.get("score") is not None:
-        lines.append(f"score: {rec.get('metric')} {rec['score'] * 100:.2f}  wall {rec.get('wall_s') or 0:.1f} s")
+        lines.append(f"score: {esc(rec.get('metric'))} {rec['score'] * 100:.2f}  wall {rec.get('wall_s') or 0:.1f} s")
     if rec.get("executor") == "slurm":
-        lines.append(f"Slurm job {rec.get('slurm_job') or '(submitting)'}: {rec.get('queue_state') or '?'}"
-                     + (f" on {rec['device']}" if rec.get("device") not in (None, "slurm") else "")
-                     + (f", requeued {rec['requeues']}×" if rec.get("requeues") else ""))
+        lines.append(esc(f"Slurm job {rec.get('slurm_job') or '(submitting)'}: {rec.get('queue_state') or '?'}"
+                         + (f" on {rec['device']}" if rec.get("device") not in (None, "slurm") else "")
+                         + (f", requeued {rec['requeues']}×" if rec.get("requeues") else "")))
     if rec.get("status") in ("failed", "stopped", "blocked", "queued") and rec.get("reason"):
-        lines.append(f"[b]reason:[/b] {rec.get('reason')}: {rec.get('message') or ''}")
+        lines.append(f"[b]reason:[/b] {esc(rec.get('reason'))}: {esc(rec.get('message') or '')}")
     for f in rec.get("failures", []):
-        lines.append(f"  attempt {f.get('attempt')}: {f.get('reason')} — {f.get('message')} ({f.get('slot')})")
+        lines.append(esc(f"  attempt {f.get('attempt')}: {f.get('reason')} — {f.get('message')} ({f.get('slot')})"))
     if rec.get("stderr_tail"):
-        lines += ["[b]stderr tail:[/b]", *[f"  {x}" for x in rec["stderr_tail"][-8:]]]
+        lines += ["[b]stderr tail:[/b]", *[f"  {esc(x)}" for x in rec["stderr_tail"][-8:]]]
     if live.handoff:
         h = live.handoff
-        lines += ["[b]hand-off:[/b] " + str(h.get("rule")),
-                  f"  kept {', '.join(h.get('kept', []))}; re-initialised {', '.join(h.get('reinitialised', [])) or '—'}"]
+        lines += ["[b]hand-off:[/b] " + esc(h.get("rule")),
+                  esc(f"  kept {', '.join(h.get('kept', []))}; re-initialised {', '.join(h.get('reinitialised', [])) or '—'}")]
     if live.losses:
         lines += [f"[b]loss[/b] ({len(live.losses)} points, last {live.losses[-1]:.4f})", "  " + sparkline(live.losses, 60)]
     if live.evals:
-        lines.append("[b]evals:[/b] " + ", ".join(f"epoch {e.get('epoch')}: {e.get('score', 0) * 100:.1f}" for e in live.evals))
-    lines += ["[b]log:[/b]", *[f"  {x}" for x in list(live.lines)[-15:]]]
-    lines += ["[b]config:[/b]", json.dumps(rec.get("config", {}), indent=2, sort_keys=True)]
+        lines.append("[b]evals:[/b] " + ", ".join(f"epoch {esc(e.get('epoch'))}: {e.get('score', 0) * 100:.1f}"
+                                                  for e in live.evals))
+    lines += ["[b]log:[/b]", *[f"  {esc(x)}" for x in list(live.lines)[-15:]]]
+    lines += ["[b]config:[/b]", esc(json.dumps(rec.get("config", {}), indent=2, sort_keys=True))]
     return "\n".join(lines)
 
 

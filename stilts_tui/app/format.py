@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import time
 
+from textual.markup import escape
+
 from stilts_tui.app.data import Live
 
 SPARK = "▁▂▃▄▅▆▇█"
+
+
+def esc(value: object) -> str:
+    """Any user or run text (task names, messages, stderr, paths) made literal for Textual markup:
+    `[demo_realfake]` or `[/x]` would otherwise vanish or raise a markup error."""
+    return escape(str(value))
 
 
 def sparkline(values, width: int = 30) -> str:

@@ -16,6 +16,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, Select, SelectionList, Static, TextArea
 
+from stilts_tui.app.format import esc
 from stilts_tui.errors import StiltsError
 
 PAPER_GRID = {"lr": "5e-6, 1e-5, 2e-5", "batch_size": "8, 16, 32", "warmup_ratio": "0.0, 0.2", "seed": "12, 42"}
@@ -187,7 +188,7 @@ class PlanScreen(Screen):
             spec = parse_spec(raw, base=self.root / "experiments")
             runs = expand(spec, self.app.db.parent)
         except StiltsError as exc:
-            text = f"[b]spec:[/b] {exc.problem}" + (f" — {exc.fix}" if exc.fix else "")
+            text = f"[b]spec:[/b] {esc(exc.problem)}" + (f" — {esc(exc.fix)}" if exc.fix else "")
         else:
             done_ids = {r["run_id"] for r in records if r.get("status") == "finished"}
             todo = [r for r in runs if r.run_id not in done_ids]
@@ -210,7 +211,7 @@ class PlanScreen(Screen):
             try:
                 self.load(Path(event.value))
             except (OSError, tomllib.TOMLDecodeError) as exc:
-                self.notify(f"cannot open {event.value}: {exc}", severity="error")
+                self.notify(f"cannot open {event.value}: {exc}", severity="error", markup=False)
 
     def action_search(self) -> None:
         self.query_one("#plan-search", Input).focus()
@@ -231,7 +232,7 @@ class PlanScreen(Screen):
 
             parse_spec(raw, base=self.root / "experiments")
         except StiltsError as exc:
-            self.notify(exc.problem + (f"\n{exc.fix}" if exc.fix else ""), severity="error", timeout=8)
+            self.notify(exc.problem + (f"\n{exc.fix}" if exc.fix else ""), severity="error", timeout=8, markup=False)
             return None
         path = Path(self.query_one("#plan-path", Input).value.strip() or "experiments/my-study.toml")
         path = path if path.is_absolute() else self.root / path
@@ -242,7 +243,7 @@ class PlanScreen(Screen):
     def action_save(self) -> None:
         path = self.save()
         if path:
-            self.notify(f"saved {path}")
+            self.notify(f"saved {path}", markup=False)
 
     def action_launch(self) -> None:
         path = self.save()
@@ -261,8 +262,8 @@ class PlanScreen(Screen):
             runs = expand(spec, db.parent)
             pid = launch(db, spec.name, runs, with_executor({}, spec), str(path))
         except StiltsError as exc:
-            self.app.call_from_thread(self.notify, exc.problem + (f"\n{exc.fix}" if exc.fix else ""), severity="error",
+            self.app.call_from_thread(self.notify, exc.problem + (f"\n{exc.fix}" if exc.fix else ""), markup=False, severity="error",
                                       timeout=8)
             return
-        self.app.call_from_thread(self.notify, f"launched {spec.name}: {len(runs)} runs (runner pid {pid})")
+        self.app.call_from_thread(self.notify, f"launched {spec.name}: {len(runs)} runs (runner pid {pid})", markup=False)
         self.app.call_from_thread(self.app.switch_mode, "runs")

@@ -14,6 +14,7 @@ from textual.widgets import Footer, Input, Label, Static
 
 from stilts_tui.analysis.filters import apply_filters, parse_filters
 from stilts_tui.analysis.report import render_results, violins_for
+from stilts_tui.app.format import esc
 from stilts_tui.errors import StiltsError
 
 VIEWS = ("pairs", "violins", "table2", "table3", "table4", "figure3")
@@ -73,7 +74,7 @@ class ResultsScreen(Screen):
         yield Static("", id="results-summary")
         yield Input(placeholder="filter key=value … (lr=1e-5 seed=42) — enter to apply", id="results-filter")
         with VerticalScroll(id="results-body"):
-            yield Static("", id="results-view")
+            yield Static("", id="results-view", markup=False)  # tables hold task names: literal text
         yield Footer()
 
     def on_mount(self) -> None:
@@ -96,13 +97,13 @@ class ResultsScreen(Screen):
         try:
             self.records = apply_filters(snap.records, parse_filters(text.split()))
         except StiltsError as exc:
-            self.notify(exc.problem, severity="warning")
+            self.notify(exc.problem, severity="warning", markup=False)
             self.records = snap.records
         if self.target not in self.targets():
             self.target = (self.targets() or [None])[0]
         self.query_one("#results-summary", Static).update(
-            f"view {self.view} (v)  │ target {self.target or '—'} (t)  │ baseline {self.baseline} (b)  │ "
-            f"{finished} finished runs" + (f"  │ filter: {text}" if text else ""))
+            f"view {self.view} (v)  │ target {esc(self.target or '—')} (t)  │ baseline {esc(self.baseline)} (b)  │ "
+            f"{finished} finished runs" + (f"  │ filter: {esc(text)}" if text else ""))
         self.render_view()
 
     def render_view(self) -> None:
@@ -167,7 +168,7 @@ class ResultsScreen(Screen):
         try:
             Path(path).expanduser().write_text(text, encoding="utf-8")
         except OSError as exc:
-            self.notify(f"could not write {path}: {exc.strerror}", severity="error")
+            self.notify(f"could not write {path}: {exc.strerror}", severity="error", markup=False)
             return
-        self.notify(f"wrote {path} ({fmt})")
+        self.notify(f"wrote {path} ({fmt})", markup=False)
 

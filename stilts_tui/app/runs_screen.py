@@ -13,7 +13,7 @@ from textual.widgets import Footer, Input, Static
 
 from stilts_tui.analysis.filters import apply_filters, parse_filters
 from stilts_tui.app.data import Snapshot
-from stilts_tui.app.format import run_row, sparkline
+from stilts_tui.app.format import esc, run_row, sparkline
 from stilts_tui.app.runs_table import RunsTable
 from stilts_tui.errors import StiltsError
 
@@ -101,9 +101,9 @@ class RunsScreen(Screen):
         c = snap.counts
         runner = "runner: running" if snap.runner_running else ("runner: " + ((snap.state or {}).get("status") or "none"))
         self.query_one("#runs-summary", Static).update(
-            f"{_short(snap.db)}  {runner}  │ " + "  ".join(f"{k} {c.get(k, 0)}" for k in
+            f"{esc(_short(snap.db))}  {esc(runner)}  │ " + "  ".join(f"{k} {c.get(k, 0)}" for k in
                                                   ("queued", "running", "finished", "failed", "stopped", "blocked"))
-            + f"  │ {rows_n} shown, sorted by {self.sort_key}" + (f", filter: {text}" if text else ""))
+            + f"  │ {rows_n} shown, sorted by {self.sort_key}" + (f", filter: {esc(text)}" if text else ""))
         self._live_panel(snap)
         self._gpus()
 
@@ -113,7 +113,7 @@ class RunsScreen(Screen):
         try:
             records = apply_filters(records, parse_filters(pairs))
         except StiltsError as exc:
-            self.notify(exc.problem, severity="warning")
+            self.notify(exc.problem, severity="warning", markup=False)
         if words:
             records = [r for r in records if all(w in f"{r['run_id']} {r.get('status')} {r.get('intermediate')} "
                                                  f"{r.get('target')}".lower() for w in words)]
@@ -128,14 +128,14 @@ class RunsScreen(Screen):
                 continue
             total = live.total_steps or 1
             filled = int(20 * live.step / total)
-            parts.append(f"{r.get('slot') or '?'} {r['run_id']}\n  {r.get('intermediate')} → {r.get('target')}\n"
+            parts.append(f"{esc(r.get('slot') or '?')} {esc(r['run_id'])}\n  {esc(r.get('intermediate'))} → {esc(r.get('target'))}\n"
                          f"  [{'█' * filled}{'░' * (20 - filled)}] {live.step}/{live.total_steps}\n"
                          f"  loss {sparkline(live.losses, 20)} {live.loss or 0:.3f}\n"
                          f"  {live.sequences_per_s or 0:.0f} seq/s  {live.memory_mb or 0:.0f} MB\n"
-                         f"  {live.lines[-1] if live.lines else ''}")
+                         f"  {esc(live.lines[-1]) if live.lines else ''}")
         if not running:
             st = snap.state or {}
-            parts.append("nothing running" + (f"\nlast sweep: {st.get('name')} ({st.get('status')})" if st else
+            parts.append("nothing running" + (f"\nlast sweep: {esc(st.get('name'))} ({esc(st.get('status'))})" if st else
                                               "\nplan a sweep (1) or start one with stilts run"))
         self.query_one("#runs-live", Static).update("\n".join(parts))
 
@@ -195,6 +195,6 @@ class RunsScreen(Screen):
 
         try:
             msg = f"run {run_id}: {stop_run(self.app.db, run_id)}" if what == "stop" else retry_run(self.app.db, run_id)
-            self.app.call_from_thread(self.notify, msg)
+            self.app.call_from_thread(self.notify, msg, markup=False)
         except StiltsError as exc:
-            self.app.call_from_thread(self.notify, exc.problem, severity="error")
+            self.app.call_from_thread(self.notify, exc.problem, severity="error", markup=False)

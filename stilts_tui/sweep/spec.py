@@ -42,22 +42,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from stilts_tui.errors import SpecError, StiltsError
+from stilts_tui.settings import check_value
 from stilts_tui.sweep.executors import executor_options
-from stilts_tui.tasks import get_task, register_task_file
+from stilts_tui.tasks import get_task, needs_data_dir, no_data_error, register_task_file
 from stilts_tui.tomlfile import read_toml
 from stilts_tui.train.config import RunConfig
 
 TOP_KEYS = {"name", "description", "model", "data_dir", "task_files", "intermediates", "targets", "zero_shot",
             "grid", "intermediate", "tasks", "train", "executor", "slurm"}
-GRID_KEYS = {"lr": float, "batch_size": int, "warmup_ratio": float, "seed": int, "epochs": int, "max_length": int,
-             "train_size": int, "weight_decay": float, "adam_eps": float, "max_grad_norm": float}
-TASK_KEYS = {"epochs": int, "max_length": int, "train_size": int, "batch_size": int, "data_dir": str,
-             "device_batch": int, "grad_clip": str}
-TRAIN_KEYS = {"max_device_batch": int, "group_by_length": bool, "precision": str, "optimizer": str, "sdpa": bool,
-              "fused_adamw": bool, "eval_every_epoch": bool, "threads": int, "save_target_checkpoints": bool,
-              "log_interval_s": float, "resume_every_s": float}
-CHOICES = {"precision": ("auto", "fp32", "tf32", "bf16", "fp16"), "optimizer": ("torch_adamw", "hf_adamw"),
-           "grad_clip": ("per_step", "per_micro_batch")}
+# Which RunConfig fields each table may set; types and ranges come from RunConfig itself (settings.py).
+GRID_KEYS = ("lr", "batch_size", "warmup_ratio", "seed", "epochs", "max_length", "train_size", "weight_decay",
+             "adam_eps", "max_grad_norm")
+TASK_KEYS = ("epochs", "max_length", "train_size", "batch_size", "data_dir", "device_batch", "grad_clip")
+TRAIN_KEYS = ("max_device_batch", "group_by_length", "precision", "optimizer", "sdpa", "fused_adamw", "eval_every_epoch",
+              "threads", "save_target_checkpoints", "log_interval_s", "resume_every_s")
+
+
+@dataclass
+class SweepTrain:
+    """[train] settings that belong to the sweep, not to a run's config."""
+
+    save_target_checkpoints: bool = False
+
+
 PAPER_GRID = {"lr": [5e-6, 1e-5, 2e-5], "batch_size": [8, 16, 32], "warmup_ratio": [0.0, 0.2], "seed": [12, 42]}
 # Chang & Lu's intermediate scripts (train_hella.sh, train_hella-p.sh, train_synth.sh) pass lr 1e-5,
 # seed 42 and no --warmup_ratio, so run.py's default 0.1 applies (run.py l. 403); batch 16 except
@@ -88,20 +95,10 @@ def _err(where: str, problem: str, fix: str) -> SpecError:
     return SpecError(f"{where}: {problem}", fix)
 
 
-def _check_type(where: str, key: str, value, kind) -> None:
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    ok = any(isinstance(value, k) and not (k in (int, float) and isinstance(value, bool)) for k in kinds)
-    if float in kinds and isinstance(value, int) and not isinstance(value, bool):
-        ok = True
-    if not ok:
-        names = " or ".join(k.__name__ for k in kinds)
-        raise _err(where, f"{key} = {value!r} is not {names}", f"give {key} as {names}")
-
-
-def _check_choice(where: str, key: str, value) -> None:
-    if key in CHOICES and value not in CHOICES[key]:
-        raise _err(where, f"{key} = {value!r} is not one of the allowed values",
-                   f"allowed: {', '.join(repr(c) for c in CHOICES[key])}")
+def _check(where: str, key: str, value, allowed: tuple[str, ...]) -> None:
+    if key not in allowed:
+        raise _err(where, f"unknown key {key!r}", f"keys: {', '.join(allowed)}")
+    check_value(SweepTrain if key in ("save_target_checkpoints",) else RunConfig, key, value, where)
 
 
 def load_spec(path: str | Path, data_dir: str | None = None) -> Spec:
@@ -145,19 +142,15 @@ def parse_spec(raw: dict, where: str = "spec", base: Path | None = None) -> Spec
     targets = task_list("targets", False)
     grid = dict(PAPER_GRID) if "grid" not in raw else {}
     for key, values in raw.get("grid", {}).items():
-        if key not in GRID_KEYS:
-            raise _err(where, f"[grid] unknown key {key!r}", f"grid keys: {', '.join(GRID_KEYS)}")
         values = values if isinstance(values, list) else [values]
         if not values:
             raise _err(where, f"[grid] {key} is empty", "give at least one value")
         for v in values:
-            _check_type(f"{where} [grid]", key, v, GRID_KEYS[key])
+            _check(f"{where} [grid]", key, v, GRID_KEYS)
         grid[key] = values
     inter: dict = {}
     for key, value in raw.get("intermediate", {}).items():
-        if key not in GRID_KEYS:
-            raise _err(where, f"[intermediate] unknown key {key!r}", f"keys: {', '.join(GRID_KEYS)}")
-        _check_type(f"{where} [intermediate]", key, value, GRID_KEYS[key])
+        _check(f"{where} [intermediate]", key, value, GRID_KEYS)
         inter[key] = value
     tasks: dict[str, dict] = {}
     for name, overrides in raw.get("tasks", {}).items():
@@ -168,13 +161,8 @@ def parse_spec(raw: dict, where: str = "spec", base: Path | None = None) -> Spec
         if not isinstance(overrides, dict):
             raise _err(where, f"[tasks.{name}] must be a table", "e.g. [tasks.rte] then epochs = 5")
         for key, value in overrides.items():
-            if key not in TASK_KEYS:
-                raise _err(where, f"[tasks.{name}] unknown key {key!r}", f"keys: {', '.join(TASK_KEYS)}")
             for v in value if (key == "train_size" and isinstance(value, list)) else [value]:
-                _check_type(f"{where} [tasks.{name}]", key, v, TASK_KEYS[key])
-            _check_choice(f"{where} [tasks.{name}]", key, value)
-            if key == "device_batch" and value < 1:
-                raise _err(where, f"[tasks.{name}] device_batch = {value}", "give a device batch of at least 1")
+                _check(f"{where} [tasks.{name}]", key, v, TASK_KEYS)
             if key == "train_size" and isinstance(value, list) and tname not in intermediates:
                 raise _err(where, f"[tasks.{name}] train_size is a list but {name} is not an intermediate",
                            "put a size list in [grid] train_size for targets")
@@ -183,10 +171,7 @@ def parse_spec(raw: dict, where: str = "spec", base: Path | None = None) -> Spec
         tasks[tname] = overrides
     train = {}
     for key, value in raw.get("train", {}).items():
-        if key not in TRAIN_KEYS:
-            raise _err(where, f"[train] unknown key {key!r}", f"keys: {', '.join(TRAIN_KEYS)}")
-        _check_type(f"{where} [train]", key, value, TRAIN_KEYS[key])
-        _check_choice(f"{where} [train]", key, value)
+        _check(f"{where} [train]", key, value, TRAIN_KEYS)
         train[key] = value
     zero_shot = raw.get("zero_shot", False)
     if zero_shot not in (True, False, "only"):
@@ -261,9 +246,19 @@ def _check_device_batch(where: str, cfg: RunConfig) -> None:
                    "use batch sizes that the device batch divides (the effective batch is device_batch x accumulation)")
 
 
+def check_data_sources(spec: Spec) -> None:
+    """Fail before any run starts when a task has nowhere to read its data from."""
+    for name in [n for n in spec.intermediates if n != "none"] + spec.targets:
+        task = get_task(name)
+        if _overrides(spec, name).get("data_dir") is None and needs_data_dir(task):
+            err = no_data_error(task)
+            raise _err(spec.path or "spec", err.problem, err.fix or "")
+
+
 def expand(spec: Spec, workdir: str | Path) -> list[RunConfig]:
     """Every run of the spec, intermediates first; each target run names the intermediate run
     whose checkpoint it starts from. Runs with the same identity appear once."""
+    check_data_sources(spec)
     workdir = Path(workdir)
     common = _common(spec)
     runs: dict[str, RunConfig] = {}

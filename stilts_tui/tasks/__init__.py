@@ -61,10 +61,22 @@ def load_examples(task: Task, split: str, data_dir: str | Path | None) -> list[E
     """One split of a task, from ``data_dir`` when given, else from the Hugging Face hub."""
     if split not in task.splits:
         raise StiltsError(f"task {task.name} has no split {split!r}", f"use one of {', '.join(task.splits)}")
+    if task.own_data and task.load_split is not None:  # its own folder, whatever --data-dir says
+        return task.load_split(Path.cwd(), split)
     if data_dir is not None:
         if task.load_split is None:
             raise StiltsError(f"task {task.name} has no file loader")
         return task.load_split(task_folder(task, Path(data_dir)), split)
     if task.load_hub is None:
-        raise StiltsError(f"task {task.name} is not on the Hugging Face hub", "pass --data-dir DIR holding its files")
+        raise no_data_error(task)
     return task.load_hub(split)
+
+
+def needs_data_dir(task: Task) -> bool:
+    """Whether runs of `task` can find no data unless a data folder is given."""
+    return task.load_hub is None and not task.own_data
+
+
+def no_data_error(task: Task) -> StiltsError:
+    return StiltsError(f"task {task.name} has no data here: no data folder was given and it is not on the Hugging Face hub",
+                       task.data_fix or "pass --data-dir DIR (the folder holding its files), or set data_dir in the spec")

@@ -57,6 +57,8 @@ class Task:
     hub_name: str | None = None
     splits: tuple[str, ...] = ("train", "dev")
     train_rows: int | None = None         # the official train size: orders and estimates runs before data is read
+    own_data: bool = False                # the task (file) names its own data folder: no --data-dir needed
+    data_fix: str | None = None           # how to get the data, said when none is found
 
     @property
     def num_labels(self) -> int:

@@ -212,7 +212,9 @@ def _hellaswag_derived(kind: str, fallback_to_hellaswag: bool):
         except DataError as exc:
             if not fallback_to_hellaswag or "file not found" not in exc.problem:
                 if "file not found" in exc.problem:
-                    raise DataError(exc.path, exc.problem, fix=f"build it first: stilts build-data {'hellaswag-p' if kind == 'p' else 'hella-sh'} --hellaswag-dir HELLASWAG_DIR --out {folder}") from None
+                    builder = "hellaswag-p" if kind == "p" else "hella-sh"
+                    raise exc.with_fix(f"build it first: stilts build-data {builder} --hellaswag-dir HELLASWAG_DIR "
+                                       f"--out {folder}") from None
                 raise
             return original(folder, split)
 

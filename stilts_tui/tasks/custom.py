@@ -11,6 +11,7 @@
     header = true                      # tsv: first row names the columns
     columns = ["id", "s1", "s2", "y"]  # tsv without header: column names in order
     data_dir = "data/my_nli"           # optional, relative to this file; else --data-dir/<name>
+    data_fix = "run make-my-nli first" # optional: how to get the data, said when none is found
 
     [files]
     train = "train.tsv"
@@ -27,16 +28,49 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from stilts_tui.errors import DataError, SpecError
+from stilts_tui.settings import check_table, ranged
 from stilts_tui.tasks.base import ClsExample, Example, MCExample, Task
 from stilts_tui.tasks.formats import label_index, read_csv, read_jsonl, read_tsv
 from stilts_tui.tomlfile import read_toml
 
-_KEYS = {"name", "description", "head", "labels", "num_choices", "metric", "epochs", "max_length", "format",
-         "header", "columns", "data_dir", "files", "fields", "batch_size"}
-_FIELD_KEYS = {"a", "b", "label", "choices", "choices_list", "label_base"}
+
+@dataclass
+class TaskFile:
+    """A task file's keys; types and ranges are checked from these fields (settings.py)."""
+
+    name: str
+    head: Literal["classification", "multiple_choice"]
+    files: dict[str, str]
+    fields: dict[str, str | int | list[str]]
+    description: str = ""
+    labels: list[str | int] = field(default_factory=list)
+    num_choices: int = ranged(0, ge=0)
+    metric: Literal["accuracy", "mcc"] = "accuracy"
+    epochs: int = ranged(3, ge=1)
+    max_length: int = ranged(128, ge=8)
+    format: Literal["tsv", "jsonl", "csv"] = "jsonl"
+    header: bool = True
+    columns: list[str] = field(default_factory=list)
+    data_dir: str | None = None
+    batch_size: int | None = ranged(None, ge=1)
+    data_fix: str | None = None
+
+
+@dataclass
+class TaskFields:
+    """The [fields] table."""
+
+    a: str | list[str]
+    label: str
+    b: str | list[str] | None = None
+    choices: list[str] = field(default_factory=list)
+    choices_list: str | None = None
+    label_base: int = ranged(0, ge=0)
 
 
 def _need(cond: bool, path: Path, problem: str, fix: str) -> None:
@@ -46,19 +80,14 @@ def _need(cond: bool, path: Path, problem: str, fix: str) -> None:
 
 def load_task_file(path: Path) -> Task:
     spec = read_toml(path, "task file", "experiments/tasks/demo_acceptability.toml")
-    unknown = set(spec) - _KEYS
-    _need(not unknown, path, f"unknown key(s) {', '.join(sorted(unknown))}", f"allowed keys: {', '.join(sorted(_KEYS))}")
+    check_table(TaskFile, spec, str(path))
     for key in ("name", "head", "files", "fields"):
         _need(key in spec, path, f"missing key {key!r}", "see the task file format in the README")
     head = spec["head"]
-    _need(head in ("classification", "multiple_choice"), path, f"head = {head!r}", 'use "classification" or "multiple_choice"')
     metric = spec.get("metric", "accuracy")
-    _need(metric in ("accuracy", "mcc"), path, f"metric = {metric!r}", 'use "accuracy" or "mcc"')
     fmt = spec.get("format", "jsonl")
-    _need(fmt in ("tsv", "jsonl", "csv"), path, f"format = {fmt!r}", 'use "tsv", "jsonl" or "csv"')
     fields = spec["fields"]
-    unknown = set(fields) - _FIELD_KEYS
-    _need(not unknown, path, f"unknown [fields] key(s) {', '.join(sorted(unknown))}", f"allowed: {', '.join(sorted(_FIELD_KEYS))}")
+    check_table(TaskFields, fields, f"{path} [fields]")
     _need("a" in fields and "label" in fields, path, "[fields] needs a and label", "name the columns holding segment A and the label")
     files = spec["files"]
     _need({"train", "dev"} <= set(files), path, "[files] needs train and dev", 'e.g. train = "train.tsv"')
@@ -116,6 +145,7 @@ def load_task_file(path: Path) -> Task:
         head=head, metric=metric, labels=labels, num_choices=num_choices if head == "multiple_choice" else 0,
         epochs=int(spec.get("epochs", 3)), max_length=int(spec.get("max_length", 128)),
         batch_size=spec.get("batch_size"), dir_names=(str(spec["name"]),), load_split=load,
+        own_data=base is not None, data_fix=spec.get("data_fix"),
     )
 
 

@@ -35,6 +35,15 @@ def _die_with_parent() -> None:
         os._exit(1)
 
 
+def _message(exc: BaseException) -> str:
+    """One line: a user error's problem and its fix; anything else its first line."""
+    from stilts_tui.errors import StiltsError
+
+    if isinstance(exc, StiltsError):
+        return exc.one_line()
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
 def _reason(exc: BaseException) -> str:
     import torch
 
@@ -91,7 +100,7 @@ def run_file(path: str, attempt: int = 1, cache=None) -> int:
         raise
     except BaseException as exc:  # every failure becomes a `failed` event with its reason
         tail = traceback.format_exc().strip().splitlines()[-12:]
-        events.emit("failed", reason=_reason(exc), message=str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+        events.emit("failed", reason=_reason(exc), message=_message(exc),
                     stderr_tail=tail)
         events.close()
         return 3

@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Literal
 
+from stilts_tui.settings import ranged
+
 RunKind = Literal["intermediate", "target", "zero_shot"]
 Precision = Literal["auto", "fp32", "tf32", "bf16", "fp16"]
 GradClip = Literal["per_step", "per_micro_batch"]
@@ -34,24 +36,24 @@ class RunConfig:
     init_checkpoint: str | None = None  # that checkpoint's folder
     data_dir: str | None = None
     task_files: list[str] = field(default_factory=list)
-    lr: float = 1e-5
-    batch_size: int = 16
-    warmup_ratio: float = 0.0
-    seed: int = 42
-    epochs: int = 3
-    max_length: int = 128
-    train_size: int | None = None
-    data_seed: int = 42                 # picks the train_size subset; fixed so all grid points share it
-    weight_decay: float = 0.0
-    adam_eps: float = 1e-8
-    max_grad_norm: float = 1.0
+    lr: float = ranged(1e-5, gt=0)
+    batch_size: int = ranged(16, ge=1)
+    warmup_ratio: float = ranged(0.0, ge=0, lt=1)
+    seed: int = ranged(42, ge=0)
+    epochs: int = ranged(3, ge=1)           # zero-shot runs are made with 0 (they only evaluate)
+    max_length: int = ranged(128, ge=8)
+    train_size: int | None = ranged(None, ge=1)
+    data_seed: int = ranged(42, ge=0)                # picks the train_size subset; fixed so all grid points share it
+    weight_decay: float = ranged(0.0, ge=0)
+    adam_eps: float = ranged(1e-8, gt=0)
+    max_grad_norm: float = ranged(1.0, gt=0)
     # "per_micro_batch": the running gradient is clipped after every backward, inside the
     # accumulation loop, as Chang & Lu's run.py does (its SocialIQA runs accumulate; see docs/paper.md).
     grad_clip: GradClip = "per_step"
     # A device batch the study fixes (SocialIQA: 4 x accumulation 2/4/8 in train_iqa.sh). With it the
     # epoch is cut into device batches as a DataLoader would, a step every batch_size / device_batch
     # of them (see train/steps.py); None: the device batch is only a memory setting.
-    device_batch: int | None = None
+    device_batch: int | None = ranged(None, ge=1)
     optimizer: OptimizerName = "torch_adamw"   # "hf_adamw": transformers 4.3.2's AdamW (train/optim.py)
     eval_every_epoch: bool = False
     # "tf32": fp32 weights, gradients and optimizer with TF32 matrix products, what PyTorch 1.7.1 ran
@@ -59,15 +61,15 @@ class RunConfig:
     precision: Precision = "auto"
     sdpa: bool = True
     fused_adamw: bool = True
-    max_device_batch: int = 32
+    max_device_batch: int = ranged(32, ge=1)
     group_by_length: bool = True        # micro-batches of similar length inside each step
-    threads: int | None = None
+    threads: int | None = ranged(None, ge=1)
     save_checkpoint: bool = False
     output_dir: str = ""
     events_path: str = ""
     cache_dir: str = ""
-    log_interval_s: float = 0.5
-    resume_every_s: float = 0.0         # save a resumable state this often (0: never; see train/resume.py)
+    log_interval_s: float = ranged(0.5, gt=0)
+    resume_every_s: float = ranged(0.0, ge=0)        # save a resumable state this often (0: never; see train/resume.py)
     spec_name: str = ""
     run_id: str = ""
 
