@@ -146,7 +146,8 @@ def _foreground(db: Path, name: str, runs: list, options: dict, resume: bool = F
     from stilts_tui.runner.control import ensure_no_runner
     from stilts_tui.runner.files import RunnerFiles
     from stilts_tui.runner.loop import Runner
-    from stilts_tui.runner.options import slots_from_options, slurm_lane
+    from stilts_tui.runner.options import slots_from_options
+    from stilts_tui.runner.slurm import slurm_lane
     from stilts_tui.sweep.progress import SweepProgress
 
     ensure_no_runner(RunnerFiles(db))

@@ -20,11 +20,12 @@ from tinydb import Query, TinyDB
 from tinydb.storages import Storage
 
 from stilts_tui.errors import StiltsError
+from stilts_tui.records import RunStatus
 
 RUNS = "runs"
 # A run's life: queued -> running -> finished | failed | stopped (by the user); a run that fails
 # for a reason worth retrying goes back to queued; a failed intermediate blocks its targets.
-STATUSES = ("queued", "running", "finished", "failed", "stopped", "blocked")
+STATUSES = tuple(RunStatus)
 
 
 class AtomicJSONStorage(Storage):

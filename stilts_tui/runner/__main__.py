@@ -20,7 +20,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     os.umask(0o077)  # everything the runner writes is the user's alone
     from stilts_tui.runner.loop import Runner
-    from stilts_tui.runner.options import slots_from_options, slurm_lane
+    from stilts_tui.runner.options import slots_from_options
+    from stilts_tui.runner.slurm import slurm_lane
     from stilts_tui.runner.sweepfile import read_sweep
     from stilts_tui.sweep.spec import describe
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from stilts_tui.errors import StiltsError
 from stilts_tui.runner.slots import Slot, model_shape, plan_slots
@@ -71,21 +70,8 @@ def with_executor(options: dict, spec) -> dict:
 
     chosen = executor_options(options.get("executor") or getattr(spec, "executor", "local"), getattr(spec, "slurm", {}))
     if chosen["executor"] == "slurm":
-        from stilts_tui.runner.slurm import check_slurm
+        from stilts_tui.runner.slurm_check import check_slurm
         from stilts_tui.sweep.executors import SlurmSettings
 
         check_slurm(SlurmSettings(**chosen["slurm"]))
     return options | chosen
-
-
-def slurm_lane(db, options: dict):
-    """The runner's Slurm lane for these sweep options, or None for the local executor."""
-    if options.get("executor") != "slurm":
-        return None
-    from stilts_tui.runner.files import RunnerFiles
-    from stilts_tui.runner.slurm import SlurmLane, check_slurm
-    from stilts_tui.sweep.executors import SlurmSettings
-
-    settings = SlurmSettings(**options.get("slurm", {}))
-    check_slurm(settings)
-    return SlurmLane(settings, RunnerFiles(Path(db)).slurm)

@@ -9,7 +9,6 @@ store updates are the runner's own, whatever the executor."""
 from __future__ import annotations
 
 import contextlib
-import shutil
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 
 from stilts_tui.errors import StiltsError
 from stilts_tui.runner.slots import Slot
+from stilts_tui.runner.slurm_check import _run, check_slurm
 from stilts_tui.sweep.executors import SlurmSettings
 from stilts_tui.train.config import RunConfig
 from stilts_tui.train.events import parse_event
@@ -46,40 +46,6 @@ def normalise_state(state: str | None) -> str:
     return _LOCAL_STATES.get(word, word)
 
 
-def _run(cmd: list[str], timeout: float = 30.0) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
-
-
-def check_slurm(settings: SlurmSettings) -> list[str]:
-    """Fail with one clear message when Slurm cannot take the sweep's jobs; returns the
-    cluster's partitions."""
-    missing = [c for c in ("sbatch", "sinfo", "sacct", "scancel") if shutil.which(c) is None]
-    if missing:
-        raise StiltsError(f"Slurm is not reachable from here: {', '.join(missing)} not found on PATH",
-                          'run stilts on a node of the cluster (a login node), load its Slurm module, '
-                          'or set executor = "local"')
-    try:
-        info = _run(["sinfo", "--noheader", "--format=%P"])
-    except subprocess.TimeoutExpired:
-        raise StiltsError("Slurm does not answer: sinfo timed out after 30 s",
-                          "check that the controller is up (scontrol ping) and try again") from None
-    if info.returncode != 0:
-        said = (info.stderr or info.stdout).strip().splitlines()[-1:] or [f"exit code {info.returncode}"]
-        raise StiltsError(f"Slurm does not answer: sinfo said: {said[0]}",
-                          "check that the controller is up (scontrol ping) and that munge runs on this machine")
-    partitions = [p.strip() for p in info.stdout.split() if p.strip()]
-    names = [p.rstrip("*") for p in partitions]
-    if settings.partition and settings.partition not in names:
-        raise StiltsError(f"Slurm partition {settings.partition!r} does not exist on this cluster "
-                          f"(partitions: {', '.join(partitions) or 'none'})",
-                          "set partition in the spec's [slurm] table to one of them (* marks the default)")
-    acct = _run(["sacct", "--noheader", "--allocations", "--format=JobID", "--starttime=now"])
-    if acct.returncode != 0:
-        said = (acct.stderr or acct.stdout).strip().splitlines()[-1:] or [f"exit code {acct.returncode}"]
-        raise StiltsError(f"Slurm accounting does not answer: sacct said: {said[0]}",
-                          "stilts reads job states through sacct; ask the cluster's admins to enable accounting "
-                          "(slurmdbd), or use executor = \"local\"")
-    return names
 
 
 class SlurmRun:
@@ -320,3 +286,14 @@ class SlurmLane:
         if self.is_slurm and name:
             with contextlib.suppress(OSError, subprocess.TimeoutExpired):
                 _run(["scancel", "--name", name])
+
+
+def slurm_lane(db, options: dict) -> SlurmLane | None:
+    """The runner's Slurm lane for these sweep options, or None for the local executor."""
+    if options.get("executor") != "slurm":
+        return None
+    from stilts_tui.runner.files import RunnerFiles
+
+    settings = SlurmSettings(**options.get("slurm", {}))
+    check_slurm(settings)
+    return SlurmLane(settings, RunnerFiles(Path(db)).slurm)

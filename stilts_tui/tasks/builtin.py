@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from stilts_tui.errors import DataError
+from stilts_tui.tasks import hellaswag
 from stilts_tui.tasks.base import ClsExample, Example, MCExample, Task
 from stilts_tui.tasks.formats import (
     find_file,
@@ -187,17 +188,9 @@ def _wic_hub(r: Row) -> Row:
     return r | {"label": "T" if int(r["label"]) == 1 else "F"}
 
 
-def _hellaswag_builder(transform: str) -> Callable[[Row], Row]:
-    from stilts_tui.data import hellaswag  # local: builders import tasks
-
-    return hellaswag.ROW_TRANSFORMS[transform]
-
-
 # --------------------------------------------------------------------------- the registry
 
-_HS_FILES = {"train": ["hellaswag_train.jsonl", "train.jsonl"], "dev": ["hellaswag_val.jsonl", "val.jsonl", "dev.jsonl"]}
-_HS_FIELDS = ["ctx_a", "ctx_b", "endings", "label"]
-_BUILT = {"train": ["train.jsonl"], "dev": ["dev.jsonl"]}
+_HS_FILES, _HS_FIELDS, _BUILT = hellaswag.FILES, hellaswag.FIELDS, hellaswag.BUILT
 
 
 def _hellaswag_derived(kind: str, fallback_to_hellaswag: bool):
@@ -292,7 +285,7 @@ BUILTIN_TASKS: tuple[Task, ...] = (
         name="hella_sh", train_rows=39905, description="Hella-sh: HellaSwag with the words of the three wrong endings shuffled; 4-way",
         head="multiple_choice", num_choices=4, metric="accuracy", epochs=3, max_length=120, batch_size=8,
         dir_names=("hella_sh", "hella-sh"), load_split=_hellaswag_derived("sh", fallback_to_hellaswag=False),
-        load_hub=_hub_loader("Rowan/hellaswag", None, _GLUE_SPLITS, _hellaswag, lambda r: _hellaswag_builder("sh")(r)),
+        load_hub=_hub_loader("Rowan/hellaswag", None, _GLUE_SPLITS, _hellaswag, hellaswag.shuffle_wrong_endings),
         hub_name="Rowan/hellaswag (shuffled on load)",
     ),
     Task(

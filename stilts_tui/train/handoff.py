@@ -13,11 +13,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import torch
-
 from stilts_tui.errors import StiltsError
 from stilts_tui.models import resolve_model
 from stilts_tui.tasks import Task
+from stilts_tui.train.checkpoint import load_checkpoint_state
 from stilts_tui.train.warm import WarmCache
 
 META_FILE = "stilts_checkpoint.json"
@@ -35,21 +34,6 @@ def _group(key: str, prefix: str) -> str:
     if key.startswith(prefix):
         return "encoder"
     return "classifier"
-
-
-def load_checkpoint_state(folder: Path) -> dict[str, torch.Tensor]:
-    from safetensors.torch import load_file
-
-    single = folder / "model.safetensors"
-    if single.is_file():
-        return load_file(str(single))
-    index = folder / "model.safetensors.index.json"
-    if index.is_file():
-        state: dict[str, torch.Tensor] = {}
-        for shard in sorted(set(json.loads(index.read_text())["weight_map"].values())):
-            state.update(load_file(str(folder / shard)))
-        return state
-    raise StiltsError(f"intermediate checkpoint {folder} has no model.safetensors", "re-run the intermediate task")
 
 
 def _from_pretrained(task: Task, base: str, attn: str | None, cache: WarmCache | None):

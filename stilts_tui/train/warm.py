@@ -9,6 +9,8 @@ from pathlib import Path
 
 import torch
 
+from stilts_tui.train.checkpoint import load_checkpoint_state
+
 
 class WarmCache:
     def __init__(self, max_states: int = 3) -> None:
@@ -37,8 +39,6 @@ class WarmCache:
     def state(self, folder: str | Path) -> dict[str, torch.Tensor] | None:
         """The safetensors weights of a local model folder (None for hub ids): read once, then
         served from memory while the files are unchanged."""
-        from stilts_tui.train.handoff import load_checkpoint_state
-
         folder = Path(folder)
         files = sorted(folder.glob("model*.safetensors")) if folder.is_dir() else []
         if not files:

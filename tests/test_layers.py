@@ -1,0 +1,35 @@
+"""The layer contracts (pyproject.toml [tool.importlinter]) hold, and they catch a violation:
+spec → runs → worker events → store → analysis → screens, one direction."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+LINT = Path(sys.executable).parent / "lint-imports"
+
+
+def lint(root: Path) -> subprocess.CompletedProcess:
+    env = os.environ | {"PYTHONPATH": str(root)}  # the package under `root`, not the installed one
+    return subprocess.run([str(LINT), "--no-cache"], cwd=root, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_the_layer_contracts_hold():
+    proc = lint(REPO)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert proc.stdout.count("KEPT") == 4
+
+
+def test_a_worker_that_imports_the_ui_breaks_a_contract(tmp_path):
+    shutil.copytree(REPO / "stilts_tui", tmp_path / "stilts_tui", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
+    loop = tmp_path / "stilts_tui" / "train" / "loop.py"
+    loop.write_text(loop.read_text() + "\nfrom stilts_tui.app.format import esc  # noqa: E402\n")
+    proc = lint(tmp_path)
+    assert proc.returncode != 0
+    assert "The worker (train) never imports" in proc.stdout and "BROKEN" in proc.stdout
+    assert "stilts_tui.train.loop -> stilts_tui.app.format" in proc.stdout
