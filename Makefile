@@ -28,8 +28,11 @@ test: $(STAMP)
 demo: $(STAMP)
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(VENV)/bin/stilts demo
 
+# ruff, the layer contracts (import-linter, [tool.importlinter] in pyproject.toml) and the type check.
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf $(VENV) .stilts build *.egg-info

@@ -111,7 +111,7 @@ def cmd_build_data(args: argparse.Namespace) -> int:
     if kind in ("hellaswag-p", "hella-sh"):
         from stilts_tui.data.hellaswag import build
 
-        counts = build(kind, Path(args.hellaswag_dir), Path(args.out), seed=args.seed)
+        counts: dict = build(kind, Path(args.hellaswag_dir), Path(args.out), seed=args.seed)
     elif kind == "synthesis-gpt2":
         _quiet_transformers()
         from stilts_tui.data.synthesis import build as build_synthesis

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, MutableMapping
 from pathlib import Path
 
 import orjson
@@ -141,7 +141,7 @@ class Store:
             if f.get("status") not in (None, *STATUSES):
                 raise ValueError(f"unknown status {f['status']!r}")
 
-        def apply(doc: dict) -> None:
+        def apply(doc: MutableMapping) -> None:
             doc.update(updates[doc["run_id"]])
 
         self.table.update(apply, lambda doc: doc.get("run_id") in updates)

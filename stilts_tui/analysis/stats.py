@@ -151,7 +151,7 @@ def pair_stats(runs: Iterable[dict], kinds: tuple[str, ...] = ("target",), by: t
         nondeg = [r["score"] for r in done if not is_degenerate(r)]
         metric = next((r.get("metric") for r in done if r.get("metric")), "accuracy")
         s = PairStats(intermediate=str(values.get("intermediate", "*")), target=str(values.get("target", "*")),
-                      metric=metric, n=n, min=float(scores[0]) if n else None, mean=float(scores.mean()) if n else None,
+                      metric=str(metric), n=n, min=float(scores[0]) if n else None, mean=float(scores.mean()) if n else None,
                       median=float(np.median(scores)) if n else None, best=float(scores[-1]) if n else None,
                       std=float(scores.std(ddof=1)) if n > 1 else (0.0 if n == 1 else None),
                       degenerate=sum(is_degenerate(r) for r in done),

@@ -101,7 +101,7 @@ def size_points(stats: list[PairStats], baseline: str = "none") -> dict[tuple[st
     out: dict[tuple[str, str], list[tuple[int, float, float]]] = defaultdict(list)
     for s in stats:
         name, at, size = s.intermediate.partition("@")
-        if at and size.isdigit() and s.delta_best is not None:
+        if at and size.isdigit() and s.delta_best is not None and s.delta_mean is not None:
             out[(name, s.target)].append((int(size), s.delta_best, s.delta_mean))
     return {k: sorted(v) for k, v in out.items()}
 

@@ -31,8 +31,8 @@ def kde(scores: np.ndarray, at: np.ndarray, bandwidth: float | None = None) -> n
     return np.exp(-0.5 * z**2).sum(axis=1) / (n * bw * np.sqrt(2 * np.pi))
 
 
-def _fmt(v: float) -> str:
-    return f"{v:5.1f}"
+def _fmt(v: float | None) -> str:
+    return f"{v:5.1f}" if v is not None else "    ?"
 
 
 def render_violins(title: str, violins: list[Violin], guess: float | None = None, width: int = 80,

@@ -121,7 +121,7 @@ def load_snapshot(db: Path, tails: EventTails, previous: Snapshot | None = None)
         st = db.stat()
         stamp = (st.st_mtime_ns, st.st_size)
     except OSError:
-        stamp = ()
+        stamp = (0, -1)  # no file: never equal to a real file's stamp
     version = previous.version if previous else 0
     if previous is not None and stamp == previous.stamp:
         records = previous.records

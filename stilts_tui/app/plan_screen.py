@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import tomli_w
 from textual import on, work
@@ -18,6 +19,9 @@ from textual.widgets import Footer, Input, Label, Select, SelectionList, Static,
 
 from stilts_tui.app.format import esc
 from stilts_tui.errors import StiltsError
+
+if TYPE_CHECKING:
+    from stilts_tui.app.app import StiltsApp
 
 PAPER_GRID = {"lr": "5e-6, 1e-5, 2e-5", "batch_size": "8, 16, 32", "warmup_ratio": "0.0, 0.2", "seed": "12, 42"}
 GRID_KEYS = ("lr", "batch_size", "warmup_ratio", "seed")
@@ -44,6 +48,9 @@ def spec_files(root: Path) -> list[Path]:
 
 
 class PlanScreen(Screen):
+    if TYPE_CHECKING:  # the app this screen belongs to, for the type checker
+        app: StiltsApp
+
     BINDINGS = [
         Binding("ctrl+s", "save", "Save spec", id="plan.save"),
         Binding("ctrl+l", "launch", "Launch", id="plan.launch"),
@@ -266,4 +273,7 @@ class PlanScreen(Screen):
                                       timeout=8)
             return
         self.app.call_from_thread(self.notify, f"launched {spec.name}: {len(runs)} runs (runner pid {pid})", markup=False)
-        self.app.call_from_thread(self.app.switch_mode, "runs")
+        self.app.call_from_thread(self._show_runs)
+
+    def _show_runs(self) -> None:
+        self.app.switch_mode("runs")

@@ -4,6 +4,7 @@ and exports — all from the analysis library (nothing is computed here)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -16,6 +17,9 @@ from stilts_tui.analysis.filters import apply_filters, parse_filters
 from stilts_tui.analysis.report import render_results, violins_for
 from stilts_tui.app.format import esc
 from stilts_tui.errors import StiltsError
+
+if TYPE_CHECKING:
+    from stilts_tui.app.app import StiltsApp
 
 VIEWS = ("pairs", "violins", "table2", "table3", "table4", "figure3")
 
@@ -52,6 +56,9 @@ class ExportScreen(ModalScreen[tuple[str, str] | None]):
 
 
 class ResultsScreen(Screen):
+    if TYPE_CHECKING:  # the app this screen belongs to, for the type checker
+        app: StiltsApp
+
     BINDINGS = [
         Binding("v", "next_view", "View", id="results.view"),
         Binding("t", "next_target", "Target", id="results.target"),
@@ -100,7 +107,7 @@ class ResultsScreen(Screen):
             self.notify(exc.problem, severity="warning", markup=False)
             self.records = snap.records
         if self.target not in self.targets():
-            self.target = (self.targets() or [None])[0]
+            self.target = next(iter(self.targets()), None)
         self.query_one("#results-summary", Static).update(
             f"view {self.view} (v)  │ target {esc(self.target or '—')} (t)  │ baseline {esc(self.baseline)} (b)  │ "
             f"{finished} finished runs" + (f"  │ filter: {esc(text)}" if text else ""))

@@ -4,6 +4,8 @@ whatever runner works on the file; quitting leaves it running."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -16,6 +18,9 @@ from stilts_tui.app.data import Snapshot
 from stilts_tui.app.format import esc, run_row, sparkline
 from stilts_tui.app.runs_table import RunsTable
 from stilts_tui.errors import StiltsError
+
+if TYPE_CHECKING:
+    from stilts_tui.app.app import StiltsApp
 
 SORTS = ("started", "status", "pair", "score", "lr", "seed")
 
@@ -31,6 +36,9 @@ def _short(path) -> str:
 
 
 class RunsScreen(Screen):
+    if TYPE_CHECKING:  # the app this screen belongs to, for the type checker
+        app: StiltsApp
+
     BINDINGS = [
         Binding("slash", "filter", "Filter", id="runs.filter"),
         Binding("o", "sort", "Sort", id="runs.sort"),

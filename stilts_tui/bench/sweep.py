@@ -27,7 +27,7 @@ from pathlib import Path
 
 from stilts_tui.train.config import RunConfig
 
-PAPER_GRID = {"lr": [5e-6, 1e-5, 2e-5], "batch_size": [8, 16, 32], "warmup_ratio": [0.0, 0.2], "seed": [12, 42]}
+PAPER_GRID: dict[str, list] = {"lr": [5e-6, 1e-5, 2e-5], "batch_size": [8, 16, 32], "warmup_ratio": [0.0, 0.2], "seed": [12, 42]}
 
 
 def paper_grid_points(n_runs: int) -> list[dict]:

@@ -14,9 +14,10 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from stilts_tui.tasks import get_task, load_examples
+from stilts_tui.tasks import ClsExample, get_task, load_examples
 
 
 def bench_model(model: str, task_name: str, data_dir: str | None, out: Path) -> str:
@@ -31,6 +32,7 @@ def bench_model(model: str, task_name: str, data_dir: str | None, out: Path) -> 
         return model
     texts = []
     for ex in load_examples(get_task(task_name), "train", data_dir)[:2000]:
+        assert isinstance(ex, ClsExample)  # bench tasks are classification (checked by the caller)
         texts.append(join_parts(ex.a, " "))
         if ex.b:
             texts.append(ex.b)
@@ -96,7 +98,7 @@ def bench_trainer(cfg, pad_to: int | None) -> dict:
         ready_t = time.time()
         with contextlib.redirect_stdout(io.StringIO()):  # Trainer prints its final metrics dict
             result = trainer.train()
-            preds = trainer.predict(dev_ds).predictions.argmax(-1).tolist()
+            preds = np.asarray(trainer.predict(dev_ds).predictions).argmax(-1).tolist()
     runtime = result.metrics["train_runtime"]
     return {"sequences_per_s": len(train_ds) * cfg.epochs / runtime, "score": score(task.metric, preds, [e.label for e in dev_ex]),
             "metric": task.metric, "ready_t": ready_t}

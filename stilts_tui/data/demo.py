@@ -67,7 +67,7 @@ def realfake_rows(n: int, rng: random.Random) -> list[dict]:
         halves.append((" ".join(words[: len(words) // 2]), " ".join(words[len(words) // 2 :])))
     rows = []
     for i, (ctx, ending) in enumerate(halves):
-        fakes = []
+        fakes: list[str] = []
         while len(fakes) < 3:
             j = rng.randrange(len(halves))
             if j == i:

@@ -213,7 +213,7 @@ def build(source: Path, out: Path, dev_source: Path | None = None, model_name: s
     import torch
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model.to(device).eval()
+    model.to(device).eval()  # type: ignore[arg-type]  # transformers' stub types .to oddly
     tokenizer.padding_side = "left"  # decoder-only models continue from the right end
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

@@ -25,7 +25,7 @@ def build_tokenizer(kind: str, out: Path, corpus: Iterable[str] = _DEFAULT_CORPU
         processors,
         trainers,
     )
-    from transformers import BertTokenizerFast, RobertaTokenizerFast
+    from transformers import BertTokenizerFast, RobertaTokenizerFast  # type: ignore[attr-defined]  # lazy exports
 
     texts = list(corpus)
     out.mkdir(parents=True, exist_ok=True)
@@ -37,7 +37,9 @@ def build_tokenizer(kind: str, out: Path, corpus: Iterable[str] = _DEFAULT_CORPU
         trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=special,
                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
         tok.train_from_iterator(texts, trainer)
-        tok.post_processor = processors.RobertaProcessing(("</s>", tok.token_to_id("</s>")), ("<s>", tok.token_to_id("<s>")))
+        sep, cls = tok.token_to_id("</s>"), tok.token_to_id("<s>")
+        assert sep is not None and cls is not None  # both were trained in as special tokens
+        tok.post_processor = processors.RobertaProcessing(("</s>", sep), ("<s>", cls))
         fast = RobertaTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", sep_token="</s>",
                                     cls_token="<s>", unk_token="<unk>", pad_token="<pad>", mask_token="<mask>")
     elif kind == "bert":
@@ -63,13 +65,14 @@ def build_tiny_model(out: Path, kind: str = "roberta", corpus: Iterable[str] = _
                      vocab_size: int = 400, max_positions: int = 256) -> Path:
     """Save a tiny random encoder (+ tokenizer) that `from_pretrained` loads like a real one."""
     import torch
-    from transformers import BertConfig, BertModel, RobertaConfig, RobertaModel
+    from transformers import BertConfig, BertModel, PreTrainedModel, RobertaConfig, RobertaModel
 
     tok = build_tokenizer(kind, out, corpus, vocab_size)
     common = dict(vocab_size=len(tok), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
                   intermediate_size=hidden * 4, max_position_embeddings=max_positions + 2, pad_token_id=tok.pad_token_id,
                   hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
     torch.manual_seed(seed)
+    model: PreTrainedModel
     if kind == "roberta":
         model = RobertaModel(RobertaConfig(**common, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, type_vocab_size=1))
     else:

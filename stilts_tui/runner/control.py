@@ -133,7 +133,7 @@ def stop_all(db: Path, timeout: float = 30.0) -> dict:
     psutil.wait_procs(alive, timeout=10)
     with contextlib.suppress(OSError):
         (files.control / "stop-all").unlink()
-    return {"runner": state.get("pid"), "killed": len(alive), "stopped": len(gone)}
+    return {"runner": state.get("pid") if state else None, "killed": len(alive), "stopped": len(gone)}
 
 
 def _cancel_orphan_jobs(db: Path) -> int:

@@ -15,6 +15,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeGuard
 
 import psutil
 
@@ -128,6 +129,6 @@ def process_alive(pid: int | None, create_time: float | None = None) -> bool:
         return False
 
 
-def runner_alive(state: dict | None) -> bool:
-    return bool(state) and state.get("status") in ("starting", "running", "stopping") and \
+def runner_alive(state: dict | None) -> TypeGuard[dict]:
+    return state is not None and state.get("status") in ("starting", "running", "stopping") and \
         process_alive(state.get("pid"), state.get("create_time"))

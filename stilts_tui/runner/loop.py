@@ -163,7 +163,7 @@ class Runner:
             self.pending.pop(cfg.run_id, None)
             self.counts["stopped"] += 1
         elif d.action == "shrink":
-            smaller = replace(cfg, max_device_batch=d.device_batch)
+            smaller = replace(cfg, max_device_batch=d.device_batch or 1)
             self.pending[cfg.run_id] = smaller
             self.store.update(cfg.run_id, status=RunStatus.QUEUED, reason="oom", config=asdict(smaller),
                               message=f"out of memory with a device batch of {cfg.micro_batch()[0]}; retrying with "

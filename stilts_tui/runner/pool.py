@@ -28,7 +28,9 @@ class Worker:
         cmd = [sys.executable, "-m", "stilts_tui.train", "--serve", "--threads", str(slot.threads)]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr,
                                      env=(env or os.environ) | slot.env(), start_new_session=True)
-        os.set_blocking(self.proc.stdout.fileno(), False)
+        assert self.proc.stdin is not None and self.proc.stdout is not None  # pipes, by construction
+        self.stdin, self.stdout = self.proc.stdin, self.proc.stdout
+        os.set_blocking(self.stdout.fileno(), False)
         self.spawned_at = time.time()
         self.ready_at: float | None = None
         self.buffer = b""
@@ -56,14 +58,14 @@ class Worker:
         self.run, self.attempt, self.assigned_at = cfg, attempt, time.time()
         self.stop_requested = False
         try:
-            self.proc.stdin.write((json.dumps({"run": str(run_file), "attempt": attempt}) + "\n").encode())
-            self.proc.stdin.flush()
+            self.stdin.write((json.dumps({"run": str(run_file), "attempt": attempt}) + "\n").encode())
+            self.stdin.flush()
         except (BrokenPipeError, OSError):
             pass  # the worker died; the runner sees it exit and requeues the run
 
     def read_events(self) -> list[dict]:
         try:
-            chunk = self.proc.stdout.read()
+            chunk = self.stdout.read()
         except (OSError, ValueError):
             chunk = None
         if chunk:

@@ -58,7 +58,7 @@ class SlurmRun:
         self.lane = lane
         self.name = name
         self.slot = Slot(id=f"job {job.job_id}", gpu=None, threads=lane.settings.cpus_per_run)
-        self.assigned_at = time.time()
+        self.assigned_at: float | None = time.time()
         self.ready_at: float | None = None
         self.stop_requested = False
         self.bystander = False          # its job was cancelled for another run of the same pack

@@ -40,6 +40,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from stilts_tui.errors import SpecError, StiltsError
 from stilts_tui.settings import check_value
@@ -65,11 +66,11 @@ class SweepTrain:
     save_target_checkpoints: bool = False
 
 
-PAPER_GRID = {"lr": [5e-6, 1e-5, 2e-5], "batch_size": [8, 16, 32], "warmup_ratio": [0.0, 0.2], "seed": [12, 42]}
+PAPER_GRID: dict[str, list] = {"lr": [5e-6, 1e-5, 2e-5], "batch_size": [8, 16, 32], "warmup_ratio": [0.0, 0.2], "seed": [12, 42]}
 # Chang & Lu's intermediate scripts (train_hella.sh, train_hella-p.sh, train_synth.sh) pass lr 1e-5,
 # seed 42 and no --warmup_ratio, so run.py's default 0.1 applies (run.py l. 403); batch 16 except
 # HellaSwag's 8, which the task itself carries.
-PAPER_INTERMEDIATE = {"lr": 1e-5, "batch_size": 16, "warmup_ratio": 0.1, "seed": 42}
+PAPER_INTERMEDIATE: dict[str, Any] = {"lr": 1e-5, "batch_size": 16, "warmup_ratio": 0.1, "seed": 42}
 
 
 @dataclass
@@ -199,18 +200,18 @@ def parse_spec(raw: dict, where: str = "spec", base: Path | None = None) -> Spec
 # (shadowed_settings names the defaults that did not apply, for `stilts plan`).
 
 
-def _task_defaults(name: str) -> dict:
+def _task_defaults(name: str) -> dict[str, Any]:
     task = get_task(name)
     return {"epochs": task.epochs, "max_length": task.max_length} | ({"batch_size": task.batch_size} if task.batch_size else {})
 
 
-def _overrides(spec: Spec, name: str) -> dict:
+def _overrides(spec: Spec, name: str) -> dict[str, Any]:
     o = dict(spec.tasks.get(name, {}))
     o.setdefault("data_dir", spec.data_dir)
     return o
 
 
-def _common(spec: Spec) -> dict:
+def _common(spec: Spec) -> dict[str, Any]:
     t = spec.train
     keys = ("max_device_batch", "group_by_length", "precision", "optimizer", "sdpa", "fused_adamw", "eval_every_epoch",
             "threads", "log_interval_s", "resume_every_s")
@@ -289,7 +290,7 @@ def expand(spec: Spec, workdir: str | Path) -> list[RunConfig]:
     axes = list(spec.grid)
     for target in spec.targets:
         for label, source in sources:
-            init = {"init_from": source.run_id, "init_checkpoint": str(Path(source.output_dir) / "checkpoint")} if source else {}
+            init: dict[str, Any] = {"init_from": source.run_id, "init_checkpoint": str(Path(source.output_dir) / "checkpoint")} if source else {}
             grid_points = [] if spec.zero_shot == "only" else itertools.product(*(spec.grid[a] for a in axes))
             for point in grid_points:
                 values = _task_defaults(target) | dict(zip(axes, point, strict=True)) | _overrides(spec, target)

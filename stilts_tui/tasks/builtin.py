@@ -3,7 +3,7 @@ and mapped to the same examples. Encodings follow DESIGN §2 (jiant / the refere
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from stilts_tui.errors import DataError
@@ -115,8 +115,8 @@ def _convert_rows(rows: Sequence[Row], path: Path, convert: Convert) -> list[Exa
     return [convert(r, path, int(r.get("_line", i + 1))) for i, r in enumerate(rows)]
 
 
-def _jsonl_loader(files: dict[str, Sequence[str]], fields: Sequence[str], convert: Convert,
-                  labels_files: dict[str, Sequence[str]] | None = None, label_field: str = "label"):
+def _jsonl_loader(files: Mapping[str, Sequence[str]], fields: Sequence[str], convert: Convert,
+                  labels_files: Mapping[str, Sequence[str]] | None = None, label_field: str = "label"):
     """Loader for jsonl releases, optionally with labels in a separate one-per-line file."""
 
     def load(folder: Path, split: str) -> list[Example]:

@@ -67,7 +67,7 @@ class TaskFields:
 
     a: str | list[str]
     label: str
-    b: str | list[str] | None = None
+    b: str | None = None                 # one field (only segment A may join several)
     choices: list[str] = field(default_factory=list)
     choices_list: str | None = None
     label_base: int = ranged(0, ge=0)
@@ -119,7 +119,7 @@ def load_task_file(path: Path) -> Task:
         line = int(row.get("_line", 0))
         a = _text(row, fields["a"])
         if head == "classification":
-            b = _text(row, fields["b"]) if fields.get("b") else None
+            b = str(row[fields["b"]]) if fields.get("b") else None
             return ClsExample(a, b, label_index(file, line, row[fields["label"]], labels))
         if "choices_list" in fields:
             options = row[fields["choices_list"]]
@@ -130,7 +130,7 @@ def load_task_file(path: Path) -> Task:
         first = int(fields.get("label_base", 0))
         allowed = [str(first + i) for i in range(num_choices)]
         if fields.get("b"):  # A, then B followed by the choice
-            b = _text(row, fields["b"])
+            b = str(row[fields["b"]])
             choices = tuple((a, f"{b} {o}".strip()) for o in options)
         else:
             choices = tuple((a, str(o)) for o in options)

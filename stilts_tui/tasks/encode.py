@@ -59,7 +59,7 @@ def _encode_pairs(tokenizer, pairs: Sequence[tuple[Text, str | None]], max_lengt
         la, lb = truncate_lengths(len(a.ids), None if b is None else len(b.ids), budget)
         if la < len(a.ids):
             a.truncate(la)
-        if b is not None and lb < len(b.ids):
+        if b is not None and lb is not None and lb < len(b.ids):
             b.truncate(lb)
         both = backend.post_process(a, b, add_special_tokens=True)  # the tokenizer's own special tokens
         out["input_ids"].append(both.ids)

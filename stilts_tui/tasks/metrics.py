@@ -27,11 +27,11 @@ def matthews_corrcoef(predictions: Sequence[int], labels: Sequence[int]) -> floa
     for p, y in zip(predictions, labels, strict=True):
         confusion[index[y]][index[p]] += 1
     t = [sum(row) for row in confusion]                      # true counts per class
-    p = [sum(confusion[i][j] for i in range(k)) for j in range(k)]  # predicted counts
+    predicted = [sum(confusion[i][j] for i in range(k)) for j in range(k)]
     c = sum(confusion[i][i] for i in range(k))
     s = len(labels)
-    cov_yp = c * s - sum(pk * tk for pk, tk in zip(p, t, strict=True))
-    cov_pp = s * s - sum(pk * pk for pk in p)
+    cov_yp = c * s - sum(pk * tk for pk, tk in zip(predicted, t, strict=True))
+    cov_pp = s * s - sum(pk * pk for pk in predicted)
     cov_yy = s * s - sum(tk * tk for tk in t)
     if cov_pp == 0 or cov_yy == 0:
         return 0.0

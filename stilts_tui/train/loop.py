@@ -14,6 +14,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import psutil
 import torch
@@ -194,7 +195,7 @@ def run(cfg: RunConfig, events: EventWriter, cache: WarmCache | None = None) -> 
         return cache.split((task.name, name, cfg.data_dir, tuple(cfg.task_files), model_path, cfg.max_length, cfg.cache_dir), build)
 
     dev_ds, dev_examples = split("dev")
-    train_ds = None
+    train_ds: Any = None
     if cfg.kind != "zero_shot":
         train_ds, _ = split("train")
         if cfg.train_size:
@@ -223,9 +224,9 @@ def run(cfg: RunConfig, events: EventWriter, cache: WarmCache | None = None) -> 
 
     collate = Collator(tokenizer.pad_token_id, pad_to_multiple_of=8 if device.type == "cuda" else None)
     if cfg.kind == "zero_shot":
-        result = evaluate(model, dev_ds, task, micro, collate, device, precision, cfg.group_by_length)
-        events.emit("eval", epoch=0, step=0, **result)
-        return {**result, "baselines": baselines, "steps": 0, "wall_s": time.time() - start_time, "train_sequences_per_s": None}
+        scores = evaluate(model, dev_ds, task, micro, collate, device, precision, cfg.group_by_length)
+        events.emit("eval", epoch=0, step=0, **scores)
+        return {**scores, "baselines": baselines, "steps": 0, "wall_s": time.time() - start_time, "train_sequences_per_s": None}
 
     if precision == "fp16" and cfg.grad_clip == "per_micro_batch":
         raise StiltsError("grad_clip = \"per_micro_batch\" cannot run with fp16 loss scaling",
@@ -241,7 +242,7 @@ def run(cfg: RunConfig, events: EventWriter, cache: WarmCache | None = None) -> 
     state = resume.ResumeState(Path(cfg.output_dir) / resume.FILE_NAME, cfg.run_id, cfg.resume_every_s,
                                model, optimizer, scheduler, scaler)
     at = state.restore(device) if cfg.output_dir else None
-    if at is not None:
+    if at is not None and at.epoch_generator is not None:
         generator.set_state(at.epoch_generator)
         events.emit("resumed", step=at.step, epoch=at.epoch, batch_in_epoch=at.batch_in_epoch)
     at = at or resume.Position()
