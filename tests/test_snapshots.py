@@ -62,7 +62,7 @@ def test_results_screen(snap_compare, size):
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_violins_view(snap_compare, size):
     assert snap_compare(StiltsApp(DB, refresh_s=60), terminal_size=size,
-                        run_before=waiting_for("random guess", "3", "t"))
+                        run_before=waiting_for("random guess", "3", "v", "t"))
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")

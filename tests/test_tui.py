@@ -68,6 +68,31 @@ async def test_results_screen_views_and_export(store_db, tmp_path):
         assert "runs.stop" not in screen_text(app) and "Stop run" in screen_text(app)
 
 
+@pytest.mark.parametrize("width, together", [(120, True), (110, True), (109, False), (80, False)])
+async def test_results_pairs_view_shows_the_targets_violins_on_a_wide_terminal(store_db, width, together):
+    """At 110 columns or more the pair table and the selected target's violins are one view;
+    narrower, the violins are a view of their own (t switches to it)."""
+    app = StiltsApp(store_db, refresh_s=60)
+    async with app.run_test(size=(width, 40)) as pilot:
+        await pilot.press("3")
+        await until(pilot, lambda: "dev scores per (intermediate, target)" in screen_text(app), what="pair table")
+        assert app.screen.view == "pairs"
+        if together:
+            first = app.screen.target
+            await until(pilot, lambda: f"{first}: dev" in screen_text(app), what="the target's violins below the table")
+            await pilot.press("t")  # another target: still both, the violins of the new target
+            target = app.screen.target
+            assert target != first
+            await until(pilot, lambda: f"{target}: dev" in screen_text(app), what="the next target's violins")
+            assert app.screen.view == "pairs" and "dev scores per" in screen_text(app)
+        else:
+            await pilot.pause(0.5)
+            assert "random guess" not in screen_text(app)
+            await pilot.press("t")
+            await until(pilot, lambda: "random guess" in screen_text(app), what="violins view")
+            assert app.screen.view == "violins"
+
+
 async def test_plan_screen_counts_runs_live(store_db, tmp_path):
     app = StiltsApp(store_db, refresh_s=0.5)
     async with app.run_test(size=(120, 40)) as pilot:

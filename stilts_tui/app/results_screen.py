@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from stilts_tui.app.app import StiltsApp
 
 VIEWS = ("pairs", "violins", "table2", "table3", "table4", "figure3")
+# From this many columns the pair table and the selected target's violins share the screen (table
+# above, violins below), so both are read without switching views; narrower, they are two views.
+WIDE = 110
 
 
 class ExportScreen(ModalScreen[tuple[str, str] | None]):
@@ -91,6 +94,10 @@ class ResultsScreen(Screen):
         if self.app.snapshot is not None:
             self.show(self.app.snapshot)
 
+    def on_resize(self) -> None:
+        if self.ready and self.app.snapshot is not None:
+            self.show(self.app.snapshot, force=True)  # the wide layout comes and goes with the width
+
     def targets(self) -> list[str]:
         return sorted({r["target"] for r in self.records if r.get("kind") == "target"})
 
@@ -124,6 +131,8 @@ class ResultsScreen(Screen):
             text = "no finished runs yet"
         else:
             text = render_results(records, "table", view=view, baseline=baseline, width=max(40, self.size.width - 3))
+            if view == "pairs" and target and self.size.width >= WIDE:
+                text += "\n" + violins_for(records, target, baseline, width=self.size.width - 2)
         self.app.call_from_thread(self.query_one("#results-view", Static).update, text)
 
     def action_next_view(self) -> None:
@@ -134,7 +143,8 @@ class ResultsScreen(Screen):
         targets = self.targets()
         if targets:
             self.target = targets[(targets.index(self.target) + 1) % len(targets)] if self.target in targets else targets[0]
-            self.view = "violins" if self.view == "pairs" else self.view
+            if self.view == "pairs" and self.size.width < WIDE:  # wide: the pairs view shows the violins too
+                self.view = "violins"
             self._refresh()
 
     def action_baseline(self) -> None:
