@@ -10,7 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 from stilts_tui.errors import StiltsError
-from stilts_tui.runner.options import add_slot_arguments
+from stilts_tui.runner.options import RunnerOptions, add_slot_arguments
 
 
 def _quiet_transformers() -> None:
@@ -140,7 +140,7 @@ def cmd_build_data(args: argparse.Namespace) -> int:
 DEFAULT_DB = "stilts-runs/results.json"
 
 
-def _foreground(db: Path, name: str, runs: list, options: dict, resume: bool = False,
+def _foreground(db: Path, name: str, runs: list, options: RunnerOptions, resume: bool = False,
                 sweep_file: str | None = None) -> dict[str, int]:
     """The runner in this process, with a progress display; Ctrl-C stops it cleanly."""
     from stilts_tui.runner.control import ensure_no_runner
@@ -157,7 +157,7 @@ def _foreground(db: Path, name: str, runs: list, options: dict, resume: bool = F
         f"{len(slots)} slot(s) ({', '.join(s.device for s in slots[:4])}{', …' if len(slots) > 4 else ''})"
     print(f"{name}: {len(runs)} runs on {where}; results in {db}", file=sys.stderr)
     with SweepProgress(len(runs)) as progress:
-        runner = Runner(db, runs, slots, max_retries=options.get("max_retries", 2), resume=resume, name=name,
+        runner = Runner(db, runs, slots, max_retries=options.max_retries, resume=resume, name=name,
                         sweep_file=sweep_file, on_event=progress.on_event, on_run=progress.on_run, lane=lane)
         progress.progress.update(progress.sweep, completed=0)
         counts = runner.run()
@@ -436,7 +436,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     runs = expand(spec, db.parent)
     print(f"{spec.name}: {_sweep_summary(db, runs)}", file=sys.stderr)
-    counts = _foreground(db, spec.name, runs, {"slots": args.slots, "threads": args.threads})
+    counts = _foreground(db, spec.name, runs, RunnerOptions(slots=args.slots, threads=args.threads))
     _print_results(db, "table", runs=False, spec=spec.name)
     from stilts_tui.analysis.report import violins_for
 

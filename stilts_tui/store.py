@@ -8,8 +8,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 from collections.abc import Iterable, MutableMapping
 from pathlib import Path
@@ -20,6 +18,7 @@ from tinydb import Query, TinyDB
 from tinydb.storages import Storage
 
 from stilts_tui.errors import StiltsError
+from stilts_tui.fileio import atomic_write
 from stilts_tui.records import RunStatus
 
 RUNS = "runs"
@@ -57,17 +56,11 @@ class AtomicJSONStorage(Storage):
             raise StiltsError(f"results file {self.path} was opened read-only")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         payload = orjson.dumps(data)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=self.path.name + ".", suffix=".tmp")
         try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(payload)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
+            atomic_write(self.path, lambda fh: fh.write(payload))
             self.cache = data if not self.read_only else None
         except OSError as exc:
             self.cache = None  # memory may hold a change the file does not: read the file again
-            Path(tmp).unlink(missing_ok=True)
             raise StiltsError(f"could not write results file {self.path}: {exc.strerror}",
                               "free disk space; the previous results file is intact") from None
 

@@ -9,9 +9,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stilts_tui.fileio import EventLines
 from stilts_tui.runner.files import RunnerFiles, runner_alive
 from stilts_tui.store import Store
-from stilts_tui.train.events import parse_event
 
 HISTORY = 200  # loss points kept per run for the sparkline
 
@@ -39,29 +39,17 @@ class EventTails:
     """Per run, the byte offset read so far in its event log and what it said."""
 
     def __init__(self) -> None:
-        self.offsets: dict[str, int] = {}
+        self.readers: dict[str, EventLines] = {}
         self.live: dict[str, Live] = {}
 
     def read(self, run_id: str, path: str | None, attempt: int) -> Live:
         live = self.live.get(run_id)
         if live is None or live.attempt != attempt:
             live = self.live[run_id] = Live(attempt=attempt)
-            self.offsets[run_id] = 0
-        if not path:
-            return live
-        try:
-            with open(path, "rb") as fh:
-                fh.seek(self.offsets.get(run_id, 0))
-                chunk = fh.read()
-        except OSError:
-            return live
-        end = chunk.rfind(b"\n") + 1  # a torn last line waits for the next read
-        self.offsets[run_id] = self.offsets.get(run_id, 0) + end
-        for line in chunk[:end].splitlines():
-            ev = parse_event(line)
-            if ev is None or ev.get("attempt", 1) != attempt:
-                continue
-            apply_event(live, ev)
+            self.readers[run_id] = EventLines()
+        for ev in self.readers[run_id].read_file(path):
+            if ev.get("attempt", 1) == attempt:
+                apply_event(live, ev)
         return live
 
 

@@ -260,14 +260,14 @@ class PlanScreen(Screen):
     @work(thread=True, exclusive=True, group="launch")
     def _launch(self, path: Path) -> None:
         from stilts_tui.runner.control import launch
-        from stilts_tui.runner.options import with_executor
+        from stilts_tui.runner.options import RunnerOptions, with_executor
         from stilts_tui.sweep.spec import expand, load_spec
 
         db = self.app.db
         try:
             spec = load_spec(path)
             runs = expand(spec, db.parent)
-            pid = launch(db, spec.name, runs, with_executor({}, spec), str(path))
+            pid = launch(db, spec.name, runs, with_executor(RunnerOptions(), spec), str(path))
         except StiltsError as exc:
             self.app.call_from_thread(self.notify, exc.problem + (f"\n{exc.fix}" if exc.fix else ""), markup=False, severity="error",
                                       timeout=8)

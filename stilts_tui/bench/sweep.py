@@ -25,6 +25,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from stilts_tui.runner.options import RunnerOptions
 from stilts_tui.train.config import RunConfig
 
 PAPER_GRID: dict[str, list] = {"lr": [5e-6, 1e-5, 2e-5], "batch_size": [8, 16, 32], "warmup_ratio": [0.0, 0.2], "seed": [12, 42]}
@@ -173,7 +174,7 @@ def _mfu(recs: list[dict], shape: dict, makespan: float, peak_tflops: float) -> 
 
 
 def run_bench(model: str, task: str, data_dir: str | None, n_runs: int, train_size: int | None, epochs: int,
-              batch_size: int, max_length: int, slot_options: dict, ways: list[str],
+              batch_size: int, max_length: int, slot_options: RunnerOptions, ways: list[str],
               task_files: list[str] | None = None, peak_tflops: float = 989.0, which_grid: str = "small") -> dict:
     import torch
 

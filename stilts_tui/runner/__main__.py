@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         slots = [] if lane else slots_from_options(options, runs)
         where = f"Slurm ({lane.settings.describe()})" if lane else f"slots {', '.join(s.id for s in slots)}"
         log(f"runner {os.getpid()}: sweep {name}, {len(runs)} runs, {where}{' (resumed)' if args.resume else ''}")
-        counts = Runner(args.db, runs, slots, max_retries=int(options.get("max_retries", 2)), resume=args.resume,
+        counts = Runner(args.db, runs, slots, max_retries=options.max_retries, resume=args.resume,
                         name=name, sweep_file=args.sweep, on_run=on_run, lane=lane).run()
     except StiltsError as exc:
         log(f"error: {exc.problem}" + (f"\n  fix: {exc.fix}" if exc.fix else ""))

@@ -16,6 +16,7 @@ import psutil
 
 from stilts_tui.errors import StiltsError
 from stilts_tui.runner.files import RunnerFiles, process_alive, runner_alive
+from stilts_tui.runner.options import RunnerOptions
 
 START_TIMEOUT_S = 120.0
 
@@ -70,7 +71,7 @@ def start_detached(db: Path, sweep_file: Path, resume: bool = False, env: dict |
     raise StiltsError(f"the runner did not start within {START_TIMEOUT_S:.0f} s", f"see {files.log}")
 
 
-def launch(db: Path, name: str, runs: list, options: dict, spec_path: str | None) -> int:
+def launch(db: Path, name: str, runs: list, options: RunnerOptions, spec_path: str | None) -> int:
     """Start a detached runner for these runs (refused while another runner works on `db`);
     returns its pid."""
     from stilts_tui.runner.sweepfile import write_sweep
@@ -215,7 +216,7 @@ def retry_run(db: Path, run_id: str) -> str:
     if runner_alive(files.read_state()):
         files.request("retry", run_id)
         return f"run {run_id} queued again in the running sweep"
-    options: dict = {}  # the last sweep's executor and slots: a Slurm sweep's run is retried on Slurm
+    options = RunnerOptions()  # the last sweep's executor and slots: a Slurm sweep's run is retried on Slurm
     state = files.read_state()
     if state and state.get("sweep_file"):
         from stilts_tui.runner.sweepfile import read_sweep

@@ -8,16 +8,16 @@ nothing: control is a file dropped in its control folder, state is a file it rew
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeGuard
 
 import psutil
+
+from stilts_tui.fileio import atomic_write
 
 
 @dataclass(frozen=True)
@@ -101,19 +101,7 @@ class RunnerFiles:
 
 def write_private_json(path: Path, data: dict) -> None:
     """Atomic replace, mode 0600."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, default=str)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda fh: fh.write(json.dumps(data, default=str).encode()), mode=0o600)
 
 
 def process_alive(pid: int | None, create_time: float | None = None) -> bool:

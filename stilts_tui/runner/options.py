@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import asdict, dataclass, field, fields, replace
 
 from stilts_tui.errors import StiltsError
 from stilts_tui.runner.slots import Slot, model_shape, plan_slots
@@ -21,7 +22,29 @@ def add_slot_arguments(p: argparse.ArgumentParser, executor: bool = True) -> Non
                        help="where runs execute (default: the spec's executor, else local); slurm reads the spec's [slurm] table")
 
 
-def options_from_args(args: argparse.Namespace) -> dict:
+@dataclass(frozen=True)
+class RunnerOptions:
+    """How a sweep executes (not what it computes): written into the sweep file, read by the runner."""
+
+    executor: str | None = None        # "local" or "slurm"; None: the spec's
+    gpus: list[int] | None = None
+    per_gpu: int | None = None
+    slots: int | None = None
+    threads: int | None = None
+    max_retries: int = 2
+    slurm: dict = field(default_factory=dict)   # SlurmSettings.to_dict(), when executor is "slurm"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> RunnerOptions:
+        """From a sweep file; keys an other version wrote and this one does not know are left out."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in raw.items() if k in known})
+
+
+def options_from_args(args: argparse.Namespace) -> RunnerOptions:
     gpus = None
     if getattr(args, "gpus", None):
         try:
@@ -34,11 +57,12 @@ def options_from_args(args: argparse.Namespace) -> dict:
             raise StiltsError(f"--{name.replace('_', '-')} must be at least 1 (got {v})")
     if getattr(args, "max_retries", 2) < 0:
         raise StiltsError("--max-retries must be 0 or more")
-    return {"executor": getattr(args, "executor", None), "gpus": gpus, "per_gpu": getattr(args, "per_gpu", None), "slots": getattr(args, "slots", None),
-            "threads": getattr(args, "threads", None), "max_retries": getattr(args, "max_retries", 2)}
+    return RunnerOptions(executor=getattr(args, "executor", None), gpus=gpus, per_gpu=getattr(args, "per_gpu", None),
+                         slots=getattr(args, "slots", None), threads=getattr(args, "threads", None),
+                         max_retries=getattr(args, "max_retries", 2))
 
 
-def slots_from_options(options: dict, runs: list[RunConfig]) -> list[Slot]:
+def slots_from_options(options: RunnerOptions, runs: list[RunConfig]) -> list[Slot]:
     from stilts_tui.models import resolve_model
 
     shape, batch, seq = None, 32, 128
@@ -58,20 +82,20 @@ def slots_from_options(options: dict, runs: list[RunConfig]) -> list[Slot]:
 
         batch = max(sequences(r) for r in runs)
         seq = max(r.max_length for r in runs)
-    return plan_slots(gpu_ids=options.get("gpus"), per_gpu=options.get("per_gpu"), cpu_slots=options.get("slots"),
-                      threads=options.get("threads"), shape=shape, batch=batch, seq=seq)
+    return plan_slots(gpu_ids=options.gpus, per_gpu=options.per_gpu, cpu_slots=options.slots,
+                      threads=options.threads, shape=shape, batch=batch, seq=seq)
 
 
-def with_executor(options: dict, spec) -> dict:
+def with_executor(options: RunnerOptions, spec) -> RunnerOptions:
     """The options with the executor resolved: --executor over the spec's, the spec's [slurm]
     settings checked, and Slurm itself checked when it is to be used (a clear error here,
     not in the detached runner's log)."""
     from stilts_tui.sweep.executors import executor_options
 
-    chosen = executor_options(options.get("executor") or getattr(spec, "executor", "local"), getattr(spec, "slurm", {}))
+    chosen = executor_options(options.executor or getattr(spec, "executor", "local"), getattr(spec, "slurm", {}))
     if chosen["executor"] == "slurm":
         from stilts_tui.runner.slurm_check import check_slurm
         from stilts_tui.sweep.executors import SlurmSettings
 
         check_slurm(SlurmSettings(**chosen["slurm"]))
-    return options | chosen
+    return replace(options, executor=chosen["executor"], slurm=chosen.get("slurm", {}))

@@ -13,9 +13,9 @@ import sys
 import time
 from pathlib import Path
 
+from stilts_tui.fileio import EventLines
 from stilts_tui.runner.slots import Slot
 from stilts_tui.train.config import RunConfig
-from stilts_tui.train.events import parse_event
 
 KILL_GRACE_S = 5.0
 
@@ -33,7 +33,7 @@ class Worker:
         os.set_blocking(self.stdout.fileno(), False)
         self.spawned_at = time.time()
         self.ready_at: float | None = None
-        self.buffer = b""
+        self.lines = EventLines()
         self.run: RunConfig | None = None
         self.attempt = 0
         self.assigned_at: float | None = None
@@ -68,12 +68,7 @@ class Worker:
             chunk = self.stdout.read()
         except (OSError, ValueError):
             chunk = None
-        if chunk:
-            self.buffer += chunk
-        if b"\n" not in self.buffer:
-            return []
-        *lines, self.buffer = self.buffer.split(b"\n")
-        return [e for e in (parse_event(line) for line in lines) if e is not None]
+        return self.lines.feed(chunk)
 
     def terminate(self) -> None:
         """SIGTERM to the worker's process group now, SIGKILL if it is still there after a grace."""

@@ -17,11 +17,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from stilts_tui.errors import StiltsError
+from stilts_tui.fileio import EventLines
+from stilts_tui.runner.options import RunnerOptions
 from stilts_tui.runner.slots import Slot
 from stilts_tui.runner.slurm_check import _run, check_slurm
 from stilts_tui.sweep.executors import SlurmSettings
 from stilts_tui.train.config import RunConfig
-from stilts_tui.train.events import parse_event
 
 # Slurm's job states, as sacct spells them (the first word: "CANCELLED by 0" is CANCELLED).
 QUEUED = {"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "CONFIGURING", "RESV_DEL_HOLD", "SUSPENDED",
@@ -66,8 +67,7 @@ class SlurmRun:
         self.ended_since: float | None = None
         self.unknown_since: float | None = None
         self.requeues = 0
-        self.offset = 0
-        self.buffer = b""
+        self.lines = EventLines()
 
     @property
     def job_id(self) -> str:
@@ -79,21 +79,7 @@ class SlurmRun:
 
     def read_events(self) -> list[dict]:
         """New complete lines of the run's event log (the job may be anywhere on the cluster)."""
-        path = Path(self.run.events_path) if self.run else None
-        if path is None or not path.is_file():
-            return []
-        try:
-            with path.open("rb") as fh:
-                fh.seek(self.offset)
-                chunk = fh.read()
-        except OSError:
-            return []
-        self.offset += len(chunk)
-        self.buffer += chunk
-        if b"\n" not in self.buffer:
-            return []
-        *lines, self.buffer = self.buffer.split(b"\n")
-        return [e for e in (parse_event(line) for line in lines) if e is not None]
+        return self.lines.read_file(self.run.events_path if self.run else None)
 
     def terminate(self) -> None:
         self.lane.cancel(self.job)
@@ -288,12 +274,12 @@ class SlurmLane:
                 _run(["scancel", "--name", name])
 
 
-def slurm_lane(db, options: dict) -> SlurmLane | None:
+def slurm_lane(db, options: RunnerOptions) -> SlurmLane | None:
     """The runner's Slurm lane for these sweep options, or None for the local executor."""
-    if options.get("executor") != "slurm":
+    if options.executor != "slurm":
         return None
     from stilts_tui.runner.files import RunnerFiles
 
-    settings = SlurmSettings(**options.get("slurm", {}))
+    settings = SlurmSettings(**options.slurm)
     check_slurm(settings)
     return SlurmLane(settings, RunnerFiles(Path(db)).slurm)

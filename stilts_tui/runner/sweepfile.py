@@ -11,22 +11,24 @@ from pathlib import Path
 
 from stilts_tui.errors import StiltsError
 from stilts_tui.runner.files import RunnerFiles, write_private_json
+from stilts_tui.runner.options import RunnerOptions
 from stilts_tui.train.config import RunConfig
 
 
-def write_sweep(files: RunnerFiles, name: str, runs: list[RunConfig], options: dict, spec_path: str | None) -> Path:
+def write_sweep(files: RunnerFiles, name: str, runs: list[RunConfig], options: RunnerOptions, spec_path: str | None) -> Path:
     files.make_dirs()
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", name)[:60] or "sweep"
     path = files.sweeps / f"{time.strftime('%Y%m%d-%H%M%S')}-{safe}.json"
-    write_private_json(path, {"name": name, "spec": spec_path, "created_at": time.time(), "options": options,
+    write_private_json(path, {"name": name, "spec": spec_path, "created_at": time.time(), "options": options.to_dict(),
                               "runs": [asdict(r) for r in runs]})
     return path
 
 
-def read_sweep(path: str | Path) -> tuple[str, list[RunConfig], dict]:
+def read_sweep(path: str | Path) -> tuple[str, list[RunConfig], RunnerOptions]:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
-        return data["name"], [RunConfig.from_dict(r) for r in data["runs"]], data.get("options", {})
+        options = RunnerOptions.from_dict(data.get("options") or {})
+        return data["name"], [RunConfig.from_dict(r) for r in data["runs"]], options
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise StiltsError(f"cannot read sweep file {path}: {exc}",
                           "start the sweep again with stilts run SPEC (finished runs are skipped)") from None

@@ -14,12 +14,13 @@ periodic save then stands. The file is written atomically and removed when the r
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+
+from stilts_tui.fileio import atomic_write
 
 FILE_NAME = "resume.pt"
 FORMAT = 1
@@ -66,16 +67,9 @@ class ResumeState:
                  "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                  "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict() if self.scaler else None,
                  "rng": self.rng, "saved_at": time.time()}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + f".{os.getpid()}.tmp")
         try:
-            torch.save(state, tmp)
-            with open(tmp, "rb") as fh:
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
+            atomic_write(self.path, lambda fh: torch.save(state, fh))
         except OSError:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
             return False  # a full disk costs the save, never the run
         self.last_save = time.monotonic()
         self.saves += 1

@@ -1,0 +1,65 @@
+"""The two ways stilts touches files that others read while it writes:
+
+- `atomic_write`: the new content goes to a temporary file in the same folder, is fsync'd, then
+  renamed over the old one; a crash or a full disk leaves the old file whole, never half a file.
+- `EventLines`: the complete JSON event lines added since the last read (of a growing log file,
+  or of bytes from a pipe); a torn last line waits for the rest."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+from stilts_tui.train.events import parse_event
+
+
+def atomic_write(path: str | Path, write: Callable[[IO[bytes]], object], mode: int | None = None) -> None:
+    """Replace `path` with what `write(fh)` writes, atomically; `mode` (e.g. 0o600) before any byte."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        if mode is not None:
+            os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+class EventLines:
+    """Events from complete lines, read incrementally from a file (`read_file`) or fed as bytes (`feed`)."""
+
+    def __init__(self) -> None:
+        self.offset = 0      # bytes of the file consumed so far
+        self.buffer = b""    # a torn last line
+
+    def feed(self, chunk: bytes | None) -> list[dict]:
+        if chunk:
+            self.buffer += chunk
+        if b"\n" not in self.buffer:
+            return []
+        *lines, self.buffer = self.buffer.split(b"\n")
+        return [e for e in (parse_event(line) for line in lines) if e is not None]
+
+    def read_file(self, path: str | Path | None) -> list[dict]:
+        """The events of lines completed in `path` since the last call (none if it cannot be read)."""
+        if not path:
+            return []
+        try:
+            with open(path, "rb") as fh:
+                fh.seek(self.offset)
+                chunk = fh.read()
+        except OSError:
+            return []
+        self.offset += len(chunk)
+        return self.feed(chunk)
