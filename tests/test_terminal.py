@@ -8,7 +8,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -40,9 +39,13 @@ def test_tui_in_tmux_and_the_sweep_outlives_the_terminal(tiny_models, train_data
     spec.write_bytes(tomli_w.dumps({
         "name": "tmux", "model": str(tiny_models["roberta"]), "data_dir": str(train_data), "targets": ["rte"],
         "grid": {"lr": [1e-3], "batch_size": [8], "seed": [1, 2, 3, 4]},
-        "tasks": {"rte": {"epochs": 150, "max_length": 32}}}).encode())
+        "tasks": {"rte": {"epochs": 2, "max_length": 32}}}).encode())
     db = tmp_path / "results.json"
-    stilts("run", str(spec), "--db", str(db), "--slots", "1")
+    # The last seed's run waits at step 2 until the terminal is gone: the sweep is certainly still
+    # running when the session is killed, however fast this machine is.
+    gate = tmp_path / "gate"
+    stilts("run", str(spec), "--db", str(db), "--slots", "1",
+           env=os.environ | {"STILTS_FAULT_INJECT": "gate:2@seed=4", "STILTS_FAULT_GATE": str(gate)})
     session = f"stilts-test-{os.getpid()}"
     env = "HF_HUB_OFFLINE=1 TERM=xterm-256color"
     tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "40",
@@ -59,12 +62,14 @@ def test_tui_in_tmux_and_the_sweep_outlives_the_terminal(tiny_models, train_data
         wait_screen(session, "quitting never stops a sweep")
         tmux("send-keys", "-t", session, "Escape")
         state = json.loads((tmp_path / "results.runner.json").read_text())
-        assert state["status"] == "running", "the sweep ended before the terminal closed: make it longer"
+        assert state["status"] == "running"
     finally:
         tmux("kill-session", "-t", session)  # the terminal goes away mid-sweep
     runner_pid = state["pid"]
-    time.sleep(1.0)
-    os.kill(runner_pid, 0)  # still alive
+    wait_for(lambda: subprocess.run(["tmux", "has-session", "-t", session], capture_output=True).returncode != 0,
+             30, "the tmux session to be gone")
+    os.kill(runner_pid, 0)  # the runner outlived its terminal
+    gate.touch()
     wait_for(lambda: json.loads((tmp_path / "results.runner.json").read_text())["status"] == "finished", 240,
              "the sweep to finish after the terminal closed", 0.5)
     runs = json.loads(stilts("results", "--db", str(db), "--runs", "--format", "json").stdout)
