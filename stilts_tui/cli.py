@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 from stilts_tui.errors import StiltsError
+from stilts_tui.records import RunStatus
 from stilts_tui.runner.options import RunnerOptions, add_slot_arguments
 
 
@@ -172,7 +173,7 @@ def _sweep_summary(db: Path, runs: list) -> str:
     done = set()
     if db.is_file():
         with Store(db) as store:
-            done = {r["run_id"] for r in store.runs() if r.get("status") == "finished"}
+            done = {r["run_id"] for r in store.runs() if r.get("status") == RunStatus.FINISHED}
     n_int = sum(r.kind == "intermediate" for r in runs)
     left = sum(r.run_id not in done for r in runs)
     return f"{len(runs)} runs ({n_int} intermediate), {len(runs) - left} already finished, {left} to run"
@@ -276,7 +277,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if db.is_file():
         with Store(db) as store:
             records = store.runs()
-    finished = {r["run_id"] for r in records if r.get("status") == "finished"}
+    finished = {r["run_id"] for r in records if r.get("status") == RunStatus.FINISHED}
     fmt = "json" if args.json else args.format
     if args.runs:
         return _print_resolved_runs(runs, finished, fmt)

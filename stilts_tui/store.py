@@ -116,7 +116,7 @@ class Store:
     def add_runs(self, records: Iterable[dict]) -> int:
         """Insert runs not yet known (one file write for all of them); returns how many were new."""
         known = {d["run_id"] for d in self.table.all()}
-        new = [r | {"status": "queued", "queued_at": time.time(), "attempts": 0} for r in records if r["run_id"] not in known]
+        new = [r | {"status": RunStatus.QUEUED, "queued_at": time.time(), "attempts": 0} for r in records if r["run_id"] not in known]
         if new:
             self.table.insert_multiple(new)
         return len(new)

@@ -28,6 +28,7 @@ from stilts_tui.analysis.tables import (
     table4,
 )
 from stilts_tui.analysis.violin import Violin, render_violins
+from stilts_tui.records import RunStatus
 
 RUN_FIELDS = ("run_id", "kind", "intermediate", "target", "lr", "batch_size", "warmup_ratio", "seed", "epochs",
               "max_length", "train_size", "status", "score", "metric", "degenerate", "reason", "wall_s", "attempts")
@@ -41,7 +42,7 @@ def run_rows(records: list[dict]) -> list[dict]:
     for r in sorted(records, key=lambda r: (r.get("kind") != "intermediate", r.get("target", ""), r.get("intermediate", ""),
                                             r.get("lr", 0), r.get("batch_size", 0), r.get("warmup_ratio", 0), r.get("seed", 0))):
         row = {k: r.get(k) for k in RUN_FIELDS if k != "degenerate"}
-        row["degenerate"] = is_degenerate(r) if r.get("status") == "finished" else None
+        row["degenerate"] = is_degenerate(r) if r.get("status") == RunStatus.FINISHED else None
         rows.append(row)
     return rows
 
@@ -62,7 +63,7 @@ def runs_table(records: list[dict]) -> Table:
     out = []
     for r in rows:
         pair = f"{r['intermediate']} → {r['target']}" if r["kind"] != "intermediate" else f"[{r['intermediate']}]"
-        status = r["status"] + (f" ({r['reason']})" if r.get("reason") and r["status"] != "finished" else "")
+        status = r["status"] + (f" ({r['reason']})" if r.get("reason") and r["status"] != RunStatus.FINISHED else "")
         out.append([r["run_id"], pair + (" 0-shot" if r["kind"] == "zero_shot" else ""), r["lr"], r["batch_size"],
                     r["warmup_ratio"], r["seed"], status, r["score"]])
     return Table(f"{len(rows)} runs", cols, out, {7})
@@ -101,7 +102,7 @@ def render_results(records: list[dict], fmt: str = "table", runs: bool = False, 
 
 def violins_for(records: list[dict], target: str, baseline: str = "none", width: int = 80, height: int = 14) -> str:
     done = [r for r in records if r.get("kind") == "target" and r.get("target") == target
-            and r.get("status") == "finished" and r.get("score") is not None]
+            and r.get("status") == RunStatus.FINISHED and r.get("score") is not None]
     if not done:
         return f"{target}: no finished target runs\n"
     by: dict[str, list[dict]] = {}

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from stilts_tui.analysis.filters import field as run_field
+from stilts_tui.records import RunStatus
 
 DEFAULT_RESAMPLES = 1_000
 DEFAULT_SEED = 0
@@ -139,7 +140,7 @@ def pair_stats(runs: Iterable[dict], kinds: tuple[str, ...] = ("target",), by: t
     for r in runs:
         if r.get("kind") in kinds:
             groups[tuple(run_field(r, k) for k in by)].append(r)
-    done_of = {key: [r for r in rs if r.get("status") == "finished" and r.get("score") is not None]
+    done_of = {key: [r for r in rs if r.get("status") == RunStatus.FINISHED and r.get("score") is not None]
                for key, rs in groups.items()}
     base_points: dict[tuple, tuple] = {}
     out = []
@@ -156,8 +157,8 @@ def pair_stats(runs: Iterable[dict], kinds: tuple[str, ...] = ("target",), by: t
                       std=float(scores.std(ddof=1)) if n > 1 else (0.0 if n == 1 else None),
                       degenerate=sum(is_degenerate(r) for r in done),
                       mean_nondegenerate=sum(nondeg) / len(nondeg) if nondeg else None,
-                      failed=sum(r.get("status") in ("failed", "blocked") for r in rs),
-                      pending=sum(r.get("status") in ("queued", "running") for r in rs),
+                      failed=sum(r.get("status") in (RunStatus.FAILED, RunStatus.BLOCKED) for r in rs),
+                      pending=sum(r.get("status") in (RunStatus.QUEUED, RunStatus.RUNNING) for r in rs),
                       guess=next((g for r in done if (g := guess_level(r)) is not None), None),
                       group={k: v for k, v in values.items() if k not in ("intermediate", "target")})
         # One generator per group, seeded from the seed and the group: a group's intervals do not

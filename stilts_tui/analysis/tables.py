@@ -9,6 +9,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from stilts_tui.analysis.stats import PairStats
+from stilts_tui.records import RunStatus
 
 
 @dataclass
@@ -88,7 +89,7 @@ def table4(records: list[dict]) -> Table:
     """Zero-shot: the intermediate checkpoint evaluated on the target's dev set, no target training."""
     scores: dict[tuple[str, str], list[float]] = defaultdict(list)
     for r in records:
-        if r.get("kind") == "zero_shot" and r.get("status") == "finished" and r.get("score") is not None:
+        if r.get("kind") == "zero_shot" and r.get("status") == RunStatus.FINISHED and r.get("score") is not None:
             scores[(r["intermediate"], r["target"])].append(r["score"])
     targets = sorted({t for _, t in scores})
     inters = sorted({i for i, _ in scores})

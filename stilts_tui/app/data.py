@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from stilts_tui.fileio import EventLines
+from stilts_tui.records import RunStatus
 from stilts_tui.runner.files import RunnerFiles, runner_alive
 from stilts_tui.store import Store
 
@@ -105,11 +106,12 @@ def load_snapshot(db: Path, tails: EventTails, previous: Snapshot | None = None)
     status changes, not on every step); the event logs of running runs are read incrementally."""
     t0 = time.perf_counter()
     records: list[dict] = []
+    stamp: tuple = ()  # no results file (yet): nothing to read
     try:
         st = db.stat()
         stamp = (st.st_mtime_ns, st.st_size)
     except OSError:
-        stamp = (0, -1)  # no file: never equal to a real file's stamp
+        pass
     version = previous.version if previous else 0
     if previous is not None and stamp == previous.stamp:
         records = previous.records
@@ -120,7 +122,7 @@ def load_snapshot(db: Path, tails: EventTails, previous: Snapshot | None = None)
     state = RunnerFiles(db).read_state()
     live = {}
     for r in records:
-        if r.get("status") == "running":
+        if r.get("status") == RunStatus.RUNNING:
             live[r["run_id"]] = tails.read(r["run_id"], r.get("events_path"), r.get("attempts", 1))
     return Snapshot(db, records, state, runner_alive(state), live, time.time(), time.perf_counter() - t0, stamp, version)
 

@@ -12,6 +12,7 @@ from textual.widgets import Footer, Static
 
 from stilts_tui.app.data import read_full
 from stilts_tui.app.format import esc, pair, sparkline
+from stilts_tui.records import RunStatus
 
 
 def detail_text(rec: dict) -> str:
@@ -25,7 +26,7 @@ def detail_text(rec: dict) -> str:
         lines.append(esc(f"Slurm job {rec.get('slurm_job') or '(submitting)'}: {rec.get('queue_state') or '?'}"
                          + (f" on {rec['device']}" if rec.get("device") not in (None, "slurm") else "")
                          + (f", requeued {rec['requeues']}×" if rec.get("requeues") else "")))
-    if rec.get("status") in ("failed", "stopped", "blocked", "queued") and rec.get("reason"):
+    if rec.get("status") in (RunStatus.FAILED, RunStatus.STOPPED, RunStatus.BLOCKED, RunStatus.QUEUED) and rec.get("reason"):
         lines.append(f"[b]reason:[/b] {esc(rec.get('reason'))}: {esc(rec.get('message') or '')}")
     for f in rec.get("failures", []):
         lines.append(esc(f"  attempt {f.get('attempt')}: {f.get('reason')} — {f.get('message')} ({f.get('slot')})"))

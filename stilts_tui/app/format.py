@@ -7,6 +7,7 @@ import time
 from textual.markup import escape
 
 from stilts_tui.app.data import Live
+from stilts_tui.records import RunStatus
 
 SPARK = "▁▂▃▄▅▆▇█"
 
@@ -45,24 +46,24 @@ def run_row(r: dict, live: Live | None, now: float | None = None) -> dict:
     now = now or time.time()
     status = r.get("status", "?")
     progress = eta = loss = ""
-    queued_in_slurm = status == "running" and r.get("queue_state") not in (None, "RUNNING", "COMPLETING")
+    queued_in_slurm = status == RunStatus.RUNNING and r.get("queue_state") not in (None, "RUNNING", "COMPLETING")
     if queued_in_slurm:  # handed to Slurm, not (or no longer) running: say where it waits
         progress = str(r["queue_state"]).lower()[:9]
-    elif status == "running" and live is not None and live.total_steps:
+    elif status == RunStatus.RUNNING and live is not None and live.total_steps:
         progress = f"{live.step}/{live.total_steps}"
         loss = f"{live.loss:.3f}" if live.loss is not None else ""
         started = (live.started or {}).get("t")
         if started and live.step:
             eta = duration((live.last_t - started) / live.step * (live.total_steps - live.step))
-    elif status == "running":
+    elif status == RunStatus.RUNNING:
         progress = "loading"
-    elif status == "finished":
+    elif status == RunStatus.FINISHED:
         progress = "done"
-    score = f"{r['score'] * 100:.1f}" if r.get("score") is not None and status == "finished" else ""
-    if status in ("failed", "stopped", "blocked") and r.get("reason"):
+    score = f"{r['score'] * 100:.1f}" if r.get("score") is not None and status == RunStatus.FINISHED else ""
+    if status in (RunStatus.FAILED, RunStatus.STOPPED, RunStatus.BLOCKED) and r.get("reason"):
         progress = str(r["reason"])[:9]
     attempts = r.get("attempts") or 0
-    return {"run_id": r["run_id"], "status": status + ("↻" if attempts > 1 and status != "finished" else ""),
+    return {"run_id": r["run_id"], "status": status + ("↻" if attempts > 1 and status != RunStatus.FINISHED else ""),
             "pair": pair(r), "lr": f"{r.get('lr', 0):g}", "batch_size": str(r.get("batch_size", "")),
             "warmup_ratio": f"{r.get('warmup_ratio', 0):g}", "seed": str(r.get("seed", "")), "progress": progress,
             "loss": loss, "score": score, "slot": r.get("slot") or "", "eta": eta,

@@ -19,6 +19,7 @@ from textual.widgets import Footer, Input, Label, Select, SelectionList, Static,
 
 from stilts_tui.app.format import esc
 from stilts_tui.errors import StiltsError
+from stilts_tui.records import RunStatus
 
 if TYPE_CHECKING:
     from stilts_tui.app.app import StiltsApp
@@ -197,7 +198,7 @@ class PlanScreen(Screen):
         except StiltsError as exc:
             text = f"[b]spec:[/b] {esc(exc.problem)}" + (f" — {esc(exc.fix)}" if exc.fix else "")
         else:
-            done_ids = {r["run_id"] for r in records if r.get("status") == "finished"}
+            done_ids = {r["run_id"] for r in records if r.get("status") == RunStatus.FINISHED}
             todo = [r for r in runs if r.run_id not in done_ids]
             secs, basis = estimate_seconds(todo, records)
             est = f"≈ {secs / 3600:.1f} device-hours" if secs is not None else "no throughput measured for this model yet"

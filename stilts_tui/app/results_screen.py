@@ -17,6 +17,7 @@ from stilts_tui.analysis.filters import apply_filters, parse_filters
 from stilts_tui.analysis.report import render_results, violins_for
 from stilts_tui.app.format import esc
 from stilts_tui.errors import StiltsError
+from stilts_tui.records import RunStatus
 
 if TYPE_CHECKING:
     from stilts_tui.app.app import StiltsApp
@@ -102,7 +103,7 @@ class ResultsScreen(Screen):
         return sorted({r["target"] for r in self.records if r.get("kind") == "target"})
 
     def show(self, snap, force: bool = False) -> None:
-        finished = sum(r.get("status") == "finished" for r in snap.records)
+        finished = sum(r.get("status") == RunStatus.FINISHED for r in snap.records)
         text = self.query_one("#results-filter", Input).value.strip()
         key = (len(snap.records), finished, text, self.view, self.target, self.baseline)
         if key == self.last_key and not force:
@@ -127,7 +128,7 @@ class ResultsScreen(Screen):
     def _draw_view(self, view: str, target: str | None, baseline: str, records: list[dict]) -> None:
         if view == "violins":
             text = violins_for(records, target, baseline, width=max(60, self.size.width - 2)) if target else "no target runs yet"
-        elif not any(r.get("status") == "finished" for r in records):
+        elif not any(r.get("status") == RunStatus.FINISHED for r in records):
             text = "no finished runs yet"
         else:
             text = render_results(records, "table", view=view, baseline=baseline, width=max(40, self.size.width - 3))

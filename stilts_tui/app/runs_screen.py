@@ -18,6 +18,7 @@ from stilts_tui.app.data import Snapshot
 from stilts_tui.app.format import esc, run_row, sparkline
 from stilts_tui.app.runs_table import RunsTable
 from stilts_tui.errors import StiltsError
+from stilts_tui.records import RunStatus
 
 if TYPE_CHECKING:
     from stilts_tui.app.app import StiltsApp
@@ -128,7 +129,7 @@ class RunsScreen(Screen):
         return records
 
     def _live_panel(self, snap: Snapshot) -> None:
-        running = [r for r in snap.records if r.get("status") == "running"]
+        running = [r for r in snap.records if r.get("status") == RunStatus.RUNNING]
         parts = [f"[b]in flight: {len(running)}[/b]"]
         for r in sorted(running, key=lambda r: r.get("slot") or "")[:8]:
             live = snap.live.get(r["run_id"])

@@ -14,6 +14,8 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from stilts_tui.records import RunStatus
+
 
 @dataclass(frozen=True)
 class Column:
@@ -39,8 +41,8 @@ COLUMNS = (
     Column("eta", "ETA", 6, True, 3),
 )
 
-STATUS_STYLE = {"running": "bold", "finished": "", "failed": "bold reverse", "queued": "dim", "stopped": "italic",
-                "blocked": "dim italic"}
+STATUS_STYLE = {RunStatus.RUNNING: "bold", RunStatus.FINISHED: "", RunStatus.FAILED: "bold reverse",
+                RunStatus.QUEUED: "dim", RunStatus.STOPPED: "italic", RunStatus.BLOCKED: "dim italic"}
 
 
 def fit_columns(width: int) -> list[Column]:

@@ -15,6 +15,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from stilts_tui.records import RunStatus
 from stilts_tui.sweep.spec import describe
 from stilts_tui.train.config import RunConfig
 
@@ -55,13 +56,13 @@ class SweepProgress:
         if bar is not None:
             self.progress.remove_task(bar)
         status = record.get("status")
-        if status in ("finished", "failed", "stopped"):
+        if status in (RunStatus.FINISHED, RunStatus.FAILED, RunStatus.STOPPED):
             self.progress.advance(self.sweep)
         hp = f"lr {cfg.lr:g} bs {cfg.batch_size} wu {cfg.warmup_ratio:g} seed {cfg.seed}" if cfg.kind == "target" else ""
         what = escape(f"{cfg.run_id} {describe(cfg):<36} {hp}".rstrip())
-        if status == "finished":
+        if status == RunStatus.FINISHED:
             line = f"[green]✓[/] {what}  {record['metric']} {record['score']:.4f}"
-        elif status == "queued":
+        elif status == RunStatus.QUEUED:
             line = f"[yellow]↻[/] {what}  retrying: {escape(record.get('message') or '')}"
         else:
             line = f"[red]✗[/] {what}  {status}: {record.get('reason')} {escape(record.get('message') or '')}"
