@@ -608,7 +608,6 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--data-dir", help="folder with the tasks' release files (overrides the spec's data_dir)")
     r.add_argument("--db", default=DEFAULT_DB, help=f"results file (default {DEFAULT_DB}); runs go beside it")
     r.add_argument("--foreground", action="store_true", help="run in this terminal with a progress display")
-    r.add_argument("--headless", action="store_true", help="no TUI (with --foreground: a progress display)")
     add_slot_arguments(r)
     r.set_defaults(func=cmd_run)
 
@@ -734,9 +733,10 @@ def cmd_tui(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv  # main([]) is `stilts` alone, whatever the real command line
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
-        args = parser.parse_args(["tui", *(argv or sys.argv[1:])])
+        args = parser.parse_args(["tui", *argv])
     try:
         return int(args.func(args) or 0)
     except StiltsError as exc:

@@ -66,3 +66,17 @@ def test_build_data_cli(official_data, tmp_path):
     out = json.loads(stilts("build-data", "hella-sh", "--hellaswag-dir", str(official_data / "hellaswag"),
                             "--out", str(tmp_path / "sh")).stdout)
     assert out == {"built": "hella-sh", "rows": {"train": 2, "dev": 2}}
+
+
+def test_main_reads_only_the_argv_it_is_given(monkeypatch):
+    """`main([])` is `stilts` with no arguments (the app, on the default results file), not the
+    test runner's own command line."""
+    import sys
+
+    from stilts_tui import cli
+
+    seen = []
+    monkeypatch.setattr(cli, "cmd_tui", lambda args: seen.append(args.db) or 0)
+    monkeypatch.setattr(sys, "argv", ["stilts", "--db", "/elsewhere/results.json"])
+    assert cli.main([]) == 0 and seen == [cli.DEFAULT_DB]
+    assert cli.main(["tui", "--db", "x.json"]) == 0 and seen[-1] == "x.json"

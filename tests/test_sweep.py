@@ -25,7 +25,7 @@ def test_spec_to_results_end_to_end_and_rerun_trains_nothing(tiny_models, train_
     spec = tmp_path / "e2e.toml"
     write_spec(spec, tiny_models["roberta"], train_data)
     db = tmp_path / "sweep" / "results.json"
-    first = stilts("run", str(spec), "--db", str(db), "--foreground", "--headless")
+    first = stilts("run", str(spec), "--db", str(db), "--foreground")
     assert "5 runs (1 intermediate), 0 already finished, 5 to run" in first.stderr
     pairs = json.loads(stilts("results", "--db", str(db), "--format", "json").stdout)
     assert {(p["intermediate"], p["target"], p["n"]) for p in pairs} == {("none", "rte", 2), ("hellaswag", "rte", 2)}
