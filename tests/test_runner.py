@@ -141,7 +141,7 @@ def test_intermediates_first_then_longest_first(tiny_models, train_data, tmp_pat
     runner.store = Store(tmp_path / "r.json", writer=True)
     try:
         runner._prepare()
-        order = runner._ready()
+        order = runner.ready()
     finally:
         runner.store.close()
     assert order[0].kind == "intermediate"

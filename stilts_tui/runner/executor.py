@@ -23,6 +23,7 @@ class Handle(Protocol):
     slot: Slot
     stop_requested: bool
     assigned_at: float | None
+    ready_at: float | None
 
 
 class Host(Protocol):

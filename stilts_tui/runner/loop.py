@@ -217,15 +217,13 @@ class Runner:
         ready.sort(key=lambda c: (c.kind != "intermediate", -cost(c), c.run_id))
         return ready
 
-    _ready = ready  # the name the scheduling tests use
-
     # ------------------------------------------------------------------ events
 
     def handle(self, h: Handle, ev: dict) -> None:
         """One event line from a run's worker."""
         kind = ev["event"]
         if kind == "ready":
-            h.ready_at = ev.get("t", time.time())  # type: ignore[attr-defined]  # a warm worker is up
+            h.ready_at = ev.get("t", time.time())  # a warm worker is up
             return
         cfg = h.run
         if cfg is None or ev.get("run_id") != cfg.run_id or ev.get("attempt", 1) != h.attempt:

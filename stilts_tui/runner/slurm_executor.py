@@ -37,6 +37,7 @@ class _Unsubmitted:
         self.attempt, self.stop_requested = attempt, False
         self.slot = Slot(id="slurm", gpu=None, threads=0)
         self.assigned_at: float | None = None
+        self.ready_at: float | None = None
 
 
 class SlurmExecutor:
