@@ -34,23 +34,16 @@ class Range:
         return f"{low}{key}{high}"
 
 
-def ranged(default: Any = dataclasses.MISSING, *, gt: float | None = None, ge: float | None = None,
-           lt: float | None = None, le: float | None = None, default_factory: Any = dataclasses.MISSING) -> Any:
+def ranged(default: Any, *, gt: float | None = None, ge: float | None = None, lt: float | None = None,
+           le: float | None = None) -> Any:
     """A dataclass field whose user-given values must lie in a range."""
-    meta = {"range": Range(gt, ge, lt, le)}
-    if default_factory is not dataclasses.MISSING:
-        return dataclasses.field(default_factory=default_factory, metadata=meta)
-    return dataclasses.field(default=default, metadata=meta)
+    return dataclasses.field(default=default, metadata={"range": Range(gt, ge, lt, le)})
 
 
 @cache
 def _fields(cls: type) -> dict[str, tuple[Any, Range | None]]:
     hints = typing.get_type_hints(cls)
     return {f.name: (hints[f.name], f.metadata.get("range")) for f in dataclasses.fields(cls)}
-
-
-def keys_of(cls: type) -> list[str]:
-    return list(_fields(cls))
 
 
 _NAMES = {int: ("an integer", "integers"), float: ("a number", "numbers"), str: ("a string", "strings"),
@@ -107,11 +100,11 @@ def check_value(cls: type, key: str, value: Any, where: str) -> None:
         raise SpecError(f"{where}: {key} = {value!r} is out of range", f"allowed: {rng.describe(key)}")
 
 
-def check_table(cls: type, raw: dict, where: str, keys: typing.Iterable[str] | None = None) -> None:
-    """Every key of a user table known (to `keys`, default all of cls's fields) and its value valid."""
+def check_table(cls: type, raw: dict, where: str) -> None:
+    """Every key of a user table one of cls's fields, and its value valid."""
     if not isinstance(raw, dict):
         raise SpecError(f"{where} must be a table", f"e.g. {where} then key = value")
-    allowed = list(keys) if keys is not None else keys_of(cls)
+    allowed = list(_fields(cls))
     unknown = sorted(set(raw) - set(allowed))
     if unknown:
         raise SpecError(f"{where}: unknown key(s) {', '.join(unknown)}", f"keys: {', '.join(allowed)}")

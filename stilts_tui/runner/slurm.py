@@ -20,7 +20,7 @@ from stilts_tui.errors import StiltsError
 from stilts_tui.fileio import EventLines
 from stilts_tui.runner.options import RunnerOptions
 from stilts_tui.runner.slots import Slot
-from stilts_tui.runner.slurm_check import _run, check_slurm
+from stilts_tui.runner.slurm_check import check_slurm, slurm_command
 from stilts_tui.sweep.executors import SlurmSettings
 from stilts_tui.train.config import RunConfig
 
@@ -235,7 +235,7 @@ class SlurmLane:
         if not self.is_slurm:
             return "UNKNOWN"
         try:
-            out = _run(["squeue", "--noheader", "--format=%T", "--jobs", job_id])
+            out = slurm_command(["squeue", "--noheader", "--format=%T", "--jobs", job_id])
         except (OSError, subprocess.TimeoutExpired):
             return "UNKNOWN"
         words = out.stdout.split()
@@ -271,7 +271,7 @@ class SlurmLane:
         writing the job id down): the runs are then submitted again, never twice."""
         if self.is_slurm and name:
             with contextlib.suppress(OSError, subprocess.TimeoutExpired):
-                _run(["scancel", "--name", name])
+                slurm_command(["scancel", "--name", name])
 
 
 def slurm_lane(db, options: RunnerOptions) -> SlurmLane | None:

@@ -9,10 +9,10 @@ import subprocess
 from stilts_tui.errors import StiltsError
 from stilts_tui.sweep.executors import SlurmSettings
 
-__all__ = ["check_slurm"]
+__all__ = ["check_slurm", "slurm_command"]
 
 
-def _run(cmd: list[str], timeout: float = 30.0) -> subprocess.CompletedProcess:
+def slurm_command(cmd: list[str], timeout: float = 30.0) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
 
 
@@ -26,7 +26,7 @@ def check_slurm(settings: SlurmSettings) -> list[str]:
                           'run stilts on a node of the cluster (a login node), load its Slurm module, '
                           'or set executor = "local"')
     try:
-        info = _run(["sinfo", "--noheader", "--format=%P"])
+        info = slurm_command(["sinfo", "--noheader", "--format=%P"])
     except subprocess.TimeoutExpired:
         raise StiltsError("Slurm does not answer: sinfo timed out after 30 s",
                           "check that the controller is up (scontrol ping) and try again") from None
@@ -40,7 +40,7 @@ def check_slurm(settings: SlurmSettings) -> list[str]:
         raise StiltsError(f"Slurm partition {settings.partition!r} does not exist on this cluster "
                           f"(partitions: {', '.join(partitions) or 'none'})",
                           "set partition in the spec's [slurm] table to one of them (* marks the default)")
-    acct = _run(["sacct", "--noheader", "--allocations", "--format=JobID", "--starttime=now"])
+    acct = slurm_command(["sacct", "--noheader", "--allocations", "--format=JobID", "--starttime=now"])
     if acct.returncode != 0:
         said = (acct.stderr or acct.stdout).strip().splitlines()[-1:] or [f"exit code {acct.returncode}"]
         raise StiltsError(f"Slurm accounting does not answer: sacct said: {said[0]}",
