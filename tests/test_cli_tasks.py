@@ -74,9 +74,37 @@ def test_main_reads_only_the_argv_it_is_given(monkeypatch):
     import sys
 
     from stilts_tui import cli
+    from stilts_tui.cli import tui
 
     seen = []
-    monkeypatch.setattr(cli, "cmd_tui", lambda args: seen.append(args.db) or 0)
+    monkeypatch.setattr(tui, "cmd_tui", lambda args: seen.append(args.db) or 0)
     monkeypatch.setattr(sys, "argv", ["stilts", "--db", "/elsewhere/results.json"])
     assert cli.main([]) == 0 and seen == [cli.DEFAULT_DB]
     assert cli.main(["tui", "--db", "x.json"]) == 0 and seen[-1] == "x.json"
+
+
+def test_each_command_is_handled_in_the_module_that_declares_its_parser():
+    """The CLI package keeps a command's parser beside its handler: a command registered by
+    one module and handled by another would be the old one-file CLI creeping back."""
+    import argparse
+
+    from stilts_tui.cli import GROUPS
+
+    def leaves(parser: argparse.ArgumentParser, path: str, func=None):
+        func = parser.get_default("func") or func  # a group's handler serves its sub-commands
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if not subs:
+            yield path, func
+        for action in subs:
+            for name, child in action.choices.items():
+                yield from leaves(child, f"{path} {name}".strip(), func)
+
+    seen = {}
+    for group in GROUPS:
+        root = argparse.ArgumentParser()
+        group.register(root.add_subparsers())
+        for path, func in leaves(root, ""):
+            assert func is not None, f"stilts {path} has no handler"
+            assert func.__module__ == group.__name__, f"stilts {path} is handled in {func.__module__}"
+            seen[path] = group.__name__
+    assert {"run", "plan", "results", "tui", "demo", "bench worker", "build-data demo"} <= set(seen)

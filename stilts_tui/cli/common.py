@@ -1,0 +1,81 @@
+"""What several commands share: the default results file, quiet model loading, the foreground runner and reading the results."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from stilts_tui.records import RunStatus
+from stilts_tui.runner.options import RunnerOptions
+
+DEFAULT_DB = "stilts-runs/results.json"
+REPO = Path(__file__).resolve().parents[2]  # the clone: experiments/ sits beside stilts_tui/
+
+# argparse's sub-command collection; its class is private, so it is named once here
+Commands = argparse._SubParsersAction
+
+def quiet_transformers() -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+
+
+def foreground(db: Path, name: str, runs: list, options: RunnerOptions, resume: bool = False,
+                sweep_file: str | None = None) -> dict[str, int]:
+    """The runner in this process, with a progress display; Ctrl-C stops it cleanly."""
+    from stilts_tui.runner.control import ensure_no_runner
+    from stilts_tui.runner.files import RunnerFiles
+    from stilts_tui.runner.loop import Runner
+    from stilts_tui.runner.options import slots_from_options
+    from stilts_tui.runner.slurm import slurm_lane
+    from stilts_tui.sweep.progress import SweepProgress
+
+    ensure_no_runner(RunnerFiles(db))
+    lane = slurm_lane(db, options)
+    slots = [] if lane else slots_from_options(options, runs)
+    where = f"Slurm ({lane.settings.describe()})" if lane else \
+        f"{len(slots)} slot(s) ({', '.join(s.device for s in slots[:4])}{', …' if len(slots) > 4 else ''})"
+    print(f"{name}: {len(runs)} runs on {where}; results in {db}", file=sys.stderr)
+    with SweepProgress(len(runs)) as progress:
+        runner = Runner(db, runs, slots, max_retries=options.max_retries, resume=resume, name=name,
+                        sweep_file=sweep_file, on_event=progress.on_event, on_run=progress.on_run, lane=lane)
+        progress.progress.update(progress.sweep, completed=0)
+        counts = runner.run()
+    if runner.stop_flag:
+        raise KeyboardInterrupt
+    return counts
+
+
+def sweep_summary(db: Path, runs: list) -> str:
+    from stilts_tui.store import Store
+
+    done = set()
+    if db.is_file():
+        with Store(db) as store:
+            done = {r["run_id"] for r in store.runs() if r.get("status") == RunStatus.FINISHED}
+    n_int = sum(r.kind == "intermediate" for r in runs)
+    left = sum(r.run_id not in done for r in runs)
+    return f"{len(runs)} runs ({n_int} intermediate), {len(runs) - left} already finished, {left} to run"
+
+
+def load_records(db: Path, spec: str | None = None, filters: list[str] | None = None) -> list[dict]:
+    from stilts_tui.analysis.filters import apply_filters, parse_filters
+    from stilts_tui.store import Store
+
+    wanted = parse_filters(filters)
+    with Store(db) as store:
+        records = store.runs()
+    if spec:
+        records = [r for r in records if r.get("spec") == spec]
+    return apply_filters(records, wanted)
+
+
+def print_results(db: Path, fmt: str, runs: bool, spec: str | None = None, **kw) -> None:
+    from stilts_tui.analysis.report import render_results
+
+    sys.stdout.write(render_results(load_records(db, spec, kw.pop("filters", None)), fmt, runs, **kw))

@@ -1,0 +1,106 @@
+"""Reading a study: `stilts results`, `plot` and `report`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from stilts_tui.cli.common import DEFAULT_DB, Commands, load_records, print_results
+from stilts_tui.errors import StiltsError
+
+
+def _by(text: str) -> tuple[str, ...]:
+    fields = tuple(f.strip() for f in text.split(",") if f.strip())
+    if not fields:
+        raise StiltsError("--by needs at least one field", "e.g. --by intermediate,target or --by intermediate,target,lr")
+    return fields
+
+
+def cmd_results(args: argparse.Namespace) -> int:
+    if args.resamples < 0:
+        raise StiltsError("--resamples must be 0 or more")
+    import shutil
+
+    # On a terminal the table fits its width (least important columns left out); piped, 120.
+    width = shutil.get_terminal_size((120, 24)).columns if sys.stdout.isatty() else 120
+    print_results(Path(args.db), args.format, args.runs, args.spec, filters=args.filter, by=_by(args.by),
+                   baseline=args.baseline or None, resamples=args.resamples, seed=args.seed, view=args.view,
+                   width=width)
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from stilts_tui.analysis.report import violins_for
+
+    records = load_records(Path(args.db), args.spec, args.filter)
+    targets = sorted({r["target"] for r in records if r.get("kind") == "target"})
+    if args.target not in targets:
+        raise StiltsError(f"no target runs for {args.target!r} in {args.db}",
+                          "targets with runs: " + (", ".join(targets) or "none yet"))
+    if args.width < 40 or args.height < 6:
+        raise StiltsError("--width must be at least 40 and --height at least 6")
+    sys.stdout.write(violins_for(records, args.target, args.baseline, args.width, args.height))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from stilts_tui.analysis.report import markdown_report
+
+    source = Path(args.source)
+    if not source.is_file():
+        raise StiltsError(f"{source} not found", "give an experiment spec (.toml) or a results file (.json)")
+    spec_text, spec_name, db = None, None, Path(args.db)
+    if source.suffix == ".toml":
+        from stilts_tui.sweep.spec import load_spec
+
+        spec_name = load_spec(source).name
+        spec_text = source.read_text(encoding="utf-8")
+    else:
+        db = source
+    records = load_records(db, spec_name, args.filter)
+    title = args.title or (f"stilts report: {spec_name}" if spec_name else f"stilts report: {db}")
+    text = markdown_report(records, title, spec_text, args.baseline, args.resamples, args.seed)
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    print(f"wrote {out} ({len(records)} runs)")
+    return 0
+
+
+def register(sub: Commands) -> None:
+    """Add this module's commands to `stilts`."""
+    res = sub.add_parser("results", help="summary per (intermediate, target) with statistics, a paper table, or one row per run")
+    res.add_argument("--db", default=DEFAULT_DB)
+    res.add_argument("--format", choices=["table", "json", "csv", "markdown", "latex"], default="table")
+    res.add_argument("--runs", action="store_true", help="one row per run instead of per pair")
+    res.add_argument("--view", choices=["pairs", "table2", "table3", "table4", "figure3"], default="pairs",
+                     help="pairs (default), table2 (best), table3 (Δ mean / Δ best), table4 (zero-shot), figure3 (size)")
+    res.add_argument("--by", default="intermediate,target", help="fields to group by (default intermediate,target)")
+    res.add_argument("--baseline", default="none", help="intermediate to compare against (default none; '' for no comparison)")
+    res.add_argument("--filter", action="append", metavar="KEY=VALUE", help="only runs with this field value (repeatable)")
+    res.add_argument("--resamples", type=int, default=1000, help="bootstrap / permutation resamples (default 1000)")
+    res.add_argument("--seed", type=int, default=0, help="seed of the resampling (default 0)")
+    res.add_argument("--spec", help="only runs of this spec name")
+    res.set_defaults(func=cmd_results)
+
+    pt = sub.add_parser("plot", help="violins of dev scores per intermediate for one target")
+    pt.add_argument("target")
+    pt.add_argument("--db", default=DEFAULT_DB)
+    pt.add_argument("--filter", action="append", metavar="KEY=VALUE")
+    pt.add_argument("--spec", help="only runs of this spec name")
+    pt.add_argument("--baseline", default="none", help="the intermediate drawn first (default none)")
+    pt.add_argument("--width", type=int, default=80)
+    pt.add_argument("--height", type=int, default=14)
+    pt.set_defaults(func=cmd_plot)
+
+    rp = sub.add_parser("report", help="a Markdown report: every table, the violins, the spec and software versions")
+    rp.add_argument("source", help="an experiment spec (.toml; its runs in --db) or a results file (.json)")
+    rp.add_argument("-o", "--output", required=True)
+    rp.add_argument("--db", default=DEFAULT_DB)
+    rp.add_argument("--filter", action="append", metavar="KEY=VALUE")
+    rp.add_argument("--baseline", default="none")
+    rp.add_argument("--resamples", type=int, default=10000, help="resamples for intervals and tests (default 10000)")
+    rp.add_argument("--seed", type=int, default=0)
+    rp.add_argument("--title")
+    rp.set_defaults(func=cmd_report)

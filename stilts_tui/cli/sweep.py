@@ -1,0 +1,208 @@
+"""Running a spec: `stilts run`, `resume`, `status`, `stop`, `retry` and `plan`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+from stilts_tui.cli.common import DEFAULT_DB, Commands, foreground, print_results, sweep_summary
+from stilts_tui.errors import StiltsError
+from stilts_tui.records import RunStatus
+from stilts_tui.runner.options import add_slot_arguments
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from stilts_tui.runner.control import launch
+    from stilts_tui.runner.files import RunnerFiles
+    from stilts_tui.runner.options import options_from_args, with_executor
+    from stilts_tui.sweep.spec import expand, load_spec
+
+    spec = load_spec(args.spec, data_dir=args.data_dir)
+    db = Path(args.db)
+    options = with_executor(options_from_args(args), spec)
+    runs = expand(spec, db.parent)
+    summary = sweep_summary(db, runs)
+    if args.foreground:
+        print(f"{spec.name}: {summary}", file=sys.stderr)
+        counts = foreground(db, spec.name, runs, options)
+        print_results(db, "table", runs=False, spec=spec.name)
+        return 0 if counts["failed"] == 0 and counts["blocked"] == 0 else 1
+    pid = launch(db, spec.name, runs, options, str(Path(args.spec).resolve()))
+    print(f"{spec.name}: {summary}\n"
+          f"runner started in the background (pid {pid}); it keeps going if this terminal closes.\n"
+          f"  watch:   stilts status --db {db}\n"
+          f"  stop:    stilts stop --all --db {db}\n"
+          f"  results: stilts results --db {db}\n"
+          f"  log:     {RunnerFiles(db).log}")
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from stilts_tui.runner.control import last_sweep, start_detached
+    from stilts_tui.runner.sweepfile import read_sweep
+
+    db = Path(args.db)
+    sweep_file = last_sweep(db)
+    name, runs, options = read_sweep(sweep_file)
+    if args.foreground:
+        counts = foreground(db, name, runs, options, resume=True, sweep_file=sweep_file)
+        print_results(db, "table", runs=False, spec=name)
+        return 0 if counts["failed"] == 0 and counts["blocked"] == 0 else 1
+    pid = start_detached(db, Path(sweep_file), resume=True)
+    print(f"{name}: {sweep_summary(db, runs)}; runner resumed in the background (pid {pid})\n"
+          f"  watch: stilts status --db {db}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from stilts_tui.runner.status import render_status, sweep_status
+
+    db = Path(args.db)
+    if not db.is_file():
+        raise StiltsError(f"results file {db} not found", "start a sweep with stilts run SPEC, or pass --db PATH")
+    st = sweep_status(db)
+    if args.json:
+        print(json.dumps(st, default=str))
+    else:
+        sys.stdout.write(render_status(st))
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    from stilts_tui.runner.control import stop_all, stop_run
+
+    db = Path(args.db)
+    if bool(args.run) == bool(args.all):
+        raise StiltsError("say what to stop: a run id, or --all", "stilts stop RUN_ID  or  stilts stop --all")
+    if args.all:
+        out = stop_all(db, timeout=args.timeout)
+        if out["runner"] is None and out.get("cancelled"):
+            print(f"no runner on {db}; cancelled the Slurm jobs of {out['cancelled']} run(s), queued again: "
+                  f"stilts resume --db {db} continues")
+        elif out["runner"] is None:
+            print(f"no sweep is running on {db}")
+        else:
+            print(f"stopped the sweep on {db} (runner pid {out['runner']}); runs in flight are queued again: "
+                  f"stilts resume --db {db} continues")
+        return 0
+    status = stop_run(db, args.run, timeout=args.timeout)
+    print(f"run {args.run}: {status}")
+    return 0
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    from stilts_tui.runner.control import retry_run
+
+    print(retry_run(Path(args.db), args.run))
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from stilts_tui.runner.estimate import estimate_seconds
+    from stilts_tui.store import Store
+    from stilts_tui.sweep.spec import expand, load_spec, shadowed_settings
+
+    spec = load_spec(args.spec, data_dir=args.data_dir)
+    db = Path(args.db)
+    runs = expand(spec, db.parent)
+    records: list[dict] = []
+    if db.is_file():
+        with Store(db) as store:
+            records = store.runs()
+    finished = {r["run_id"] for r in records if r.get("status") == RunStatus.FINISHED}
+    fmt = "json" if args.json else args.format
+    if args.runs:
+        return _print_resolved_runs(runs, finished, fmt)
+    todo = [r for r in runs if r.run_id not in finished]
+    kinds = Counter(r.kind for r in runs)
+    seconds, basis = estimate_seconds(todo, records)
+    notes = shadowed_settings(spec)
+    out = {"spec": spec.name, "runs": len(runs), "by_kind": dict(kinds), "done": len(runs) - len(todo),
+           "to_run": len(todo), "estimate_device_hours": None if seconds is None else seconds / 3600,
+           "estimate_basis_runs": basis, "notes": notes}
+    if fmt == "json":
+        print(json.dumps(out))
+        return 0
+    print(f"{spec.name}: {len(runs)} runs (" + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) + ")")
+    print(f"  already finished: {out['done']}   to run: {len(todo)}")
+    if seconds is None:
+        print("  estimate: no run of this model has finished in the store yet; run a few, then plan again")
+    else:
+        print(f"  estimate: {seconds / 3600:.2f} device-hours (one slot), from the throughput of {basis} finished run(s)")
+    for note in notes:
+        print(f"  note: {note}")
+    print(f"  every run's settings: stilts plan {args.spec} --runs")
+    return 0
+
+
+def _print_resolved_runs(runs: list, finished: set[str], fmt: str) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from stilts_tui.sweep.resolved import resolve
+
+    rows = resolve(runs, finished)
+    if fmt == "json":
+        print(json.dumps([r.as_dict() for r in rows]))
+        return 0
+    columns = [("run", "run_id"), ("kind", "kind"), ("task", "task"), ("from", "intermediate"), ("lr", "lr"),
+               ("batch", "batch_size"), ("dev", "device_batch"), ("acc", "accumulation"), ("wu", "warmup_ratio"),
+               ("wu steps", "warmup_steps"), ("steps", "total_steps"), ("ep", "epochs"), ("len", "max_length"),
+               ("precision", "precision"), ("optimizer", "optimizer"), ("clip", "grad_clip"), ("size", "train_size"),
+               ("seed", "seed"), ("done", "done")]
+    table = Table(box=None, pad_edge=False, header_style="bold", show_edge=False)
+    for title, _ in columns:
+        table.add_column(title, no_wrap=True, overflow="ellipsis")
+    for r in rows:
+        d = r.as_dict()
+        table.add_row(*("—" if d[k] is None else ("✓" if d[k] is True else "" if d[k] is False else f"{d[k]:g}"
+                        if isinstance(d[k], float) else str(d[k])) for _, k in columns))
+    Console(width=max(Console().width, 400)).print(table)  # one line per run, however wide
+    print("wu steps / steps: int(warmup_ratio x total) from the official train sizes (run.py l. 67, 79); "
+          "dev x acc: device batch and accumulation")
+    return 0
+
+
+def register(sub: Commands) -> None:
+    """Add this module's commands to `stilts`."""
+    r = sub.add_parser("run", help="run an experiment spec in the background (skips runs already finished)")
+    r.add_argument("spec", help="experiment spec (TOML), e.g. experiments/demo.toml")
+    r.add_argument("--data-dir", help="folder with the tasks' release files (overrides the spec's data_dir)")
+    r.add_argument("--db", default=DEFAULT_DB, help=f"results file (default {DEFAULT_DB}); runs go beside it")
+    r.add_argument("--foreground", action="store_true", help="run in this terminal with a progress display")
+    add_slot_arguments(r)
+    r.set_defaults(func=cmd_run)
+
+    rs = sub.add_parser("resume", help="continue the sweep on a results file whose runner stopped or died")
+    rs.add_argument("--db", default=DEFAULT_DB)
+    rs.add_argument("--foreground", action="store_true")
+    rs.set_defaults(func=cmd_resume)
+
+    st = sub.add_parser("status", help="where the sweep stands: runs by status, what runs on each slot, ETA")
+    st.add_argument("--db", default=DEFAULT_DB)
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(func=cmd_status)
+
+    sp = sub.add_parser("stop", help="stop one run (stilts stop RUN_ID) or the whole sweep (--all)")
+    sp.add_argument("run", nargs="?")
+    sp.add_argument("--all", action="store_true")
+    sp.add_argument("--db", default=DEFAULT_DB)
+    sp.add_argument("--timeout", type=float, default=30.0, help="seconds to wait before killing (default 30)")
+    sp.set_defaults(func=cmd_stop)
+
+    rt = sub.add_parser("retry", help="run a failed, stopped or blocked run again (in the running sweep, or a new runner)")
+    rt.add_argument("run")
+    rt.add_argument("--db", default=DEFAULT_DB)
+    rt.set_defaults(func=cmd_retry)
+
+    pl = sub.add_parser("plan", help="what a spec would run: runs, already done, estimated device-hours")
+    pl.add_argument("spec")
+    pl.add_argument("--data-dir")
+    pl.add_argument("--db", default=DEFAULT_DB)
+    pl.add_argument("--runs", action="store_true", help="one row per run with its fully resolved settings")
+    pl.add_argument("--format", choices=["table", "json"], default="table")
+    pl.add_argument("--json", action="store_true", help="the same as --format json")
+    pl.set_defaults(func=cmd_plan)

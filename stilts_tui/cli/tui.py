@@ -1,0 +1,26 @@
+"""`stilts tui`: the terminal app (also what `stilts` alone opens)."""
+
+from __future__ import annotations
+
+import argparse
+
+from stilts_tui.cli.common import DEFAULT_DB, Commands
+from stilts_tui.errors import StiltsError
+
+
+def cmd_tui(args: argparse.Namespace) -> int:
+    from stilts_tui.app.app import StiltsApp
+
+    if args.refresh <= 0:
+        raise StiltsError("--refresh must be positive", "e.g. --refresh 1")
+    StiltsApp(args.db, refresh_s=args.refresh).run()
+    print(f"stilts tui closed; any sweep on {args.db} keeps running (stilts status --db {args.db})")
+    return 0
+
+
+def register(sub: Commands) -> None:
+    """Add this module's commands to `stilts`."""
+    tu = sub.add_parser("tui", help="the terminal app: plan, launch, watch and read a study (the default)")
+    tu.add_argument("--db", default=DEFAULT_DB)
+    tu.add_argument("--refresh", type=float, default=1.0, help="seconds between live updates (default 1)")
+    tu.set_defaults(func=cmd_tui)
