@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-from stilts_tui.train.events import parse_event
+from stilts_tui.train.events import Event, parse_event
 
 
 def atomic_write(path: str | Path, write: Callable[[IO[bytes]], object], mode: int | None = None) -> None:
@@ -43,7 +43,7 @@ class EventLines:
         self.offset = 0      # bytes of the file consumed so far
         self.buffer = b""    # a torn last line
 
-    def feed(self, chunk: bytes | None) -> list[dict]:
+    def feed(self, chunk: bytes | None) -> list[Event]:
         if chunk:
             self.buffer += chunk
         if b"\n" not in self.buffer:
@@ -51,7 +51,7 @@ class EventLines:
         *lines, self.buffer = self.buffer.split(b"\n")
         return [e for e in (parse_event(line) for line in lines) if e is not None]
 
-    def read_file(self, path: str | Path | None) -> list[dict]:
+    def read_file(self, path: str | Path | None) -> list[Event]:
         """The events of lines completed in `path` since the last call (none if it cannot be read)."""
         if not path:
             return []

@@ -192,11 +192,46 @@ def test_malformed_event_lines_never_break_the_reader(line):
     assert parse_event(line) is None
 
 
+STEP = {"step": 1, "total_steps": 10, "epoch": 0.1, "loss": 0.5, "lr": 1e-5, "sequences_per_s": 30.0,
+        "tokens_per_s": 900.0, "memory_mb": None}
+
+
+def test_each_event_kind_is_decoded_against_its_declared_fields():
+    """parse_event is the one decoder: a line must fit its kind's TypedDict (required fields
+    present, every field of its declared type) or it is not an event."""
+    from stilts_tui.train.events import KINDS
+
+    assert set(KINDS) == {"ready", "started", "handoff", "resumed", "step", "eval", "finished", "failed"}
+    base = '{"v": 1, "run_id": "r", "attempt": 2, "t": 5.0, '
+    good = base + '"event": "step", ' + json.dumps(STEP)[1:]
+    assert parse_event(good)["loss"] == 0.5 and parse_event(good)["attempt"] == 2
+    for key in ("step", "loss", "sequences_per_s"):  # each required field of a step
+        assert parse_event(base + '"event": "step", ' + json.dumps({k: v for k, v in STEP.items() if k != key})[1:]) is None
+    for key, bad in (("step", "1"), ("loss", "nan"), ("step", True), ("memory_mb", "9 GB"), ("epoch", None)):
+        assert parse_event(base + '"event": "step", ' + json.dumps(STEP | {key: bad})[1:]) is None, key
+    assert parse_event(base + '"event": "step", ' + json.dumps(STEP | {"loss": 3})[1:])["loss"] == 3  # an int is a number
+    finished = base + '"event": "finished", "metrics": {"metric": "accuracy", "score": 0.75, "steps": 9}}'
+    assert parse_event(finished)["metrics"]["score"] == 0.75
+    assert parse_event(finished.replace('"score": 0.75', '"score": "high"')) is None  # nested records are checked too
+    assert parse_event(base + '"event": "eval", "epoch": 1, "step": 3, "metric": "mcc"}') is None  # no score
+    assert parse_event(base + '"event": "handoff", "source": "pretrained"}') is None  # no rule
+
+
+def test_event_logs_written_before_retries_and_minimal_failures_still_read():
+    """A log from before attempts existed has no `attempt`: it is attempt 1. A failure that says
+    only its reason has an empty message. Nothing else is made up: a line without `t` is not an event."""
+    old = parse_event('{"v": 1, "event": "eval", "run_id": "r", "t": 1.0, "epoch": 1, "step": 3, "metric": "accuracy", "score": 0.5}')
+    assert old["attempt"] == 1 and old["score"] == 0.5
+    failed = parse_event('{"v": 1, "event": "failed", "run_id": "r", "t": 1.0, "reason": "oom"}')
+    assert failed["message"] == "" and failed["attempt"] == 1
+    assert parse_event('{"v": 1, "event": "failed", "run_id": "r", "reason": "oom"}') is None
+
+
 def test_event_log_with_a_torn_last_line(tmp_path):
     log = tmp_path / "e.jsonl"
     w = EventWriter("r", log, io.StringIO())
     w.emit("started", params=1)
-    w.emit("step", step=1, loss=0.5)
+    w.emit("step", **STEP)
     w.close()
     with log.open("a") as fh:
         fh.write('{"v": 1, "event": "fini')

@@ -13,6 +13,7 @@ from stilts_tui.fileio import EventLines
 from stilts_tui.records import RunStatus
 from stilts_tui.runner.files import RunnerFiles, runner_alive
 from stilts_tui.store import Store
+from stilts_tui.train.events import Eval, Event, Failed, Handoff, Started
 
 HISTORY = 200  # loss points kept per run for the sparkline
 
@@ -28,10 +29,10 @@ class Live:
     losses: deque = field(default_factory=lambda: deque(maxlen=HISTORY))
     sequences_per_s: float | None = None
     memory_mb: float | None = None
-    evals: list[dict] = field(default_factory=list)
-    handoff: dict | None = None
-    started: dict | None = None
-    failed: dict | None = None
+    evals: list[Eval] = field(default_factory=list)
+    handoff: Handoff | None = None
+    started: Started | None = None
+    failed: Failed | None = None
     last_t: float = 0.0
     lines: deque = field(default_factory=lambda: deque(maxlen=40))
 
@@ -49,36 +50,34 @@ class EventTails:
             live = self.live[run_id] = Live(attempt=attempt)
             self.readers[run_id] = EventLines()
         for ev in self.readers[run_id].read_file(path):
-            if ev.get("attempt", 1) == attempt:
+            if ev["attempt"] == attempt:
                 apply_event(live, ev)
         return live
 
 
-def apply_event(live: Live, ev: dict) -> None:
-    kind = ev["event"]
-    live.last_t = ev.get("t", live.last_t)
-    if kind == "started":
+def apply_event(live: Live, ev: Event) -> None:
+    live.last_t = ev["t"]
+    if ev["event"] == "started":
         live.started = ev
         live.total_steps = ev.get("total_steps", 0)
         live.lines.append(f"started on {ev.get('device')} ({ev.get('precision')}), {ev.get('params', 0):,} parameters, "
                           f"{ev.get('total_steps')} steps")
-    elif kind == "handoff":
+    elif ev["event"] == "handoff":
         live.handoff = ev
-        live.lines.append(f"hand-off: {ev.get('rule')}")
-    elif kind == "step":
-        live.step, live.total_steps = ev["step"], ev.get("total_steps", live.total_steps)
-        live.loss, live.sequences_per_s, live.memory_mb = ev.get("loss"), ev.get("sequences_per_s"), ev.get("memory_mb")
-        if live.loss is not None:
-            live.losses.append(live.loss)
-        live.lines.append(f"step {live.step}/{live.total_steps} loss {live.loss:.4f} {live.sequences_per_s or 0:.0f} seq/s")
-    elif kind == "eval":
+        live.lines.append(f"hand-off: {ev['rule']}")
+    elif ev["event"] == "step":
+        live.step, live.total_steps = ev["step"], ev["total_steps"]
+        live.loss, live.sequences_per_s, live.memory_mb = ev["loss"], ev["sequences_per_s"], ev["memory_mb"]
+        live.losses.append(ev["loss"])
+        live.lines.append(f"step {live.step}/{live.total_steps} loss {ev['loss']:.4f} {ev['sequences_per_s']:.0f} seq/s")
+    elif ev["event"] == "eval":
         live.evals.append(ev)
-        live.lines.append(f"eval epoch {ev.get('epoch')}: {ev.get('metric')} {ev.get('score', 0):.4f}")
-    elif kind == "finished":
-        live.lines.append(f"finished: {ev['metrics'].get('metric')} {ev['metrics'].get('score', 0):.4f}")
-    elif kind == "failed":
+        live.lines.append(f"eval epoch {ev['epoch']}: {ev['metric']} {ev['score']:.4f}")
+    elif ev["event"] == "finished":
+        live.lines.append(f"finished: {ev['metrics']['metric']} {ev['metrics']['score']:.4f}")
+    elif ev["event"] == "failed":
         live.failed = ev
-        live.lines.append(f"failed: {ev.get('reason')} {ev.get('message', '')}")
+        live.lines.append(f"failed: {ev['reason']} {ev['message']}")
 
 
 @dataclass

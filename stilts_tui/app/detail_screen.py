@@ -34,12 +34,12 @@ def detail_text(rec: dict) -> str:
         lines += ["[b]stderr tail:[/b]", *[f"  {esc(x)}" for x in rec["stderr_tail"][-8:]]]
     if live.handoff:
         h = live.handoff
-        lines += ["[b]hand-off:[/b] " + esc(h.get("rule")),
+        lines += ["[b]hand-off:[/b] " + esc(h["rule"]),
                   esc(f"  kept {', '.join(h.get('kept', []))}; re-initialised {', '.join(h.get('reinitialised', [])) or '—'}")]
     if live.losses:
         lines += [f"[b]loss[/b] ({len(live.losses)} points, last {live.losses[-1]:.4f})", "  " + sparkline(live.losses, 60)]
     if live.evals:
-        lines.append("[b]evals:[/b] " + ", ".join(f"epoch {esc(e.get('epoch'))}: {e.get('score', 0) * 100:.1f}"
+        lines.append("[b]evals:[/b] " + ", ".join(f"epoch {esc(e['epoch'])}: {e['score'] * 100:.1f}"
                                                   for e in live.evals))
     lines += ["[b]log:[/b]", *[f"  {esc(x)}" for x in list(live.lines)[-15:]]]
     lines += ["[b]config:[/b]", esc(json.dumps(rec.get("config", {}), indent=2, sort_keys=True))]

@@ -52,7 +52,7 @@ def run_row(r: dict, live: Live | None, now: float | None = None) -> dict:
     elif status == RunStatus.RUNNING and live is not None and live.total_steps:
         progress = f"{live.step}/{live.total_steps}"
         loss = f"{live.loss:.3f}" if live.loss is not None else ""
-        started = (live.started or {}).get("t")
+        started = live.started["t"] if live.started else None
         if started and live.step:
             eta = duration((live.last_t - started) / live.step * (live.total_steps - live.step))
     elif status == RunStatus.RUNNING:

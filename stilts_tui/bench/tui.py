@@ -22,7 +22,7 @@ def _streams(folder: Path, run_ids: list[str], rate: float, stop: threading.Even
         step += 1
         now = time.time()
         for rid, fh in handles.items():
-            fh.write(json.dumps({"v": 1, "event": "step", "run_id": rid, "attempt": 1, "t": now, "step": step,
+            fh.write(json.dumps({"v": 1, "event": "step", "run_id": rid, "attempt": 1, "t": now, "step": step, "epoch": step / 1000,
                                  "total_steps": 100000, "loss": 1.0 / step, "lr": 1e-5, "sequences_per_s": 100.0,
                                  "tokens_per_s": 6400.0, "memory_mb": 9000.0}) + "\n")
             fh.flush()

@@ -5,7 +5,6 @@ retry policy; an executor only starts runs, reports what their workers say, and 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from stilts_tui.runner.slots import Slot
@@ -13,6 +12,7 @@ from stilts_tui.train.config import RunConfig
 
 if TYPE_CHECKING:
     from stilts_tui.store import Store
+    from stilts_tui.train.events import Event
 
 
 class Handle(Protocol):
@@ -36,7 +36,7 @@ class Host(Protocol):
     counts: dict[str, int]
 
     def ready(self) -> list[RunConfig]: ...
-    def handle(self, h: Handle, ev: dict) -> None: ...
+    def handle(self, h: Handle, ev: Event) -> None: ...
     def record_failure(self, h: Handle, reason: str, message: str, tail: list[str]) -> None: ...
 
 
@@ -77,5 +77,3 @@ class Executor(Protocol):
         sweep (Slurm jobs are cancelled then; otherwise they are left to run, and re-attached)."""
         ...
 
-
-OnEvent = Callable[[RunConfig, dict], None]

@@ -27,9 +27,9 @@ from stilts_tui.runner.slurm import SlurmLane
 from stilts_tui.runner.slurm_executor import SlurmExecutor
 from stilts_tui.store import Store
 from stilts_tui.train.config import RunConfig
-from stilts_tui.train.events import read_events
+from stilts_tui.train.events import Event, Finished, read_events
 
-OnEvent = Callable[[RunConfig, dict], None]
+OnEvent = Callable[[RunConfig, Event], None]
 OnRun = Callable[[RunConfig, dict], None]
 
 def run_record(cfg: RunConfig) -> dict:
@@ -41,12 +41,12 @@ def run_record(cfg: RunConfig) -> dict:
             "events_path": cfg.events_path, "output_dir": cfg.output_dir}
 
 
-def recovered_result(record: dict) -> dict | None:
+def recovered_result(record: dict) -> Finished | None:
     """The `finished` event of the record's current attempt, when its worker got that far before
     the runner died: the result is kept instead of training again."""
     attempt = record.get("attempts", 0)
     for ev in reversed(read_events(record.get("events_path") or "")):
-        if ev.get("attempt", 1) != attempt:
+        if ev["attempt"] != attempt:
             continue
         return ev if ev["event"] == "finished" else None
     return None
@@ -134,9 +134,9 @@ class Runner:
 
     # ------------------------------------------------------------------ outcomes
 
-    def _record_finished(self, cfg: RunConfig, ev: dict, recovered: bool = False) -> None:
+    def _record_finished(self, cfg: RunConfig, ev: Finished, recovered: bool = False) -> None:
         m = ev["metrics"]
-        self.store.update(cfg.run_id, status=RunStatus.FINISHED, finished_at=ev.get("t", time.time()), pid=None,
+        self.store.update(cfg.run_id, status=RunStatus.FINISHED, finished_at=ev["t"], pid=None,
                           score=m["score"], metric=m["metric"], metrics=m, wall_s=ev.get("wall_s"), reason=None,
                           message="result recovered from the event log after the runner stopped" if recovered else None)
         self.pending.pop(cfg.run_id, None)
@@ -219,27 +219,26 @@ class Runner:
 
     # ------------------------------------------------------------------ events
 
-    def handle(self, h: Handle, ev: dict) -> None:
+    def handle(self, h: Handle, ev: Event) -> None:
         """One event line from a run's worker."""
-        kind = ev["event"]
-        if kind == "ready":
-            h.ready_at = ev.get("t", time.time())  # a warm worker is up
+        if ev["event"] == "ready":
+            h.ready_at = ev["t"]  # a warm worker is up
             return
         cfg = h.run
-        if cfg is None or ev.get("run_id") != cfg.run_id or ev.get("attempt", 1) != h.attempt:
+        if cfg is None or ev["run_id"] != cfg.run_id or ev["attempt"] != h.attempt:
             return  # a stray line from an earlier run
         if self.on_event:
             self.on_event(cfg, ev)
-        if kind == "started":
+        if ev["event"] == "started":
             self.store.update(cfg.run_id, train_examples=ev.get("train_examples"), total_steps=ev.get("total_steps"),
                               micro_batch=ev.get("micro_batch"), accumulation=ev.get("accumulation"),
                               params=ev.get("params"), precision=ev.get("precision"),
-                              overhead_s=ev.get("t", time.time()) - (h.assigned_at or time.time()))
-        elif kind == "finished":
+                              overhead_s=ev["t"] - (h.assigned_at or time.time()))
+        elif ev["event"] == "finished":
             h.run = None
             self._record_finished(cfg, ev)
-        elif kind == "failed":
-            self.record_failure(h, ev.get("reason", "error"), ev.get("message", ""), ev.get("stderr_tail") or [])
+        elif ev["event"] == "failed":
+            self.record_failure(h, ev["reason"], ev["message"], ev.get("stderr_tail") or [])
             h.run = None
 
     def _control(self) -> None:

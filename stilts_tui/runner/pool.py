@@ -16,6 +16,7 @@ from pathlib import Path
 from stilts_tui.fileio import EventLines
 from stilts_tui.runner.slots import Slot
 from stilts_tui.train.config import RunConfig
+from stilts_tui.train.events import Event
 
 KILL_GRACE_S = 5.0
 
@@ -63,7 +64,7 @@ class Worker:
         except (BrokenPipeError, OSError):
             pass  # the worker died; the runner sees it exit and requeues the run
 
-    def read_events(self) -> list[dict]:
+    def read_events(self) -> list[Event]:
         try:
             chunk = self.stdout.read()
         except (OSError, ValueError):

@@ -23,6 +23,7 @@ from stilts_tui.runner.slots import Slot
 from stilts_tui.runner.slurm_check import check_slurm, slurm_command
 from stilts_tui.sweep.executors import SlurmSettings
 from stilts_tui.train.config import RunConfig
+from stilts_tui.train.events import Event
 
 # Slurm's job states, as sacct spells them (the first word: "CANCELLED by 0" is CANCELLED).
 QUEUED = {"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "CONFIGURING", "RESV_DEL_HOLD", "SUSPENDED",
@@ -77,7 +78,7 @@ class SlurmRun:
     def pid(self) -> None:
         return None
 
-    def read_events(self) -> list[dict]:
+    def read_events(self) -> list[Event]:
         """New complete lines of the run's event log (the job may be anywhere on the cluster)."""
         return self.lines.read_file(self.run.events_path if self.run else None)
 

@@ -7,14 +7,15 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from stilts_tui.records import RunStatus
 from stilts_tui.runner.estimate import cost
 from stilts_tui.runner.files import RunnerFiles, runner_alive
 from stilts_tui.store import Store
 from stilts_tui.train.config import RunConfig
-from stilts_tui.train.events import parse_event
+from stilts_tui.train.events import Started, Step, parse_event
 
 
-def last_progress(events_path: str | None, attempt: int) -> dict | None:
+def last_progress(events_path: str | None, attempt: int) -> Started | Step | None:
     """The newest step event of this attempt, from the end of the run's event log."""
     if not events_path:
         return None
@@ -27,7 +28,7 @@ def last_progress(events_path: str | None, attempt: int) -> dict | None:
         return None
     for line in reversed(lines):
         ev = parse_event(line)
-        if ev and ev.get("attempt", 1) == attempt and ev["event"] in ("step", "started"):
+        if ev and ev["attempt"] == attempt and ev["event"] in ("step", "started"):
             return ev
     return None
 
@@ -43,9 +44,9 @@ def sweep_status(db: Path) -> dict:
     now = time.time()
     running = []
     for r in mine:
-        if r.get("status") != "running":
+        if r.get("status") != RunStatus.RUNNING:
             continue
-        ev = last_progress(r.get("events_path"), r.get("attempts", 1)) or {}
+        ev: dict = dict(last_progress(r.get("events_path"), r.get("attempts", 1)) or {})
         running.append({"run_id": r["run_id"], "kind": r.get("kind"), "intermediate": r.get("intermediate"),
                          "target": r.get("target"), "slot": r.get("slot"), "device": r.get("device"),
                          "attempt": r.get("attempts"), "step": ev.get("step", 0),

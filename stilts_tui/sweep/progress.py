@@ -18,6 +18,7 @@ from rich.progress import (
 from stilts_tui.records import RunStatus
 from stilts_tui.sweep.spec import describe
 from stilts_tui.train.config import RunConfig
+from stilts_tui.train.events import Event
 
 
 class SweepProgress:
@@ -36,19 +37,18 @@ class SweepProgress:
     def __exit__(self, *exc) -> None:
         self.progress.__exit__(*exc)
 
-    def on_event(self, cfg: RunConfig, ev: dict) -> None:
-        kind = ev["event"]
+    def on_event(self, cfg: RunConfig, ev: Event) -> None:
         bar = self.bars.get(cfg.run_id)
-        if kind == "started":
+        if ev["event"] == "started":
             if bar is not None:
                 self.progress.remove_task(bar)
             self.bars[cfg.run_id] = self.progress.add_task(
                 escape(f"  {cfg.run_id} {describe(cfg)}"), total=max(ev.get("total_steps", 0), 1), info="loading")
         elif bar is None:
             return
-        elif kind == "step":
+        elif ev["event"] == "step":
             self.progress.update(bar, completed=ev["step"], info=f"loss {ev['loss']:.3f}  {ev['sequences_per_s']:.0f} seq/s")
-        elif kind == "eval":
+        elif ev["event"] == "eval":
             self.progress.update(bar, info=f"dev {ev['metric']} {ev['score']:.4f}")
 
     def on_run(self, cfg: RunConfig, record: dict) -> None:
