@@ -227,7 +227,7 @@ def test_hub_path_fails_fast_offline(monkeypatch):
 
 def test_hub_rows_map_to_the_same_examples(monkeypatch):
     """The hub mappings turn the hub's schemas into the same examples the file loaders give."""
-    import stilts_tui.tasks.builtin as builtin
+    import stilts_tui.tasks.loaders as loaders
 
     hub_rows = {
         "nyu-mll/glue": [{"sentence1": "A cat.", "sentence2": "A pet.", "label": 1, "idx": 0}],
@@ -235,7 +235,7 @@ def test_hub_rows_map_to_the_same_examples(monkeypatch):
         "Rowan/hellaswag": [{"ctx_a": "A man.", "ctx_b": "he", "endings": ["a", "b", "c", "d"], "label": "3"}],
         "aps/super_glue": [{"word": "bank", "sentence1": "s1", "sentence2": "s2", "label": 1}],
     }
-    monkeypatch.setattr(builtin, "load_hub_rows", lambda ds, cfg, split: hub_rows[ds])
+    monkeypatch.setattr(loaders, "load_hub_rows", lambda ds, cfg, split: hub_rows[ds])
     assert get_task("rte").load_hub("train") == [ClsExample("A cat.", "A pet.", 1)]
     assert get_task("wic").load_hub("dev") == [ClsExample(("bank", "s1"), "s2", 1)]
     wg = get_task("winogrande_xs").load_hub("train")[0]
@@ -283,7 +283,7 @@ def test_user_task_errors_are_clear(tmp_path):
         register_task_file(bad)
     fields = '[files]\ntrain="a"\ndev="b"\n[fields]\na="a"\nlabel="l"\n'
     for line, words in (("epochs = 0", "epochs = 0 is out of range"), ("max_length = 2.5", "max_length = 2.5 is not an integer"),
-                        ("batch_size = -8", "batch_size = -8 is out of range"), ('metric = "f1"', "metric = 'f1' is not one of")):
+                        ("batch_size = -8", "batch_size = -8 is out of range"), ('metric = "bleu"', "metric = 'bleu' is not one of")):
         bad.write_text(f'name = "x"\nhead = "classification"\nlabels = ["a", "b"]\n{line}\n{fields}')
         with pytest.raises(StiltsError, match=re.escape(words)):
             register_task_file(bad)

@@ -27,9 +27,9 @@ def cmd_tasks(args: argparse.Namespace) -> int:
 
     table = Table(title="tasks", show_lines=False)
     for col in ("name", "head", "metric", "epochs", "max tokens", "description"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col != "description")  # a task's name is what users type: never cut
     for t in all_tasks():
-        head = f"cls ({len(t.labels)})" if t.head == "classification" else f"mc ({t.num_choices})"
+        head = f"cls ({t.num_labels})" if t.head == "classification" else f"mc ({t.num_choices})"
         table.add_row(t.name, head, t.metric, str(t.epochs), str(t.max_length), t.description)
     Console().print(table)
     return 0
@@ -46,11 +46,12 @@ def _show_task(task, args: argparse.Namespace) -> int:
 
     splits = {s: load_examples(task, s, args.data_dir) for s in task.splits}
     dev = splits["dev"]
-    label_names = task.labels if task.head == "classification" else tuple(str(i) for i in range(task.num_choices))
+    label_names = (task.labels or tuple(str(i) for i in range(task.num_labels))) if task.head == "classification" \
+        else tuple(str(i) for i in range(task.num_choices))
     dist = {s: {label_names[k]: v for k, v in sorted(Counter(ex.label for ex in exs).items())} for s, exs in splits.items()}
     info = {
         "task": task.name, "head": task.head, "metric": task.metric,
-        "num_labels": len(task.labels) if task.head == "classification" else None,
+        "num_labels": task.num_labels if task.head == "classification" else None,
         "num_choices": task.num_choices or None, "epochs": task.epochs, "max_length": task.max_length,
         "splits": {s: len(exs) for s, exs in splits.items()}, "label_distribution": dist,
         "majority_baseline": majority_baseline(task, dev), "random_baseline": random_baseline(task),

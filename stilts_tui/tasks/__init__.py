@@ -8,11 +8,13 @@ from pathlib import Path
 from stilts_tui.errors import StiltsError
 from stilts_tui.tasks.base import ClsExample, Example, MCExample, Task
 from stilts_tui.tasks.builtin import BUILTIN_TASKS
+from stilts_tui.tasks.probing import PROBING_TASKS
+from stilts_tui.tasks.transfer import TRANSFER_TASKS
 
 __all__ = ["ClsExample", "Example", "MCExample", "Task", "all_tasks", "get_task", "load_examples",
            "normalise_name", "register_task", "register_task_file", "task_folder"]
 
-_REGISTRY: dict[str, Task] = {t.name: t for t in BUILTIN_TASKS}
+_REGISTRY: dict[str, Task] = {t.name: t for t in (*BUILTIN_TASKS, *TRANSFER_TASKS, *PROBING_TASKS)}
 
 
 def normalise_name(name: str) -> str:
@@ -46,12 +48,14 @@ def get_task(name: str) -> Task:
 
 
 def task_folder(task: Task, data_dir: Path) -> Path:
-    """The folder of ``task`` under ``data_dir``: a sub-folder named like the task (any case),
-    or ``data_dir`` itself when it holds the files directly."""
+    """The folder of ``task`` under ``data_dir``: a sub-folder named like the task (any case, or a
+    nested path of its release), or ``data_dir`` itself when it holds the files directly."""
     if not data_dir.is_dir():
         raise StiltsError(f"data directory {data_dir} does not exist", "pass --data-dir pointing at an existing folder")
     by_lower = {p.name.lower(): p for p in data_dir.iterdir() if p.is_dir()}
     for name in (*task.dir_names, task.name):
+        if "/" in name and (data_dir / name).is_dir():  # a release's nested layout (SciTailV1.1/tsv_format)
+            return data_dir / name
         if name.lower() in by_lower:
             return by_lower[name.lower()]
     return data_dir

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 HeadType = Literal["classification", "multiple_choice"]
-MetricName = Literal["accuracy", "mcc"]
+MetricName = Literal["accuracy", "mcc", "f1", "macro_f1", "acc_f1"]
 
 # Segment A of some tasks is several texts joined by the tokenizer's own separator token
 # (jiant's encoding of WiC and SocialIQA); a tuple of parts marks that.
@@ -49,6 +49,7 @@ class Task:
     epochs: int
     max_length: int
     labels: tuple[str, ...] = ()          # classification label names, in index order
+    num_classes: int = 0                  # classes read from the training data (labels empty): the head's size
     num_choices: int = 0                  # multiple choice
     batch_size: int | None = None         # a task-specific default batch, where the study has one
     dir_names: tuple[str, ...] = ()       # folder names tried under a --data-dir
@@ -62,11 +63,13 @@ class Task:
 
     @property
     def num_labels(self) -> int:
-        return len(self.labels) if self.head == "classification" else 1
+        if self.head != "classification":
+            return 1
+        return len(self.labels) or self.num_classes
 
     @property
     def random_baseline_k(self) -> int:
-        return self.num_choices if self.head == "multiple_choice" else len(self.labels)
+        return self.num_choices if self.head == "multiple_choice" else self.num_labels
 
 
 def label_counts(examples: Sequence[Example]) -> Counter[int]:

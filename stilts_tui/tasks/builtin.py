@@ -3,7 +3,6 @@ and mapped to the same examples. Encodings follow DESIGN §2 (jiant / the refere
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from stilts_tui.errors import DataError
@@ -17,10 +16,13 @@ from stilts_tui.tasks.formats import (
     read_label_lines,
     read_tsv,
 )
-from stilts_tui.tasks.hub import load_hub_rows
-
-Row = dict
-Convert = Callable[[Row, Path, int], Example]
+from stilts_tui.tasks.loaders import (
+    Row,
+    convert_rows,
+    hub_loader,
+    jsonl_loader,
+    tsv_loader,
+)
 
 # --------------------------------------------------------------------------- row converters
 
@@ -111,35 +113,17 @@ def _cosmosqa(row: Row, path: Path, line: int) -> Example:
 # --------------------------------------------------------------------------- file layouts
 
 
-def _convert_rows(rows: Sequence[Row], path: Path, convert: Convert) -> list[Example]:
-    return [convert(r, path, int(r.get("_line", i + 1))) for i, r in enumerate(rows)]
+_RTE_GLUE = tsv_loader({"train": ["train.tsv"], "dev": ["dev.tsv"]}, ["sentence1", "sentence2", "label"], True, _rte)
+_RTE_SUPERGLUE = jsonl_loader({"train": ["train.jsonl"], "dev": ["val.jsonl"]}, ["premise", "hypothesis", "label"],
+                              lambda r, p, n: _rte(r | {"sentence1": r["premise"], "sentence2": r["hypothesis"]}, p, n))
 
 
-def _jsonl_loader(files: Mapping[str, Sequence[str]], fields: Sequence[str], convert: Convert,
-                  labels_files: Mapping[str, Sequence[str]] | None = None, label_field: str = "label"):
-    """Loader for jsonl releases, optionally with labels in a separate one-per-line file."""
-
-    def load(folder: Path, split: str) -> list[Example]:
-        path = find_file(folder, files[split])
-        need = [f for f in fields if not (labels_files and f == label_field)]
-        rows = read_jsonl(path, need)
-        if labels_files:
-            has_inline = all(label_field in r for r in rows)
-            if not has_inline:
-                label_path = find_file(folder, labels_files[split])
-                for r, lab in zip(rows, read_label_lines(label_path, len(rows)), strict=True):
-                    r[label_field] = lab
-        return _convert_rows(rows, path, convert)
-
-    return load
-
-
-def _glue_tsv_loader(files: dict[str, Sequence[str]], columns: Sequence[str], header: bool, convert: Convert):
-    def load(folder: Path, split: str) -> list[Example]:
-        path = find_file(folder, files[split])
-        return _convert_rows(read_tsv(path, columns, header), path, convert)
-
-    return load
+def _rte_loader(folder: Path, split: str) -> list[Example]:
+    """GLUE's tsv, or SuperGLUE's jsonl (the second study's rte-superglue, jiant tasks.py l. 1875):
+    the same examples in two releases."""
+    if not (folder / "train.tsv").is_file() and (folder / "train.jsonl").is_file():
+        return _RTE_SUPERGLUE(folder, split)
+    return _RTE_GLUE(folder, split)
 
 
 def _wic_loader(folder: Path, split: str) -> list[Example]:
@@ -148,12 +132,12 @@ def _wic_loader(folder: Path, split: str) -> list[Example]:
     n = split
     path = find_file(folder, [f"{n}/{n}.data.txt", f"{n}.data.txt", f"{n}.jsonl"] + (["val.jsonl"] if split == "dev" else []))
     if path.suffix == ".jsonl":
-        return _convert_rows(read_jsonl(path, ["word", "sentence1", "sentence2", "label"]), path, _wic)
+        return convert_rows(read_jsonl(path, ["word", "sentence1", "sentence2", "label"]), path, _wic)
     rows = read_tsv(path, ["word", "pos", "indices", "sentence1", "sentence2"], header=False)
     gold = find_file(folder, [f"{n}/{n}.gold.txt", f"{n}.gold.txt"])
     for r, lab in zip(rows, read_label_lines(gold, len(rows)), strict=True):
         r["label"] = lab
-    return _convert_rows(rows, path, _wic)
+    return convert_rows(rows, path, _wic)
 
 
 def _cosmosqa_loader(folder: Path, split: str) -> list[Example]:
@@ -161,20 +145,7 @@ def _cosmosqa_loader(folder: Path, split: str) -> list[Example]:
     name = {"train": "train", "dev": "valid"}[split]
     path = find_file(folder, [f"{name}.csv", f"{name}.jsonl"])
     rows = read_csv(path, fields) if path.suffix == ".csv" else read_jsonl(path, fields)
-    return _convert_rows(rows, path, _cosmosqa)
-
-
-# --------------------------------------------------------------------------- hub mappings
-
-
-def _hub_loader(dataset: str, config: str | None, splits: dict[str, str], convert: Convert,
-                remap: Callable[[Row], Row] = lambda r: r):
-    def load(split: str) -> list[Example]:
-        rows = load_hub_rows(dataset, config, splits[split])
-        where = Path(f"hf://{dataset}" + (f"/{config}" if config else "") + f"/{splits[split]}")
-        return [convert(remap(dict(r)), where, i + 1) for i, r in enumerate(rows)]
-
-    return load
+    return convert_rows(rows, path, _cosmosqa)
 
 
 _GLUE_SPLITS = {"train": "train", "dev": "validation"}
@@ -196,8 +167,8 @@ _HS_FILES, _HS_FIELDS, _BUILT = hellaswag.FILES, hellaswag.FIELDS, hellaswag.BUI
 def _hellaswag_derived(kind: str, fallback_to_hellaswag: bool):
     """HellaSwag-p / Hella-sh read the files `stilts build-data` wrote; HellaSwag-p can also read
     the HellaSwag release directly, since its encoding ignores the premise anyway."""
-    built = _jsonl_loader(_BUILT, _HS_FIELDS, _hellaswag_p if kind == "p" else _hellaswag)
-    original = _jsonl_loader(_HS_FILES, _HS_FIELDS, _hellaswag_p)
+    built = jsonl_loader(_BUILT, _HS_FIELDS, _hellaswag_p if kind == "p" else _hellaswag)
+    original = jsonl_loader(_HS_FILES, _HS_FIELDS, _hellaswag_p)
 
     def load(folder: Path, split: str) -> list[Example]:
         try:
@@ -223,8 +194,8 @@ def _winogrande_task(size: str) -> Task:
         name=f"winogrande_{size}", train_rows=rows, description=f"WinoGrande ({size.upper()} training set); 2-way pronoun resolution",
         head="multiple_choice", num_choices=2, metric="accuracy", epochs=epochs, max_length=50,
         dir_names=("winogrande_1.1", "winogrande", "WinoGrande"),
-        load_split=_jsonl_loader(files, ["sentence", "option1", "option2", "answer"], _winogrande, labels, "answer"),
-        load_hub=_hub_loader("allenai/winogrande", f"winogrande_{size}", _GLUE_SPLITS, _winogrande),
+        load_split=jsonl_loader(files, ["sentence", "option1", "option2", "answer"], _winogrande, labels, "answer"),
+        load_hub=hub_loader("allenai/winogrande", f"winogrande_{size}", _GLUE_SPLITS, _winogrande),
         hub_name=f"allenai/winogrande:winogrande_{size}",
     )
 
@@ -234,71 +205,71 @@ BUILTIN_TASKS: tuple[Task, ...] = (
         name="rte", train_rows=2490, description="Recognising Textual Entailment (GLUE); 2-way", head="classification",
         labels=("entailment", "not_entailment"), metric="accuracy", epochs=5, max_length=100,
         dir_names=("RTE", "rte"),
-        load_split=_glue_tsv_loader({"train": ["train.tsv"], "dev": ["dev.tsv"]}, ["sentence1", "sentence2", "label"], True, _rte),
-        load_hub=_hub_loader("nyu-mll/glue", "rte", _GLUE_SPLITS, _rte, _rte_hub), hub_name="nyu-mll/glue:rte",
+        load_split=_rte_loader,
+        load_hub=hub_loader("nyu-mll/glue", "rte", _GLUE_SPLITS, _rte, _rte_hub), hub_name="nyu-mll/glue:rte",
     ),
     Task(
         name="cola", train_rows=8551, description="Corpus of Linguistic Acceptability (GLUE); Matthews correlation", head="classification",
         labels=("0", "1"), metric="mcc", epochs=5, max_length=50, dir_names=("CoLA", "cola", "cola_public"),
-        load_split=_glue_tsv_loader(
+        load_split=tsv_loader(
             {"train": ["train.tsv", "in_domain_train.tsv", "raw/in_domain_train.tsv"],
              "dev": ["dev.tsv", "in_domain_dev.tsv", "raw/in_domain_dev.tsv"]},
             ["source", "label", "judgment", "sentence"], False, _cola),
-        load_hub=_hub_loader("nyu-mll/glue", "cola", _GLUE_SPLITS, _cola, lambda r: r | {"label": str(r["label"])}),
+        load_hub=hub_loader("nyu-mll/glue", "cola", _GLUE_SPLITS, _cola, lambda r: r | {"label": str(r["label"])}),
         hub_name="nyu-mll/glue:cola",
     ),
     Task(
         name="wic", train_rows=5428, description="Word-in-Context (SuperGLUE); 2-way", head="classification", labels=("F", "T"),
         metric="accuracy", epochs=5, max_length=70, dir_names=("WiC", "WiC_dataset", "wic"), load_split=_wic_loader,
-        load_hub=_hub_loader("aps/super_glue", "wic", _GLUE_SPLITS, _wic, _wic_hub), hub_name="aps/super_glue:wic",
+        load_hub=hub_loader("aps/super_glue", "wic", _GLUE_SPLITS, _wic, _wic_hub), hub_name="aps/super_glue:wic",
     ),
     Task(
         name="mednli", train_rows=11232, description="MedNLI clinical NLI; 3-way (credentialed data: local files only)",
         head="classification", labels=MEDNLI_LABELS, metric="accuracy", epochs=5,
         max_length=80, dir_names=("mednli", "MedNLI", "mednli-a-natural-language-inference-dataset-for-the-clinical-domain-1.0.0"),
-        load_split=_jsonl_loader({"train": ["mli_train_v1.jsonl", "train.jsonl"], "dev": ["mli_dev_v1.jsonl", "dev.jsonl"]},
+        load_split=jsonl_loader({"train": ["mli_train_v1.jsonl", "train.jsonl"], "dev": ["mli_dev_v1.jsonl", "dev.jsonl"]},
                                  ["sentence1", "sentence2", "gold_label"], _mednli),
     ),
     Task(
         name="socialiqa", train_rows=33410, description="Social IQa; 3-way multiple choice", head="multiple_choice", num_choices=3,
         metric="accuracy", epochs=3, max_length=70, dir_names=("socialiqa-train-dev", "socialiqa", "SocialIQA", "siqa"),
-        load_split=_jsonl_loader({"train": ["train.jsonl"], "dev": ["dev.jsonl"]},
+        load_split=jsonl_loader({"train": ["train.jsonl"], "dev": ["dev.jsonl"]},
                                  ["context", "question", "answerA", "answerB", "answerC", "label"], _socialiqa,
                                  {"train": ["train-labels.lst"], "dev": ["dev-labels.lst"]}),
-        load_hub=_hub_loader("allenai/social_i_qa", None, _GLUE_SPLITS, _socialiqa), hub_name="allenai/social_i_qa",
+        load_hub=hub_loader("allenai/social_i_qa", None, _GLUE_SPLITS, _socialiqa), hub_name="allenai/social_i_qa",
     ),
     *(_winogrande_task(s) for s in ("xs", "s", "m", "l", "xl")),
     Task(
         name="hellaswag", train_rows=39905, description="HellaSwag commonsense sentence completion; 4-way", head="multiple_choice",
         num_choices=4, metric="accuracy", epochs=3, max_length=120, batch_size=8, dir_names=("hellaswag", "HellaSwag"),
-        load_split=_jsonl_loader(_HS_FILES, _HS_FIELDS, _hellaswag),
-        load_hub=_hub_loader("Rowan/hellaswag", None, _GLUE_SPLITS, _hellaswag), hub_name="Rowan/hellaswag",
+        load_split=jsonl_loader(_HS_FILES, _HS_FIELDS, _hellaswag),
+        load_hub=hub_loader("Rowan/hellaswag", None, _GLUE_SPLITS, _hellaswag), hub_name="Rowan/hellaswag",
     ),
     Task(
         name="hellaswag_p", train_rows=39905, description="HellaSwag-p: HellaSwag endings alone, premise removed; 4-way",
         head="multiple_choice", num_choices=4, metric="accuracy", epochs=3, max_length=50,
         dir_names=("hellaswag_p", "hellaswag-p", "hellaswag", "HellaSwag"),
         load_split=_hellaswag_derived("p", fallback_to_hellaswag=True),
-        load_hub=_hub_loader("Rowan/hellaswag", None, _GLUE_SPLITS, _hellaswag_p), hub_name="Rowan/hellaswag",
+        load_hub=hub_loader("Rowan/hellaswag", None, _GLUE_SPLITS, _hellaswag_p), hub_name="Rowan/hellaswag",
     ),
     Task(
         name="hella_sh", train_rows=39905, description="Hella-sh: HellaSwag with the words of the three wrong endings shuffled; 4-way",
         head="multiple_choice", num_choices=4, metric="accuracy", epochs=3, max_length=120, batch_size=8,
         dir_names=("hella_sh", "hella-sh"), load_split=_hellaswag_derived("sh", fallback_to_hellaswag=False),
-        load_hub=_hub_loader("Rowan/hellaswag", None, _GLUE_SPLITS, _hellaswag, hellaswag.shuffle_wrong_endings),
+        load_hub=hub_loader("Rowan/hellaswag", None, _GLUE_SPLITS, _hellaswag, hellaswag.shuffle_wrong_endings),
         hub_name="Rowan/hellaswag (shuffled on load)",
     ),
     Task(
         name="synthesis_gpt2", train_rows=30000, description="Synthesis_GPT2: Wikipedia sentence halves vs GPT-2 continuations; 4-way",
         head="multiple_choice", num_choices=4, metric="accuracy", epochs=2, max_length=60,
         dir_names=("synthesis_gpt2", "synthesis-gpt2", "Synthesis_GPT2"),
-        load_split=_jsonl_loader(_BUILT, ["ctx", "endings", "label"], _synthesis),
+        load_split=jsonl_loader(_BUILT, ["ctx", "endings", "label"], _synthesis),
     ),
     Task(
         name="cosmosqa", train_rows=25262, description="Cosmos QA reading comprehension; 4-way multiple choice", head="multiple_choice",
         num_choices=4, metric="accuracy", epochs=3, max_length=150, dir_names=("cosmosqa", "CosmosQA", "cosmos_qa"),
         load_split=_cosmosqa_loader,
-        load_hub=_hub_loader("allenai/cosmos_qa", None, _GLUE_SPLITS, _cosmosqa), hub_name="allenai/cosmos_qa",
+        load_hub=hub_loader("allenai/cosmos_qa", None, _GLUE_SPLITS, _cosmosqa), hub_name="allenai/cosmos_qa",
     ),
 )
 

@@ -4,7 +4,7 @@
     head = "classification"            # or "multiple_choice"
     labels = ["entailment", "not_entailment"]   # classification only
     num_choices = 3                    # multiple_choice only
-    metric = "accuracy"                # or "mcc"
+    metric = "accuracy"                # or "mcc", "f1", "macro_f1", "acc_f1"
     epochs = 3
     max_length = 128
     format = "tsv"                     # tsv | jsonl | csv
@@ -34,7 +34,7 @@ from typing import Literal
 
 from stilts_tui.errors import DataError, SpecError
 from stilts_tui.settings import check_table, ranged
-from stilts_tui.tasks.base import ClsExample, Example, MCExample, Task
+from stilts_tui.tasks.base import ClsExample, Example, MCExample, MetricName, Task
 from stilts_tui.tasks.formats import label_index, read_csv, read_jsonl, read_tsv
 from stilts_tui.tomlfile import read_toml
 
@@ -50,7 +50,7 @@ class TaskFile:
     description: str = ""
     labels: list[str | int] = field(default_factory=list)
     num_choices: int = ranged(0, ge=0)
-    metric: Literal["accuracy", "mcc"] = "accuracy"
+    metric: MetricName = "accuracy"
     epochs: int = ranged(3, ge=1)
     max_length: int = ranged(128, ge=8)
     format: Literal["tsv", "jsonl", "csv"] = "jsonl"

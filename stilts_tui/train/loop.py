@@ -165,7 +165,7 @@ def evaluate(model, dataset, task: Task, micro: int, collate: Collator, device, 
     model.train()
     preds = [by_index[i] for i in everything]
     labels = list(dataset["labels"])
-    return {"metric": task.metric, "score": score(task.metric, preds, labels), "n": len(labels),
+    return {"metric": task.metric, "score": score(task.metric, preds, labels, task.random_baseline_k), "n": len(labels),
             "predicted_share": {str(c): preds.count(c) / len(preds) for c in sorted(set(preds))}}
 
 
