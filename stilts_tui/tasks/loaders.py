@@ -42,7 +42,7 @@ def tsv_loader(files: Mapping[str, Sequence[str]], columns: Sequence[str], heade
     """Loader for tsv releases. `parts`: a split the study made of several files, each given by
     its candidate names (MNLI dev = dev_matched.tsv + dev_mismatched.tsv, jiant tasks.py l. 1264).
     `non_empty`: columns whose empty rows are dropped, as jiant's load_tsv drops rows with an
-    empty sentence (jiant/utils/data_loaders.py l. 150-155)."""
+    empty sentence (jiant/utils/data_loaders.py l. 152-158)."""
 
     def load(folder: Path, split: str) -> list[Example]:
         out: list[Example] = []

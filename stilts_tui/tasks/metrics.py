@@ -52,7 +52,7 @@ def f1(predictions: Sequence[int], labels: Sequence[int], positive: int = 1) -> 
 
 
 def macro_f1(predictions: Sequence[int], labels: Sequence[int], classes: int) -> float:
-    """The mean of every class's F1: jiant's CommitmentBank score (tasks.py l. 2666-2678, one
+    """The mean of every class's F1: jiant's CommitmentBank score (tasks.py l. 2666-2677, one
     F1Measure per class, averaged)."""
     return sum(f1(predictions, labels, c) for c in range(classes)) / classes
 

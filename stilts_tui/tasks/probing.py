@@ -60,7 +60,7 @@ def _senteval(name: str, title: str, labels: tuple[str, ...], batch: int = 64, o
 
 
 # Label sets and head sizes: senteval_probing.py l. 27/36, 68/77, 118/127, 168/177, 218/227, 268,
-# 321/330/341, 363, 413, 465; batch 64 for every SentEval probe (transfer_analysis.sh PROBING_BSIZE).
+# 321/330/341, 363, 416/425, 468/477; batch 64 for every SentEval probe (transfer_analysis.sh PROBING_BSIZE).
 SENTEVAL_TASKS: tuple[Task, ...] = (
     # 7 outputs, labels 0-5: the seventh never occurs (jiant's n_classes = 7)
     _senteval("sentence_length", "sentence length bin (6 bins)", tuple(str(i) for i in range(7))),
@@ -77,7 +77,7 @@ SENTEVAL_TASKS: tuple[Task, ...] = (
 )
 
 # acceptablity_probing.py l. 11-14 (folders), l. 42-48 (sentence column 1, label column 2, fold 1),
-# l. 77-80 (score: (accuracy + F1) / 2); batch 4 (PROBING_BSIZE)
+# l. 77-79 (score: (accuracy + F1) / 2); batch 4 (PROBING_BSIZE)
 ACCEPTABILITY_LABELS = ("unacceptable", "acceptable")
 
 

@@ -51,7 +51,7 @@ def _scitail(row: Row, path: Path, line: int) -> Example:
 
 
 def _boolq(row: Row, path: Path, line: int) -> Example:
-    # tasks.py l. 3290-3293: the passage is segment A, the question segment B
+    # tasks.py l. 3291-3292: the passage is segment A, the question segment B
     return ClsExample(str(row["passage"]), str(row["question"]),
                       label_index(path, line, _bool_label(row["label"]), ("False", "True")))
 
@@ -75,11 +75,11 @@ def _copa(row: Row, path: Path, line: int) -> Example:
     return MCExample(choices, label_index(path, line, row["label"], ("0", "1")))
 
 
-CSQA_KEYS = ("A", "B", "C", "D", "E")  # qa.py l. 863 (label2choice_idx)
+CSQA_KEYS = ("A", "B", "C", "D", "E")  # qa.py l. 866 (label2choice_idx)
 
 
 def _commonsenseqa(row: Row, path: Path, line: int) -> Example:
-    # qa.py l. 871-880: A = "Q:" + stem, B = "A:" + the choice's text, in the order A-E
+    # qa.py l. 876-882: A = "Q:" + stem, B = "A:" + the choice's text, in the order A-E
     question = row["question"]
     if not isinstance(question, dict) or "stem" not in question or not isinstance(question.get("choices"), list):
         raise DataError(path, "field 'question' must hold 'stem' and a list of 'choices'", line=line)
