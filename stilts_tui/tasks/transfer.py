@@ -105,13 +105,11 @@ def _csqa_hub(r: Row) -> Row:
 # --------------------------------------------------------------------------- the tasks
 
 
-def _superglue(name: str, fields: list[str], convert, dir_names: tuple[str, ...]):
+def _superglue(name: str, fields: list[str], convert, dir_names: tuple[str, ...], hub_labels: tuple[str, ...]):
+    """A SuperGLUE task's loaders: its jsonl release, or the hub (labels as indices in `hub_labels` order)."""
     files = {"train": ["train.jsonl"], "dev": ["val.jsonl", "dev.jsonl"]}
     return {"dir_names": dir_names, "load_split": jsonl_loader(files, fields, convert),
-            "load_hub": hub_loader("aps/super_glue", name, _SPLITS, convert,
-                                   _label_name(("False", "True")) if name == "boolq" else
-                                   _label_name(("entailment", "contradiction", "neutral")) if name == "cb" else
-                                   lambda r: r | {"label": str(r["label"])}),
+            "load_hub": hub_loader("aps/super_glue", name, _SPLITS, convert, _label_name(hub_labels)),
             "hub_name": f"aps/super_glue:{name}"}
 
 
@@ -158,17 +156,18 @@ TRANSFER_TASKS: tuple[Task, ...] = (
     Task(
         name="boolq", train_rows=9427, description="BoolQ yes/no questions (SuperGLUE); 2-way, (accuracy + F1) / 2",
         head="classification", labels=("False", "True"), metric="acc_f1", epochs=EPOCHS, max_length=MAX_LENGTH,
-        batch_size=4, **_superglue("boolq", ["question", "passage", "label"], _boolq, ("BoolQ", "boolq")),
+        batch_size=4, **_superglue("boolq", ["question", "passage", "label"], _boolq, ("BoolQ", "boolq"), ("False", "True")),
     ),
     Task(
         name="cb", train_rows=250, description="CommitmentBank (SuperGLUE); 3-way, macro-F1", head="classification",
         labels=CB_LABELS, metric="macro_f1", epochs=40, max_length=MAX_LENGTH, batch_size=4,
-        **_superglue("cb", ["premise", "hypothesis", "label"], _cb, ("CB", "cb", "commitbank")),
+        **_superglue("cb", ["premise", "hypothesis", "label"], _cb, ("CB", "cb", "commitbank"),
+                     ("entailment", "contradiction", "neutral")),
     ),
     Task(
         name="copa", train_rows=400, description="COPA causal reasoning (SuperGLUE); 2-way multiple choice",
         head="multiple_choice", num_choices=2, metric="accuracy", epochs=40, max_length=MAX_LENGTH, batch_size=32,
-        **_superglue("copa", ["premise", "choice1", "choice2", "question", "label"], _copa, ("COPA", "copa")),
+        **_superglue("copa", ["premise", "choice1", "choice2", "question", "label"], _copa, ("COPA", "copa"), ("0", "1")),
     ),
     Task(
         name="commonsenseqa", train_rows=9741, description="CommonsenseQA; 5-way multiple choice", head="multiple_choice",
