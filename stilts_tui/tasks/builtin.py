@@ -21,6 +21,7 @@ from stilts_tui.tasks.loaders import (
     convert_rows,
     hub_loader,
     jsonl_loader,
+    label_names,
     tsv_loader,
 )
 
@@ -151,14 +152,6 @@ def _cosmosqa_loader(folder: Path, split: str) -> list[Example]:
 _GLUE_SPLITS = {"train": "train", "dev": "validation"}
 
 
-def _rte_hub(r: Row) -> Row:
-    return r | {"label": ("entailment", "not_entailment")[int(r["label"])]}
-
-
-def _wic_hub(r: Row) -> Row:
-    return r | {"label": "T" if int(r["label"]) == 1 else "F"}
-
-
 # --------------------------------------------------------------------------- the registry
 
 _HS_FILES, _HS_FIELDS, _BUILT = hellaswag.FILES, hellaswag.FIELDS, hellaswag.BUILT
@@ -206,7 +199,7 @@ BUILTIN_TASKS: tuple[Task, ...] = (
         labels=("entailment", "not_entailment"), metric="accuracy", epochs=5, max_length=100,
         dir_names=("RTE", "rte"),
         load_split=_rte_loader,
-        load_hub=hub_loader("nyu-mll/glue", "rte", _GLUE_SPLITS, _rte, _rte_hub), hub_name="nyu-mll/glue:rte",
+        load_hub=hub_loader("nyu-mll/glue", "rte", _GLUE_SPLITS, _rte, label_names(("entailment", "not_entailment"))), hub_name="nyu-mll/glue:rte",
     ),
     Task(
         name="cola", train_rows=8551, description="Corpus of Linguistic Acceptability (GLUE); Matthews correlation", head="classification",
@@ -215,13 +208,13 @@ BUILTIN_TASKS: tuple[Task, ...] = (
             {"train": ["train.tsv", "in_domain_train.tsv", "raw/in_domain_train.tsv"],
              "dev": ["dev.tsv", "in_domain_dev.tsv", "raw/in_domain_dev.tsv"]},
             ["source", "label", "judgment", "sentence"], False, _cola),
-        load_hub=hub_loader("nyu-mll/glue", "cola", _GLUE_SPLITS, _cola, lambda r: r | {"label": str(r["label"])}),
+        load_hub=hub_loader("nyu-mll/glue", "cola", _GLUE_SPLITS, _cola, label_names(("0", "1"))),
         hub_name="nyu-mll/glue:cola",
     ),
     Task(
         name="wic", train_rows=5428, description="Word-in-Context (SuperGLUE); 2-way", head="classification", labels=("F", "T"),
         metric="accuracy", epochs=5, max_length=70, dir_names=("WiC", "WiC_dataset", "wic"), load_split=_wic_loader,
-        load_hub=hub_loader("aps/super_glue", "wic", _GLUE_SPLITS, _wic, _wic_hub), hub_name="aps/super_glue:wic",
+        load_hub=hub_loader("aps/super_glue", "wic", _GLUE_SPLITS, _wic, label_names(("F", "T"))), hub_name="aps/super_glue:wic",
     ),
     Task(
         name="mednli", train_rows=11232, description="MedNLI clinical NLI; 3-way (credentialed data: local files only)",

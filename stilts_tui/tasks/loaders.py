@@ -67,3 +67,8 @@ def hub_loader(dataset: str, config: str | None, splits: Mapping[str, str | tupl
         return out
 
     return load
+
+
+def label_names(names: Sequence[str]) -> Callable[[Row], Row]:
+    """A hub row whose label is an index in `names` order, with the label name the release files use."""
+    return lambda r: r | {"label": names[int(r["label"])]}

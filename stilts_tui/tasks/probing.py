@@ -91,7 +91,7 @@ def _acceptability(name: str, folder: str, title: str, rows: int) -> Task:
     return Task(
         name=f"acceptability_{name}", train_rows=rows, description=f"function-word acceptability probe: {title}",
         head="classification", labels=ACCEPTABILITY_LABELS, metric="acc_f1", epochs=EPOCHS, max_length=MAX_LENGTH,
-        batch_size=4, dir_names=("FunctionWordsProbing", f"FunctionWordsProbing/{folder}", folder),
+        batch_size=4, dir_names=("FunctionWordsProbing", folder),
         load_split=tsv_loader(files, ["id", "sentence", "label"], False, convert, non_empty=["sentence"]),
         data_fix="the function-word probing sets (Kim et al. 2019, 'Probing what different NLP tasks teach machines "
                  "about function word comprehension') go in FunctionWordsProbing/<task>/fold1/{train,dev}.tsv",

@@ -13,7 +13,7 @@ from pathlib import Path
 from stilts_tui.errors import DataError
 from stilts_tui.tasks.base import ClsExample, Example, MCExample, Task
 from stilts_tui.tasks.formats import label_index
-from stilts_tui.tasks.loaders import Row, hub_loader, jsonl_loader, tsv_loader
+from stilts_tui.tasks.loaders import Row, hub_loader, jsonl_loader, label_names, tsv_loader
 
 MAX_LENGTH = 256  # base_roberta.conf: max_seq_len = 256
 EPOCHS = 10       # base_roberta.conf: max_epochs = 10; copa / commitbank: 40
@@ -93,10 +93,6 @@ def _commonsenseqa(row: Row, path: Path, line: int) -> Example:
 # --------------------------------------------------------------------------- hub rows in the release's shape
 
 
-def _label_name(names: tuple[str, ...]):
-    return lambda r: r | {"label": names[int(r["label"])]}
-
-
 def _csqa_hub(r: Row) -> Row:
     choices = [{"label": k, "text": t} for k, t in zip(r["choices"]["label"], r["choices"]["text"], strict=True)]
     return {"question": {"stem": r["question"], "choices": choices}, "answerKey": r["answerKey"]}
@@ -109,7 +105,7 @@ def _superglue(name: str, fields: list[str], convert, dir_names: tuple[str, ...]
     """A SuperGLUE task's loaders: its jsonl release, or the hub (labels as indices in `hub_labels` order)."""
     files = {"train": ["train.jsonl"], "dev": ["val.jsonl", "dev.jsonl"]}
     return {"dir_names": dir_names, "load_split": jsonl_loader(files, fields, convert),
-            "load_hub": hub_loader("aps/super_glue", name, _SPLITS, convert, _label_name(hub_labels)),
+            "load_hub": hub_loader("aps/super_glue", name, _SPLITS, convert, label_names(hub_labels)),
             "hub_name": f"aps/super_glue:{name}"}
 
 
@@ -120,7 +116,7 @@ TRANSFER_TASKS: tuple[Task, ...] = (
         dir_names=("SST-2", "sst2", "SST2"),
         load_split=tsv_loader({"train": ["train.tsv"], "dev": ["dev.tsv"]}, ["sentence", "label"], True, _sst2,
                               non_empty=["sentence"]),
-        load_hub=hub_loader("nyu-mll/glue", "sst2", _SPLITS, _sst2, lambda r: r | {"label": str(r["label"])}),
+        load_hub=hub_loader("nyu-mll/glue", "sst2", _SPLITS, _sst2, label_names(("0", "1"))),
         hub_name="nyu-mll/glue:sst2",
     ),
     Task(
