@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from stilts_tui.tasks import ClsExample, get_task, load_examples
+from stilts_tui.tasks.base import example_labels
 
 
 def bench_model(model: str, task_name: str, data_dir: str | None, out: Path) -> str:
@@ -100,7 +101,7 @@ def bench_trainer(cfg, pad_to: int | None) -> dict:
             result = trainer.train()
             preds = np.asarray(trainer.predict(dev_ds).predictions).argmax(-1).tolist()
     runtime = result.metrics["train_runtime"]
-    return {"sequences_per_s": len(train_ds) * cfg.epochs / runtime, "score": score(task.metric, preds, [e.label for e in dev_ex]),
+    return {"sequences_per_s": len(train_ds) * cfg.epochs / runtime, "score": score(task.metric, preds, example_labels(dev_ex)),
             "metric": task.metric, "ready_t": ready_t}
 
 

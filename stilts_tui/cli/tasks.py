@@ -9,6 +9,7 @@ from pathlib import Path
 
 from stilts_tui.cli.common import Commands, quiet_transformers
 from stilts_tui.errors import StiltsError
+from stilts_tui.tasks.base import example_labels
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:
@@ -29,7 +30,8 @@ def cmd_tasks(args: argparse.Namespace) -> int:
     for col in ("name", "head", "metric", "epochs", "max tokens", "description"):
         table.add_column(col, no_wrap=col != "description")  # a task's name is what users type: never cut
     for t in all_tasks():
-        head = f"cls ({t.num_labels})" if t.head == "classification" else f"mc ({t.num_choices})"
+        head = f"mc ({t.num_choices})" if t.head == "multiple_choice" else \
+            t.head.replace("classification", "cls").replace("_", " ") + (f" ({t.num_labels})" if t.num_labels > 1 else "")
         table.add_row(t.name, head, t.metric, str(t.epochs), str(t.max_length), t.description)
     Console().print(table)
     return 0
@@ -48,7 +50,7 @@ def _show_task(task, args: argparse.Namespace) -> int:
     dev = splits["dev"]
     label_names = (task.labels or tuple(str(i) for i in range(task.num_labels))) if task.head == "classification" \
         else tuple(str(i) for i in range(task.num_choices))
-    dist = {s: {label_names[k]: v for k, v in sorted(Counter(ex.label for ex in exs).items())} for s, exs in splits.items()}
+    dist = {s: {label_names[k]: v for k, v in sorted(Counter(example_labels(exs)).items())} for s, exs in splits.items()}
     info = {
         "task": task.name, "head": task.head, "metric": task.metric,
         "num_labels": task.num_labels if task.head == "classification" else None,
@@ -69,7 +71,7 @@ def _show_task(task, args: argparse.Namespace) -> int:
         tok = AutoTokenizer.from_pretrained(resolve_model(args.model))
         feats = encode(task, splits["train"][:1], tok, task.max_length)
         encoded = decode_example(tok, feats, 0)
-        info["example"] = {"model": args.model, "decoded": encoded, "label": splits["train"][0].label}
+        info["example"] = {"model": args.model, "decoded": encoded, "label": next(iter(example_labels(splits["train"][:1])), None)}
     if args.json:
         print(json.dumps(info, indent=2))
         return 0

@@ -8,13 +8,16 @@ from pathlib import Path
 from stilts_tui.errors import StiltsError
 from stilts_tui.tasks.base import ClsExample, Example, MCExample, Task
 from stilts_tui.tasks.builtin import BUILTIN_TASKS
+from stilts_tui.tasks.edges import EDGE_TASKS
 from stilts_tui.tasks.probing import PROBING_TASKS
+from stilts_tui.tasks.reading import READING_TASKS
 from stilts_tui.tasks.transfer import TRANSFER_TASKS
 
 __all__ = ["ClsExample", "Example", "MCExample", "Task", "all_tasks", "get_task", "load_examples",
            "normalise_name", "register_task", "register_task_file", "task_folder"]
 
-_REGISTRY: dict[str, Task] = {t.name: t for t in (*BUILTIN_TASKS, *TRANSFER_TASKS, *PROBING_TASKS)}
+_REGISTRY: dict[str, Task] = {t.name: t for t in (*BUILTIN_TASKS, *TRANSFER_TASKS, *READING_TASKS, *PROBING_TASKS,
+                                                  *EDGE_TASKS)}
 
 
 def normalise_name(name: str) -> str:
@@ -59,6 +62,18 @@ def task_folder(task: Task, data_dir: Path) -> Path:
         if name.lower() in by_lower:
             return by_lower[name.lower()]
     return data_dir
+
+
+def with_label_set(task: Task, data_dir: str | Path | None) -> Task:
+    """The task with its label set read from its folder, for tasks whose labels only the data
+    names (edge probing's labels.txt); any other task as it is."""
+    if task.labels or not task.labels_file or data_dir is None:
+        return task
+    from dataclasses import replace
+
+    from stilts_tui.tasks.formats import read_label_set
+
+    return replace(task, labels=read_label_set(task_folder(task, Path(data_dir)) / task.labels_file))
 
 
 def load_examples(task: Task, split: str, data_dir: str | Path | None) -> list[Example]:

@@ -14,7 +14,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from stilts_tui.tasks.base import ClsExample, Example, MCExample, Task, Text
+from stilts_tui.tasks.base import (
+    SPAN_HEADS,
+    ClsExample,
+    Example,
+    MCExample,
+    Task,
+    Text,
+    example_labels,
+)
 
 
 def join_parts(text: Text, sep_token: str) -> str:
@@ -74,7 +82,11 @@ FEATURE_KEYS = ("input_ids", "attention_mask", "token_type_ids")
 
 def encode(task: Task, examples: Sequence[Example], tokenizer, max_length: int) -> dict[str, list]:
     """Features for a whole split: ``input_ids`` etc. per example (a list per choice for multiple
-    choice) and ``labels``."""
+    choice) and ``labels``; the second study's heads add their own columns (tasks/encode_heads.py)."""
+    if task.head in SPAN_HEADS:
+        from stilts_tui.tasks.encode_heads import encode_head
+
+        return encode_head(task, examples, tokenizer, max_length)
     if task.head == "classification":
         enc = _encode_pairs(tokenizer, [(ex.a, ex.b) for ex in examples if isinstance(ex, ClsExample)], max_length)
         out = {k: enc[k] for k in FEATURE_KEYS if k in enc}
@@ -83,7 +95,7 @@ def encode(task: Task, examples: Sequence[Example], tokenizer, max_length: int) 
         enc = _encode_pairs(tokenizer, flat, max_length)
         k = task.num_choices
         out = {key: [enc[key][i * k : (i + 1) * k] for i in range(len(examples))] for key in FEATURE_KEYS if key in enc}
-    out["labels"] = [ex.label for ex in examples]
+    out["labels"] = example_labels(examples)
     return out
 
 

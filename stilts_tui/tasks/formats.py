@@ -98,6 +98,14 @@ def read_label_lines(path: Path, count: int) -> list[str]:
     return labels
 
 
+def read_label_set(path: Path) -> tuple[str, ...]:
+    """A file of one label name per line (edge probing's labels.txt)."""
+    labels = tuple(line.strip() for _, line in _open_lines(path) if line.strip())
+    if not labels:
+        raise DataError(path, "lists no labels")
+    return labels
+
+
 def label_index(path: Path, line: int | str, value: object, allowed: Sequence[str]) -> int:
     text = str(value).strip()
     if text not in allowed:

@@ -7,7 +7,8 @@ import random
 from collections import Counter
 from collections.abc import Sequence
 
-from stilts_tui.tasks.base import Example, Task
+from stilts_tui.tasks.base import Example, Task, example_labels
+from stilts_tui.tasks.head_metrics import constant_head_score
 
 # ε of the "at or below 1/k + ε" rule for multiple choice.
 MC_DEGENERATE_EPSILON = 0.01
@@ -75,9 +76,11 @@ def score(metric: str, predictions: Sequence[int], labels: Sequence[int], classe
 
 def constant_score(task: Task, dev: Sequence[Example]) -> float:
     """The best score a constant predictor gets on dev: what a degenerate run reaches."""
+    if not task.label_based or task.head == "candidates":
+        return constant_head_score(task, dev)
     if task.metric == "accuracy":  # the majority class, counted once (word content has 1,000 classes)
         return majority_baseline(task, dev)
-    labels = [ex.label for ex in dev]
+    labels = example_labels(dev)
     if not labels:
         return 0.0
     k = task.random_baseline_k
@@ -85,14 +88,17 @@ def constant_score(task: Task, dev: Sequence[Example]) -> float:
 
 
 def majority_baseline(task: Task, dev: Sequence[Example]) -> float:
-    """The share of the most frequent dev label: the accuracy of always predicting it."""
-    counts = Counter(ex.label for ex in dev)
+    """The share of the most frequent dev label: the accuracy of always predicting it (for the span
+    heads, the best constant predictor's score)."""
+    if not task.label_based or task.head == "candidates":
+        return constant_head_score(task, dev)
+    counts = Counter(example_labels(dev))
     return max(counts.values()) / len(dev) if dev else 0.0
 
 
 def random_baseline(task: Task) -> float:
-    """The expected accuracy of a uniform random guess: 1/k."""
-    return 1.0 / task.random_baseline_k
+    """The expected accuracy of a uniform random guess: 1/k (0 for span extraction)."""
+    return 0.0 if task.head == "span_qa" else 1.0 / task.random_baseline_k
 
 
 def baseline_score(task: Task, dev: Sequence[Example], kind: str) -> float:
@@ -101,11 +107,11 @@ def baseline_score(task: Task, dev: Sequence[Example], kind: str) -> float:
     one the mean over seeded uniform guesses."""
     if task.metric == "mcc":
         return 0.0
-    if task.metric == "accuracy":
+    if task.metric == "accuracy" or not task.label_based or task.head == "candidates":
         return majority_baseline(task, dev) if kind == "majority" else random_baseline(task)
     if kind == "majority":
         return constant_score(task, dev)
-    labels = [ex.label for ex in dev]
+    labels = example_labels(dev)
     k = task.random_baseline_k
     rng = random.Random(0)
     draws = [score(task.metric, [rng.randrange(k) for _ in labels], labels, k) for _ in range(RANDOM_DRAWS)]

@@ -14,6 +14,7 @@ RunKind = Literal["intermediate", "target", "zero_shot"]
 Precision = Literal["auto", "fp32", "tf32", "bf16", "fp16"]
 GradClip = Literal["per_step", "per_micro_batch"]
 OptimizerName = Literal["torch_adamw", "hf_adamw"]
+HeadStyle = Literal["transformers", "jiant"]
 
 # Fields that do not change what a run computes: paths, logging, and how the work is laid out
 # on the machine (gradient accumulation reaches the same effective batch).
@@ -23,7 +24,8 @@ _NOT_IDENTITY = {"run_id", "output_dir", "events_path", "cache_dir", "threads",
 
 # Fields added after results files existed: at their default they are left out of the identity, so
 # the runs an earlier version recorded keep their ids (and are not trained again).
-_ADDED_LATER = {"grad_clip": "per_step", "device_batch": None, "optimizer": "torch_adamw"}
+_ADDED_LATER = {"grad_clip": "per_step", "device_batch": None, "optimizer": "torch_adamw", "head_style": "transformers",
+                "dropout": None}
 
 
 @dataclass
@@ -56,6 +58,10 @@ class RunConfig:
     device_batch: int | None = ranged(None, ge=1)
     optimizer: OptimizerName = "torch_adamw"   # "hf_adamw": transformers 4.3.2's AdamW (train/optim.py)
     eval_every_epoch: bool = False
+    # "jiant": an encoder with jiant taskmaster_v1's heads (train/heads.py) for every task, as the
+    # second study ran; the span heads always use them.
+    head_style: HeadStyle = "transformers"
+    dropout: float | None = ranged(None, ge=0, lt=1)  # the sentence encoder's output dropout (jiant heads); None: 0.1
     # "tf32": fp32 weights, gradients and optimizer with TF32 matrix products, what PyTorch 1.7.1 ran
     # on the reference's RTX 3090; "bf16" / "fp16": autocast; "auto": bf16 where supported.
     precision: Precision = "auto"

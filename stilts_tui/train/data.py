@@ -47,8 +47,34 @@ def tokenised_split(task: Task, split: str, data_dir: str | None, tokenizer, max
     return datasets.load_from_disk(str(folder)), examples
 
 
+# Columns that describe a row for decoding (train/predict.py), never model inputs.
+METADATA = frozenset({"row_example", "context_offsets", "target_ids", "truncated_targets"})
+IGNORE = -100
+
+
+def _pad(rows: list[list], width: int, fill) -> torch.Tensor:
+    t = torch.full((len(rows), width), fill, dtype=torch.long)
+    for i, r in enumerate(rows):
+        if r:
+            t[i, : len(r)] = torch.tensor(r, dtype=torch.long)
+    return t
+
+
+def _pad_targets(rows: list[list], fill) -> torch.Tensor:
+    """Per-row lists of targets (spans, label rows) padded along the target axis."""
+    width = max(1, max(len(r) for r in rows))
+    inner = next((len(x) for r in rows for x in r if isinstance(x, list)), None)
+    shape = (len(rows), width) if inner is None else (len(rows), width, inner)
+    t = torch.full(shape, fill, dtype=torch.long)
+    for i, r in enumerate(rows):
+        if r:
+            t[i, : len(r)] = torch.tensor(r, dtype=torch.long)
+    return t
+
+
 class Collator:
-    """Pads a columnar batch (what `dataset[indices]` returns) to its longest sequence."""
+    """Pads a columnar batch (what `dataset[indices]` returns) to its longest sequence; the span
+    heads' columns are padded with values their losses skip."""
 
     def __init__(self, pad_token_id: int, pad_to_multiple_of: int | None = None) -> None:
         self.pad_token_id = pad_token_id
@@ -67,11 +93,18 @@ class Collator:
             if key not in columns:
                 continue
             flat = [c for r in columns[key] for c in r] if multiple_choice else columns[key]
-            t = torch.full((len(flat), length), pad, dtype=torch.long)
-            for i, s in enumerate(flat):
-                t[i, : len(s)] = torch.tensor(s, dtype=torch.long)
+            t = _pad(flat, length, pad)
             batch[key] = t.view(n, -1, length) if multiple_choice else t
-        batch["labels"] = torch.tensor(columns["labels"], dtype=torch.long)
+        labels = columns.get("labels")
+        if labels is not None:
+            per_token = bool(labels) and isinstance(labels[0], list)
+            batch["labels"] = _pad(labels, length, IGNORE) if per_token else torch.tensor(labels, dtype=torch.long)
+        for key in ("start_positions", "end_positions", "span_a", "span_b"):
+            if key in columns:
+                batch[key] = torch.tensor(columns[key], dtype=torch.long)
+        for key, fill in (("spans1", -1), ("spans2", -1), ("span_labels", 0)):
+            if key in columns:
+                batch[key] = _pad_targets(columns[key], fill)
         return batch
 
 

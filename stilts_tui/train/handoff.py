@@ -16,10 +16,12 @@ from pathlib import Path
 from stilts_tui.errors import StiltsError
 from stilts_tui.models import resolve_model
 from stilts_tui.tasks import Task
+from stilts_tui.tasks.base import SPAN_HEADS
 from stilts_tui.train.checkpoint import load_checkpoint_state
 from stilts_tui.train.warm import WarmCache
 
 META_FILE = "stilts_checkpoint.json"
+JIANT_DROPOUT = 0.1  # base_roberta.conf l. 24: the sentence encoder's dropout when a run sets none
 
 
 def model_class(task: Task):
@@ -54,13 +56,24 @@ def _from_pretrained(task: Task, base: str, attn: str | None, cache: WarmCache |
     return model
 
 
+def uses_study_head(task: Task, head_style: str) -> bool:
+    """Whether a run's model is an encoder with one of jiant's heads (train/heads.py) rather than
+    transformers' own sequence-classification / multiple-choice model."""
+    return task.head in SPAN_HEADS or head_style == "jiant"
+
+
 def build_model(model_name: str, task: Task, checkpoint: str | None, attn: str | None = None,
-                cache: WarmCache | None = None):
+                cache: WarmCache | None = None, head_style: str = "transformers", dropout: float | None = None):
     """(model, hand-off report). The classifier is initialised from the current RNG state, so
     seed before calling for a reproducible head."""
     base = resolve_model(model_name)
-    model = _from_pretrained(task, base, attn, cache)
-    prefix = model.base_model_prefix + "."
+    if uses_study_head(task, head_style):
+        from stilts_tui.train.heads import build_head_model
+
+        model = build_head_model(task, base, JIANT_DROPOUT if dropout is None else dropout, attn)
+    else:
+        model = _from_pretrained(task, base, attn, cache)
+    prefix = str(model.base_model_prefix) + "."
     own_groups = sorted({_group(k, prefix) for k in model.state_dict()})
     if checkpoint is None:
         fresh = ["classifier"]

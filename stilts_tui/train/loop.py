@@ -11,6 +11,7 @@ import math
 import os
 import signal
 import time
+from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
@@ -22,7 +23,8 @@ import torch
 from stilts_tui.data.subsample import subsample_indices
 from stilts_tui.errors import StiltsError
 from stilts_tui.models import resolve_model
-from stilts_tui.tasks import Task, get_task, register_task_file
+from stilts_tui.tasks import Example, Task, get_task, register_task_file, with_label_set
+from stilts_tui.tasks.base import SPAN_HEADS
 from stilts_tui.tasks.metrics import (
     baseline_score,
     degenerate_threshold,
@@ -41,8 +43,12 @@ from stilts_tui.train.data import (
 from stilts_tui.train.events import EventWriter
 from stilts_tui.train.handoff import build_model, save_checkpoint
 from stilts_tui.train.optim import build_optimizer
+from stilts_tui.train.predict import head_scores, row_logits
 from stilts_tui.train.steps import Step, epoch_plan, steps_per_epoch, warmup_steps
 from stilts_tui.train.warm import WarmCache
+
+# What a batch holds for the loss: left out when only predicting.
+TARGETS = frozenset({"labels", "start_positions", "end_positions", "span_labels"})
 
 
 class NanLossError(RuntimeError):
@@ -146,23 +152,29 @@ def _one_fault(spec: str, step: int, cfg: RunConfig, micro: int) -> None:
 
 
 def evaluate(model, dataset, task: Task, micro: int, collate: Collator, device, precision: str,
-             group_by_length: bool = True) -> dict:
+             group_by_length: bool = True, examples: Sequence[Example] = ()) -> dict:
     """Dev predictions of the current weights. Grouping by length changes only the padding, so the
-    predictions are those of any other batching."""
+    predictions are those of any other batching. The span heads are scored per example from all
+    of its rows (train/predict.py), so they need the examples."""
     model.eval()
     everything = list(range(len(dataset)))
     if group_by_length:
         batches = length_groups(everything, sequence_lengths(dataset), micro * 2, padding_waste(device))
     else:
         batches = [everything[s : s + micro * 2] for s in range(0, len(dataset), micro * 2)]
-    by_index: dict[int, int] = {}
+    span_head = task.head in SPAN_HEADS
+    by_index: dict[int, Any] = {}
     with torch.no_grad():
         for group in batches:
             batch = to_device(collate(dataset[group]), device)
             with _autocast(precision, device):
-                logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits
-            by_index.update(zip(group, logits.argmax(-1).tolist(), strict=True))
+                logits = model(**{k: v for k, v in batch.items() if k not in TARGETS}).logits
+            outputs = row_logits(logits, batch, task) if span_head else logits.argmax(-1).tolist()
+            by_index.update(zip(group, outputs, strict=True))
     model.train()
+    if span_head:
+        parts = head_scores(task, [by_index[i] for i in everything], dataset, examples)
+        return {"metric": task.metric, "score": parts.pop("score"), "n": len(examples), "parts": parts}
     preds = [by_index[i] for i in everything]
     labels = list(dataset["labels"])
     return {"metric": task.metric, "score": score(task.metric, preds, labels, task.random_baseline_k), "n": len(labels),
@@ -179,7 +191,7 @@ def run(cfg: RunConfig, events: EventWriter, cache: WarmCache | None = None) -> 
         torch.set_num_threads(cfg.threads)
     for f in cfg.task_files:
         register_task_file(f)
-    task = get_task(cfg.task)
+    task = with_label_set(get_task(cfg.task), cfg.data_dir)
     device = pick_device()
     precision = resolve_precision(cfg.precision, device)
     set_matmul_precision(precision, device)
@@ -204,7 +216,8 @@ def run(cfg: RunConfig, events: EventWriter, cache: WarmCache | None = None) -> 
         raise StiltsError(f"zero-shot needs a multiple-choice target; {task.name} is {task.head}")
 
     set_seed(cfg.seed)
-    model, report = build_model(cfg.model, task, cfg.init_checkpoint, attn="sdpa" if cfg.sdpa else "eager", cache=cache)
+    model, report = build_model(cfg.model, task, cfg.init_checkpoint, attn="sdpa" if cfg.sdpa else "eager", cache=cache,
+                                head_style=cfg.head_style, dropout=cfg.dropout)
     if cfg.kind == "zero_shot" and report.get("to_head") != report.get("from_head", "multiple_choice"):
         raise StiltsError("zero-shot needs a multiple-choice intermediate checkpoint", "use an MC intermediate")
     model.to(device)
@@ -224,7 +237,7 @@ def run(cfg: RunConfig, events: EventWriter, cache: WarmCache | None = None) -> 
 
     collate = Collator(tokenizer.pad_token_id, pad_to_multiple_of=8 if device.type == "cuda" else None)
     if cfg.kind == "zero_shot":
-        scores = evaluate(model, dev_ds, task, micro, collate, device, precision, cfg.group_by_length)
+        scores = evaluate(model, dev_ds, task, micro, collate, device, precision, cfg.group_by_length, dev_examples)
         events.emit("eval", epoch=0, step=0, **scores)
         return {**scores, "baselines": baselines, "steps": 0, "wall_s": time.time() - start_time, "train_sequences_per_s": None}
 
@@ -313,11 +326,11 @@ def run(cfg: RunConfig, events: EventWriter, cache: WarmCache | None = None) -> 
             if leftover is not None and epoch + 1 < cfg.epochs:
                 backward(leftover)  # run.py carries this gradient into the next epoch's first step
             if cfg.eval_every_epoch and epoch + 1 < cfg.epochs:
-                result = evaluate(model, dev_ds, task, micro, collate, device, precision, cfg.group_by_length)
+                result = evaluate(model, dev_ds, task, micro, collate, device, precision, cfg.group_by_length, dev_examples)
                 events.emit("eval", epoch=epoch + 1, step=step, **result)
     finally:
         resume.ACTIVE = None
-    result = evaluate(model, dev_ds, task, micro, collate, device, precision, cfg.group_by_length)
+    result = evaluate(model, dev_ds, task, micro, collate, device, precision, cfg.group_by_length, dev_examples)
     events.emit("eval", epoch=cfg.epochs, step=step, **result)
     if cfg.kind == "intermediate" or cfg.save_checkpoint:
         save_checkpoint(model, tokenizer, task, Path(cfg.output_dir) / "checkpoint", cfg.run_id)

@@ -1,0 +1,275 @@
+"""The second study's heads (span QA, tagging, span classification, per-candidate scoring, WiC's
+word vectors): each task read from a tiny fixture in its official format, each head checked against
+a hand-computed case, the metrics against the official SuperGLUE scoring, and a real tiny run per head."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from stilts_tui.errors import StiltsError
+from stilts_tui.tasks import get_task, load_examples, with_label_set
+from stilts_tui.tasks.base import (
+    CandidateExample,
+    SpanExample,
+    SpanQAExample,
+    SpanVectorExample,
+    TaggingExample,
+)
+from stilts_tui.tasks.encode_heads import (
+    IGNORE,
+    encode_span_qa,
+    encode_spans,
+    encode_tagging,
+    word_starts,
+)
+from stilts_tui.tasks.head_metrics import micro_f1, multirc, record, squad_f1_em
+from stilts_tui.tasks.metrics import baseline_score, degenerate_threshold
+
+
+def _jsonl(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+
+
+MULTIRC = {"idx": 0, "version": 1.1, "passage": {"text": "The cat sat on the mat. It was warm.", "questions": [
+    {"question": "Where did the cat sit?", "idx": 0, "answers": [
+        {"text": "On the mat", "idx": 0, "label": 1}, {"text": "In the car", "idx": 1, "label": 0}]},
+    {"question": "Was it cold?", "idx": 1, "answers": [
+        {"text": "No", "idx": 2, "label": 1}, {"text": "Yes", "idx": 3, "label": 0}]}]}}
+RECORD_TEXT = "Paris is the capital of France. Berlin is in Germany."
+RECORD = {"idx": 7, "passage": {"text": RECORD_TEXT, "entities": [
+    {"start": 0, "end": 4}, {"start": 24, "end": 29}, {"start": 32, "end": 37}, {"start": 45, "end": 51}]},
+    "qas": [{"query": "@placeholder is a city in France.", "idx": 3, "answers": [{"start": 0, "end": 4, "text": "Paris"}]}]}
+WSC = [{"text": "Mark told Pete many lies about himself , which Pete included in his book .", "idx": 0, "label": False,
+        "target": {"span1_index": 0, "span1_text": "Mark", "span2_index": 13, "span2_text": "his"}},
+       {"text": "The trophy does not fit into the brown suitcase because it is too large .", "idx": 1, "label": True,
+        "target": {"span1_index": 0, "span1_text": "The trophy", "span2_index": 10, "span2_text": "it"}}]
+WIC = [{"word": "bank", "sentence1": "He sat on the bank of the river.", "sentence2": "The bank lent money.",
+        "start1": 14, "end1": 18, "start2": 4, "end2": 8, "idx": 0, "label": False, "version": 1.1},
+       {"word": "run", "sentence1": "I run daily.", "sentence2": "They run fast.", "start1": 2, "end1": 5,
+        "start2": 5, "end2": 8, "idx": 1, "label": True, "version": 1.1}]
+QASRL = {"sentenceId": "s1", "sentenceTokens": ["The", "dog", "chased", "the", "red", "ball", "."], "verbEntries": {
+    "2": {"verbInflectedForms": {"stem": "chase"}, "questionLabels": {
+        "What chased something?": {"answerJudgments": [{"isValid": True, "spans": [[0, 1]]},
+                                                       {"isValid": False}]},
+        "What did something chase?": {"answerJudgments": [{"isValid": True, "spans": [[3, 5]]}]}}}}}
+EDGE_RECORDS = [
+    {"text": "Alice gave Bob a book .", "targets": [
+        {"span1": [1, 2], "span2": [0, 1], "label": ["awareness", "volition"]},
+        {"span1": [1, 2], "span2": [3, 5], "label": ["changes_possession"]}]},
+    {"text": "It rained .", "targets": []},
+    {"text": "Bob read the book .", "targets": [{"span1": [1, 2], "span2": [0, 1], "label": ["awareness"]}]}]
+
+
+@pytest.fixture(scope="module")
+def heads_data(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("heads")
+    for split in ("train", "val"):
+        _jsonl(root / "MultiRC" / f"{split}.jsonl", [MULTIRC])
+        _jsonl(root / "ReCoRD" / f"{split}.jsonl", [RECORD])
+        _jsonl(root / "WSC" / f"{split}.jsonl", WSC)
+        _jsonl(root / "WiC" / f"{split}.jsonl", WIC)
+    (root / "QASRL" / "orig").mkdir(parents=True)
+    for split in ("train", "dev"):
+        with gzip.open(root / "QASRL" / "orig" / f"{split}.jsonl.gz", "wt", encoding="utf-8") as fh:
+            fh.write(json.dumps(QASRL) + "\n")
+    qamr = root / "QAMR" / "qamr" / "data"
+    (qamr / "filtered").mkdir(parents=True)
+    (qamr / "wiki-sentences.tsv").write_text("w1\tThe old man fed the birds in the park .\n", encoding="utf-8")
+    for split in ("train", "dev"):
+        (qamr / "filtered" / f"{split}.tsv").write_text(
+            "w1\t2\tworker\t0\tfed\tWho fed the birds?\t1 2\told man\tman\n"
+            "w1\t2\tworker\t1\tpark\tWhere were birds fed?\t6 7 8\tthe park\tpark\n", encoding="utf-8")
+    spr = root / "edges" / "spr2"
+    _jsonl(spr / "edges.train.json", EDGE_RECORDS)
+    _jsonl(spr / "edges.dev.json", EDGE_RECORDS)
+    (spr / "labels.txt").write_text("awareness\nchanges_possession\nvolition\n", encoding="utf-8")
+    ccg = root / "CCG"
+    ccg.mkdir()
+    for split in ("train", "dev"):
+        (ccg / f"ccg.{split}").write_text("idx\tsentence\ttags\n0\tThe dog barked\t3 7 12\n1\tCats sleep\t7 12\n",
+                                          encoding="utf-8")
+    return root
+
+
+def test_tasks_read_their_official_formats(heads_data):
+    multirc_ex = load_examples(get_task("multirc"), "train", heads_data)
+    assert [(c.b, c.label, c.group) for c in multirc_ex] == [
+        ("Where did the cat sit? On the mat", 1, "0-0"), ("Where did the cat sit? In the car", 0, "0-0"),
+        ("Was it cold? No", 1, "0-1"), ("Was it cold? Yes", 0, "0-1")]
+    rec = load_examples(get_task("record"), "dev", heads_data)
+    assert [(c.candidate, c.label) for c in rec] == [("Paris", 1), ("France", 0), ("Berlin", 0), ("Germany", 0)]
+    assert rec[0].b == "Paris is a city in France." and rec[0].golds == ("Paris",)
+    wsc = load_examples(get_task("wsc"), "train", heads_data)
+    assert isinstance(wsc[1], SpanExample) and wsc[1].targets[0].span1 == (0, 2) and wsc[1].targets[0].labels == (1,)
+    wic = load_examples(get_task("wic_span"), "train", heads_data)[0]
+    assert isinstance(wic, SpanVectorExample) and wic.a[slice(*wic.span_a)] == "bank" == wic.b[slice(*wic.span_b)]
+    qasrl = load_examples(get_task("qasrl"), "train", heads_data)
+    assert [(q.question, q.answer) for q in qasrl] == [("What chased something?", "The dog"),
+                                                      ("What did something chase?", "the red ball")]
+    assert all(q.context[q.answer_start:].startswith(q.answer) for q in qasrl)
+    qamr = load_examples(get_task("qamr"), "dev", heads_data)
+    assert [(q.answer, q.context[q.answer_start:q.answer_start + len(q.answer)]) for q in qamr] == [
+        ("old man", "old man"), ("in the park", "in the park")]
+    spr = load_examples(get_task("edges_spr2"), "train", heads_data)
+    assert len(spr) == 2  # a record without targets is skipped, as jiant does
+    assert spr[0].targets[0].labels == (0, 2) and spr[0].targets[1].span2 == (3, 5)
+    assert with_label_set(get_task("edges_spr2"), heads_data).num_labels == 3
+    ccg = load_examples(get_task("ccg"), "train", heads_data)
+    assert ccg == [TaggingExample(("The", "dog", "barked"), (3, 7, 12)), TaggingExample(("Cats", "sleep"), (7, 12))]
+
+
+def test_licensed_data_missing_names_the_source_and_layout(tmp_path):
+    with pytest.raises(StiltsError) as err:
+        load_examples(get_task("edges_ner"), "train", tmp_path)
+    assert "OntoNotes 5.0 (LDC2013T19)" in str(err.value) and "edges/ontonotes/ner" in str(err.value)
+    assert "development.json" in str(err.value)
+    with pytest.raises(StiltsError, match=r"CCGbank.*licensed"):
+        load_examples(get_task("ccg"), "train", tmp_path)
+    with pytest.raises(StiltsError, match="no data here"):
+        load_examples(get_task("edges_srl"), "train", None)
+
+
+def test_span_answer_decodes_back_to_its_characters(tiny_models):
+    from transformers import AutoTokenizer
+
+    from stilts_tui.train.predict import best_span
+
+    tok = AutoTokenizer.from_pretrained(tiny_models["bert"])
+    context = "the cat sat on the mat because the mat was warm"
+    ex = SpanQAExample(context, "where did the cat sit ?", context.index("the mat"), "the mat", ("the mat",))
+    enc = encode_span_qa([ex], tok, 64)
+    s, e = enc["start_positions"][0], enc["end_positions"][0]
+    offsets = enc["context_offsets"][0]
+    assert context[offsets[s][0]:offsets[e][1]] == "the mat"
+    logits = torch.zeros(len(offsets), 2)
+    logits[s, 0] = logits[e, 1] = 5.0
+    assert best_span(logits, offsets)[1:] == (offsets[s][0], offsets[e][1])
+    # A context longer than the budget: several overlapping windows, the answer found in one of them.
+    long_ctx = " ".join(["the cat sat on the mat"] * 30) + " and the dog ran"
+    far = SpanQAExample(long_ctx, "who ran ?", long_ctx.index("the dog"), "the dog", ("the dog",))
+    enc = encode_span_qa([far], tok, 48)
+    assert len(enc["row_example"]) > 3 and set(enc["row_example"]) == {0}
+    found = [i for i, s in enumerate(enc["start_positions"]) if s]
+    assert found and all(max(len(r) for r in enc["input_ids"]) <= 48 for _ in found)
+    i = found[0]
+    o = enc["context_offsets"][i]
+    assert long_ctx[o[enc["start_positions"][i]][0]:o[enc["end_positions"][i]][1]] == "the dog"
+
+
+def test_tags_align_to_each_words_first_piece(tiny_models):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_models["roberta"])
+    words = ("unbelievably", "the", "catalogue", "sat")
+    enc = encode_tagging([TaggingExample(words, (4, 5, 6, 7))], tok, 64)
+    labels = enc["labels"][0]
+    assert [y for y in labels if y != IGNORE] == [4, 5, 6, 7]
+    text, starts = word_starts(words)
+    offsets = tok(text, return_offsets_mapping=True)["offset_mapping"]
+    firsts = [j for j, y in enumerate(labels) if y != IGNORE]
+    assert [offsets[j][0] for j in firsts] == starts  # each tag sits on the piece that starts its word
+    # A sentence over the budget becomes chunks of whole words; every word is tagged exactly once.
+    long = tuple(["unbelievably", "catalogue"] * 20)
+    chunks = encode_tagging([TaggingExample(long, tuple(range(40)))], tok, 24)
+    assert len(chunks["row_example"]) > 1
+    assert [y for row in chunks["labels"] for y in row if y != IGNORE] == list(range(40))
+
+
+def test_span_pooling_attends_only_inside_each_span():
+    from stilts_tui.train.heads import SelfAttentiveSpan
+
+    pool = SelfAttentiveSpan(2)
+    torch.nn.init.zeros_(pool.attention.weight)
+    torch.nn.init.zeros_(pool.attention.bias)  # equal attention logits: the span's mean
+    seq = torch.tensor([[[1.0, 0.0], [3.0, 2.0], [5.0, 4.0], [100.0, 100.0]]])
+    spans = torch.tensor([[[1, 2], [0, 0], [-1, -1]]])
+    out = pool(seq, spans)
+    assert torch.allclose(out[0, 0], torch.tensor([4.0, 3.0]))
+    assert torch.allclose(out[0, 1], torch.tensor([1.0, 0.0]))
+    assert torch.equal(out[0, 2], torch.zeros(2))  # a padded target pools nothing
+    pool.attention.weight.data = torch.tensor([[1.0, 0.0]])  # softmax over the span's tokens only
+    w = torch.softmax(torch.tensor([3.0, 5.0]), 0)
+    assert torch.allclose(pool(seq, spans)[0, 0], w[0] * seq[0, 1] + w[1] * seq[0, 2])
+
+
+def test_span_targets_map_to_tokens_and_cut_targets_are_counted(tiny_models):
+    from dataclasses import replace
+
+    from transformers import AutoTokenizer
+
+    from stilts_tui.tasks.base import SpanTarget
+
+    spr = replace(get_task("edges_spr2"), labels=("a", "b", "c"))
+    tok = AutoTokenizer.from_pretrained(tiny_models["bert"])
+    words = ("alice", "gave", "bob", "a", "book") + ("filler",) * 40
+    ex = SpanExample(words, (SpanTarget((1, 2), (0, 1), (0, 2)), SpanTarget((44, 45), (0, 1), (1,))))
+    enc = encode_spans([ex], tok, 24, spr)
+    assert enc["target_ids"] == [[0]] and enc["truncated_targets"] == [1]
+    ids = enc["input_ids"][0]
+    s, e = enc["spans1"][0][0]
+    assert tok.decode(ids[s:e + 1]).replace(" ", "") == "gave"
+    assert enc["span_labels"][0] == [[1, 0, 1]]
+
+
+def test_multirc_and_record_metrics_match_the_superglue_scoring():
+    # MultiRC (SuperGLUE's scorer: F1a over all options, EM per question): two questions, 5 options.
+    preds, labels, groups = [1, 0, 1, 1, 0], [1, 0, 0, 1, 0], ["q1", "q1", "q1", "q2", "q2"]
+    out = multirc(preds, labels, groups)
+    # F1a: tp 2, predicted 3, actual 2 -> P 2/3, R 1 -> 0.8; EM: q1 wrong, q2 right -> 0.5
+    assert out["f1a"] == pytest.approx(0.8) and out["em"] == 0.5 and out["score"] == pytest.approx(0.65)
+    # ReCoRD: the best-scored entity per query; F1 / EM the best over its answers, normalised.
+    out = record([0.1, 0.9, 0.3, 0.2], ["Paris", "the Berlin Wall", "London", "Rome"], ["a", "a", "b", "b"],
+                 [("Paris",), ("Paris",), ("London Town", "london"), ("London Town", "london")])
+    # a: "the Berlin Wall" vs "Paris": 0 / 0; b: "London" vs "london": EM 1, F1 1
+    assert out == {"f1": 0.5, "em": 0.5, "score": 0.5}
+    assert squad_f1_em(["the cat sat"], [["a cat sat down"]])["f1"] == pytest.approx(2 * (2 / 2) * (2 / 3) / (1 + 2 / 3))
+    assert micro_f1([[0, 1], []], [[0], [1]], 3)["score"] == pytest.approx(2 * 0.5 * 0.5 / 1.0)
+
+
+def test_baselines_of_the_span_heads(heads_data):
+    wsc = get_task("wsc")
+    dev = load_examples(wsc, "dev", heads_data)
+    assert baseline_score(wsc, dev, "majority") == 0.5 == degenerate_threshold(wsc, dev)
+    multirc_task = get_task("multirc")
+    dev = load_examples(multirc_task, "dev", heads_data)
+    # all-right: F1a 2/3, EM 0; all-wrong: F1a 0, EM 0 -> 1/3
+    assert baseline_score(multirc_task, dev, "majority") == pytest.approx(1 / 3)
+    qa = get_task("qasrl")
+    assert baseline_score(qa, load_examples(qa, "dev", heads_data), "majority") == 0.0
+    assert isinstance(load_examples(multirc_task, "dev", heads_data)[0], CandidateExample)
+
+
+@pytest.mark.parametrize("task", ["multirc", "record", "wsc", "wic_span", "qasrl", "qamr", "edges_spr2", "ccg"])
+def test_the_worker_trains_and_scores_each_head(task, tiny_models, heads_data, tmp_path):
+    """A real (tiny) run per head: trained, its best weights saved as an intermediate, scored on dev
+    with the task's own metric."""
+    from stilts_tui.train.config import RunConfig
+    from stilts_tui.train.events import EventWriter, parse_event
+    from stilts_tui.train.loop import run
+
+    cfg = RunConfig(kind="intermediate", model=str(tiny_models["bert"]), task=task, data_dir=str(heads_data), lr=1e-3,
+                    batch_size=2, epochs=2, max_length=48, seed=1, cache_dir=str(tmp_path / "cache"),
+                    output_dir=str(tmp_path / "out"), log_interval_s=0, dropout=0.1)
+    cfg.run_id = cfg.compute_id()
+    buf = io.StringIO()
+    metrics = run(cfg, EventWriter(cfg.run_id, None, buf))
+    events = [e for e in map(parse_event, buf.getvalue().splitlines()) if e]
+    assert metrics["metric"] == get_task(task).metric and 0.0 <= metrics["score"] <= 1.0
+    assert [e["event"] for e in events if e["event"] == "eval"] == ["eval"]
+    assert (tmp_path / "out" / "checkpoint" / "model.safetensors").is_file()
+    # The hand-off: a target of another head starts from this encoder with a fresh head.
+    target = RunConfig(kind="target", model=str(tiny_models["bert"]), task="wic_span", data_dir=str(heads_data),
+                       batch_size=2, epochs=1, max_length=48, init_checkpoint=str(tmp_path / "out" / "checkpoint"),
+                       output_dir=str(tmp_path / "t"), log_interval_s=0)
+    target.run_id = target.compute_id()
+    buf = io.StringIO()
+    run(target, EventWriter(target.run_id, None, buf))
+    handoff = next(e for e in map(parse_event, buf.getvalue().splitlines()) if e and e["event"] == "handoff")
+    assert handoff["source"] == "intermediate" and handoff["kept"] == ["encoder"] and handoff["reinitialised"] == ["classifier"]
