@@ -25,7 +25,7 @@ _NOT_IDENTITY = {"run_id", "output_dir", "events_path", "cache_dir", "threads",
 # Fields added after results files existed: at their default they are left out of the identity, so
 # the runs an earlier version recorded keep their ids (and are not trained again).
 _ADDED_LATER = {"grad_clip": "per_step", "device_batch": None, "optimizer": "torch_adamw", "head_style": "transformers",
-                "dropout": None}
+                "dropout": None, "val_interval": None, "val_data_limit": None, "patience": None, "max_vals": None}
 
 
 @dataclass
@@ -61,6 +61,13 @@ class RunConfig:
     # "jiant": an encoder with jiant taskmaster_v1's heads (train/heads.py) for every task, as the
     # second study ran; the span heads always use them.
     head_style: HeadStyle = "transformers"
+    # The second study's recipe (train/validation.py): validate every val_interval steps on the first
+    # val_data_limit dev examples, stop after `patience` validations without improvement (or max_vals),
+    # score the best weights on the whole dev set. None: the final weights, as the first study.
+    val_interval: int | None = ranged(None, ge=1)
+    val_data_limit: int | None = ranged(None, ge=1)
+    patience: int | None = ranged(None, ge=1)
+    max_vals: int | None = ranged(None, ge=1)
     dropout: float | None = ranged(None, ge=0, lt=1)  # the sentence encoder's output dropout (jiant heads); None: 0.1
     # "tf32": fp32 weights, gradients and optimizer with TF32 matrix products, what PyTorch 1.7.1 ran
     # on the reference's RTX 3090; "bf16" / "fp16": autocast; "auto": bf16 where supported.

@@ -101,6 +101,9 @@ class Eval(_Base):
     score: float
     n: NotRequired[int]
     predicted_share: NotRequired[dict]
+    parts: NotRequired[dict]            # a span head's score parts (F1, EM, ...)
+    validation: NotRequired[bool]       # a periodic validation of the second study's recipe
+    best: NotRequired[bool]             # that validation improved on every earlier one
 
 
 class FinalMetrics(TypedDict):

@@ -45,6 +45,7 @@ from stilts_tui.train.handoff import build_model, save_checkpoint
 from stilts_tui.train.optim import build_optimizer
 from stilts_tui.train.predict import head_scores, row_logits
 from stilts_tui.train.steps import Step, epoch_plan, steps_per_epoch, warmup_steps
+from stilts_tui.train.validation import Validator, schedule_steps
 from stilts_tui.train.warm import WarmCache
 
 # What a batch holds for the loss: left out when only predicting.
@@ -227,7 +228,7 @@ def run(cfg: RunConfig, events: EventWriter, cache: WarmCache | None = None) -> 
     micro, accum = cfg.micro_batch()
     n_params = sum(p.numel() for p in model.parameters())
     per_epoch = steps_per_epoch(len(train_ds), cfg) if train_ds is not None else 0
-    total_steps = per_epoch * cfg.epochs
+    total_steps = schedule_steps(cfg, per_epoch)
     events.emit("started", config=asdict(cfg), params=n_params, device=str(device), precision=precision,
                 torch_threads=torch.get_num_threads(), train_examples=len(train_ds) if train_ds is not None else 0,
                 dev_examples=len(dev_ds), micro_batch=micro, accumulation=accum, total_steps=total_steps,
@@ -284,9 +285,16 @@ def run(cfg: RunConfig, events: EventWriter, cache: WarmCache | None = None) -> 
             seqs += len(group) * k
         return step_loss
 
+    def score_dev(dataset, examples):
+        return evaluate(model, dataset, task, micro, collate, device, precision, cfg.group_by_length, examples)
+
+    validator = Validator(cfg, task, dev_ds, dev_examples, events) if cfg.val_interval else None
+    stopped = False
     resume.ACTIVE = state
     try:
         for epoch in range(at.epoch, cfg.epochs):
+            if stopped:
+                break
             epoch_generator = generator.get_state()
             steps, leftover = epoch_plan(len(train_ds), cfg, generator, lengths, waste)
             for i, planned in enumerate(steps):
@@ -323,19 +331,28 @@ def run(cfg: RunConfig, events: EventWriter, cache: WarmCache | None = None) -> 
                     events.emit("step", step=step, total_steps=total_steps, epoch=step / per_epoch,
                                 loss=loss_sum, lr=scheduler.get_last_lr()[0], sequences_per_s=seqs / train_time,
                                 tokens_per_s=tokens / train_time, memory_mb=_memory_mb(device))
-            if leftover is not None and epoch + 1 < cfg.epochs:
+                if validator is not None and validator.due(step) and validator.validate(model, score_dev, step, epoch):
+                    stopped = True
+                    break
+            if leftover is not None and epoch + 1 < cfg.epochs and not stopped:
                 backward(leftover)  # run.py carries this gradient into the next epoch's first step
             if cfg.eval_every_epoch and epoch + 1 < cfg.epochs:
                 result = evaluate(model, dev_ds, task, micro, collate, device, precision, cfg.group_by_length, dev_examples)
                 events.emit("eval", epoch=epoch + 1, step=step, **result)
     finally:
         resume.ACTIVE = None
-    result = evaluate(model, dev_ds, task, micro, collate, device, precision, cfg.group_by_length, dev_examples)
+    recipe: dict = {}
+    if validator is not None:
+        if validator.last_step != step and not stopped:  # the epoch limit fell between validations
+            validator.validate(model, score_dev, step, cfg.epochs)
+        validator.restore_best(model)  # the best validated weights are the run's result
+        recipe = validator.summary() | {"stopped_early": stopped}
+    result = score_dev(dev_ds, dev_examples)
     events.emit("eval", epoch=cfg.epochs, step=step, **result)
     if cfg.kind == "intermediate" or cfg.save_checkpoint:
         save_checkpoint(model, tokenizer, task, Path(cfg.output_dir) / "checkpoint", cfg.run_id)
     state.remove()
-    return {**result, "baselines": baselines, "steps": step, "wall_s": time.time() - start_time,
+    return {**result, **recipe, "baselines": baselines, "steps": step, "wall_s": time.time() - start_time,
             "train_sequences_per_s": seqs / train_time if train_time else None,
             "train_tokens_per_s": tokens / train_time if train_time else None, "final_loss": loss_sum,
             "train_tokens": tokens, "train_sequences": seqs, "train_s": train_time, "params": n_params}

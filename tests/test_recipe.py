@@ -1,0 +1,65 @@
+"""The second study's training recipe: validation every N steps on the first dev examples, early
+stopping with patience, the best weights scored on the full dev set, and the schedule's length."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from stilts_tui.train.config import RunConfig
+from stilts_tui.train.validation import schedule_steps
+
+
+def test_schedule_ends_at_the_validation_after_the_epoch_limit():
+    cfg = RunConfig(kind="target", model="m", task="rte", epochs=10, val_interval=625)
+    # RTE: 2,490 examples / batch 4 = 623 batches; 6,230 steps over 10 epochs -> 10 validations of 625
+    assert schedule_steps(cfg, 623) == 6250
+    cfg.max_vals = 4
+    assert schedule_steps(cfg, 623) == 2500
+    assert schedule_steps(RunConfig(kind="target", model="m", task="rte", epochs=3), 100) == 300
+
+
+def _run(cfg: RunConfig):
+    from stilts_tui.train.events import EventWriter, parse_event
+    from stilts_tui.train.loop import run
+
+    cfg.run_id = cfg.compute_id()
+    buf = io.StringIO()
+    metrics = run(cfg, EventWriter(cfg.run_id, None, buf))
+    return metrics, [e for e in map(parse_event, buf.getvalue().splitlines()) if e]
+
+
+@pytest.mark.parametrize("head_style", ["jiant", "transformers"])
+def test_early_stopping_keeps_and_scores_the_best_weights(head_style, tiny_models, tmp_path):
+    from tests.conftest import write_rte_like
+
+    data = write_rte_like(tmp_path / "RTE", 24, seed=3)
+    cfg = RunConfig(kind="target", model=str(tiny_models["roberta"]), task="rte", data_dir=str(data), lr=3e-3,
+                    batch_size=4, epochs=6, max_length=32, seed=5, val_interval=2, patience=3, head_style=head_style,
+                    output_dir=str(tmp_path / "out"), log_interval_s=0, dropout=0.1)
+    metrics, events = _run(cfg)
+    vals = [e for e in events if e["event"] == "eval" and e.get("validation")]
+    final = [e for e in events if e["event"] == "eval" and not e.get("validation")]
+    assert len(final) == 1 and vals
+    best = max(v["score"] for v in vals)
+    first_best = next(i for i, v in enumerate(vals) if v["score"] == best)
+    # Nothing validated after patience ran out without improvement...
+    assert len(vals) <= first_best + 1 + cfg.patience
+    if metrics["stopped_early"]:
+        assert len(vals) == first_best + 1 + cfg.patience
+    # ...and the result is the best validated weights on the (here identical) full dev set.
+    assert metrics["score"] == pytest.approx(best)
+    assert metrics["best_step"] == vals[first_best]["step"] and metrics["validations"] == len(vals)
+
+
+def test_validation_uses_only_the_first_dev_examples(tiny_models, tmp_path):
+    from tests.conftest import write_rte_like
+
+    data = write_rte_like(tmp_path / "RTE", 20, seed=4)
+    cfg = RunConfig(kind="target", model=str(tiny_models["bert"]), task="rte", data_dir=str(data), lr=1e-3,
+                    batch_size=4, epochs=1, max_length=32, seed=1, val_interval=5, val_data_limit=7,
+                    output_dir=str(tmp_path / "out"), log_interval_s=0)
+    metrics, events = _run(cfg)
+    vals = [e for e in events if e["event"] == "eval" and e.get("validation")]
+    assert [v["n"] for v in vals] == [7] and metrics["n"] == 20 and metrics["steps"] == 5
