@@ -37,7 +37,7 @@ def test_early_stopping_keeps_and_scores_the_best_weights(head_style, tiny_model
     data = write_rte_like(tmp_path / "RTE", 24, seed=3)
     cfg = RunConfig(kind="target", model=str(tiny_models["roberta"]), task="rte", data_dir=str(data), lr=3e-3,
                     batch_size=4, epochs=6, max_length=32, seed=5, val_interval=2, patience=3, head_style=head_style,
-                    output_dir=str(tmp_path / "out"), log_interval_s=0, dropout=0.1)
+                    output_dir=str(tmp_path / "out"), log_interval_s=0, dropout=0.1 if head_style == "jiant" else None)
     metrics, events = _run(cfg)
     vals = [e for e in events if e["event"] == "eval" and e.get("validation")]
     final = [e for e in events if e["event"] == "eval" and not e.get("validation")]
@@ -63,3 +63,30 @@ def test_validation_uses_only_the_first_dev_examples(tiny_models, tmp_path):
     metrics, events = _run(cfg)
     vals = [e for e in events if e["event"] == "eval" and e.get("validation")]
     assert [v["n"] for v in vals] == [7] and metrics["n"] == 20 and metrics["steps"] == 5
+
+
+def test_spec_sets_the_recipe_for_every_run_and_a_task_keeps_its_own_interval(tmp_path):
+    from stilts_tui.sweep.spec import expand, parse_spec
+
+    raw = {"name": "t", "model": "m", "intermediates": ["none", "sst2"], "targets": ["cb", "rte"],
+           "grid": {"lr": [1e-5], "dropout": [0.1, 0.2]},
+           "train": {"val_interval": 5000, "patience": 20, "val_data_limit": 5000, "head_style": "jiant"},
+           "tasks": {"cb": {"val_interval": 60}}, "data_dir": str(tmp_path)}
+    runs = expand(parse_spec(raw), tmp_path / "w")
+    targets = [r for r in runs if r.kind == "target"]
+    assert len(targets) == 8 and {r.dropout for r in targets} == {0.1, 0.2}
+    assert {r.task: r.val_interval for r in targets} == {"cb": 60, "rte": 5000}
+    assert all(r.patience == 20 and r.val_data_limit == 5000 and r.head_style == "jiant" for r in runs)
+    with pytest.raises(Exception, match="val_interval"):
+        parse_spec(raw | {"train": {"val_interval": 0}})
+
+
+def test_dropout_without_a_jiant_head_is_one_clear_error(tiny_models, tmp_path):
+    from stilts_tui.errors import StiltsError
+    from tests.conftest import write_rte_like
+
+    data = write_rte_like(tmp_path / "RTE", 8)
+    cfg = RunConfig(kind="target", model=str(tiny_models["bert"]), task="rte", data_dir=str(data), batch_size=4,
+                    epochs=1, max_length=32, dropout=0.2, output_dir=str(tmp_path / "out"), log_interval_s=0)
+    with pytest.raises(StiltsError, match='head_style = "jiant"'):
+        _run(cfg)

@@ -53,10 +53,14 @@ TOP_KEYS = {"name", "description", "model", "data_dir", "task_files", "intermedi
             "grid", "intermediate", "tasks", "train", "executor", "slurm"}
 # Which RunConfig fields each table may set; types and ranges come from RunConfig itself (settings.py).
 GRID_KEYS = ("lr", "batch_size", "warmup_ratio", "seed", "epochs", "max_length", "train_size", "weight_decay",
-             "adam_eps", "max_grad_norm")
-TASK_KEYS = ("epochs", "max_length", "train_size", "batch_size", "data_dir", "device_batch", "grad_clip")
+             "adam_eps", "max_grad_norm", "dropout")
+# The second study's recipe (train/validation.py): for every run in [train], per task in [tasks.X]
+# (a task's own validation interval wins); dropout per task or as a grid axis.
+RECIPE_KEYS = ("val_interval", "val_data_limit", "patience", "max_vals", "head_style")
+TASK_KEYS = ("epochs", "max_length", "train_size", "batch_size", "data_dir", "device_batch", "grad_clip", "dropout",
+             *RECIPE_KEYS)
 TRAIN_KEYS = ("max_device_batch", "group_by_length", "precision", "optimizer", "sdpa", "fused_adamw", "eval_every_epoch",
-              "threads", "save_target_checkpoints", "log_interval_s", "resume_every_s")
+              "threads", "save_target_checkpoints", "log_interval_s", "resume_every_s", *RECIPE_KEYS)
 
 
 @dataclass
@@ -206,7 +210,7 @@ def _task_defaults(name: str) -> dict[str, Any]:
 
 
 def _overrides(spec: Spec, name: str) -> dict[str, Any]:
-    o = dict(spec.tasks.get(name, {}))
+    o = {k: spec.train[k] for k in RECIPE_KEYS if k in spec.train} | spec.tasks.get(name, {})
     o.setdefault("data_dir", spec.data_dir)
     return o
 

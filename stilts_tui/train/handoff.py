@@ -67,6 +67,9 @@ def build_model(model_name: str, task: Task, checkpoint: str | None, attn: str |
     """(model, hand-off report). The classifier is initialised from the current RNG state, so
     seed before calling for a reproducible head."""
     base = resolve_model(model_name)
+    if dropout is not None and not uses_study_head(task, head_style):
+        raise StiltsError(f"dropout = {dropout} is the output dropout of jiant's heads; {task.name} runs transformers' own head",
+                          'set head_style = "jiant" for this run, or leave dropout out')
     if uses_study_head(task, head_style):
         from stilts_tui.train.heads import build_head_model
 
