@@ -11,13 +11,12 @@ targets are skipped (l. 108-120). Head: ``edges-tmpl`` of defaults.conf (project
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
 from stilts_tui.errors import DataError, StiltsError
 from stilts_tui.tasks.base import Example, SpanExample, SpanTarget, TaggingExample, Task
-from stilts_tui.tasks.formats import _open_lines, read_label_set, read_tsv
+from stilts_tui.tasks.formats import _open_lines, read_jsonl, read_label_set, read_tsv
 
 MAX_LENGTH = 256
 EPOCHS = 10
@@ -35,18 +34,11 @@ def _licensed(task_name: str, corpus: str | None, folder: Path, files: Sequence[
 
 
 def _records(path: Path) -> list[tuple[int, dict]]:
-    out = []
-    for number, line in _open_lines(path):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(path, f"not valid JSON ({exc.msg})", line=number) from None
-        if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
-            raise DataError(path, "expected a JSON object with a 'text' string", line=number)
-        out.append((number, obj))
-    return out
+    rows = read_jsonl(path, ["text"])
+    for r in rows:
+        if not isinstance(r["text"], str):
+            raise DataError(path, "field 'text' must be a string", line=r["_line"])
+    return [(r["_line"], r) for r in rows]
 
 
 def _span(path: Path, line: int, value: object, n_words: int) -> tuple[int, int]:
