@@ -149,11 +149,6 @@ class Task:
     def random_baseline_k(self) -> int:
         return self.num_choices if self.head == "multiple_choice" else self.num_labels
 
-    @property
-    def label_based(self) -> bool:
-        """Whether each example carries one label index (label counts and majority baselines)."""
-        return self.head in ("classification", "multiple_choice", "candidates", "span_vector")
-
 
 def example_labels(examples: Sequence[Example]) -> list[int]:
     """The label index of every example that has one (tagging and span examples carry several)."""

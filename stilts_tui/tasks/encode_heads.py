@@ -86,11 +86,9 @@ def _encode_words(tokenizer, words: Sequence[str], max_length: int | None):
     return enc, _token_words(enc["offset_mapping"], enc.sequence_ids(0), starts)
 
 
-def word_chunks(tokenizer, words: Sequence[str], max_length: int) -> list[tuple[int, int]]:
-    """[start, end) word ranges whose pieces fit the budget, in order; a sentence that fits is one."""
-    enc, token_words = _encode_words(tokenizer, words, None)
-    budget = max_length - tokenizer.num_special_tokens_to_add(pair=False)
-    pieces = [0] * len(words)
+def word_chunks(token_words: Sequence[int | None], n_words: int, budget: int) -> list[tuple[int, int]]:
+    """[start, end) word ranges whose pieces fit ``budget`` tokens, in order; a sentence that fits is one."""
+    pieces = [0] * n_words
     for w in token_words:
         if w is not None:
             pieces[w] += 1
@@ -100,16 +98,20 @@ def word_chunks(tokenizer, words: Sequence[str], max_length: int) -> list[tuple[
             chunks.append((start, w))
             start, used = w, 0
         used += n
-    chunks.append((start, len(words)))
+    chunks.append((start, n_words))
     return chunks
 
 
 def encode_tagging(examples: Sequence[TaggingExample], tokenizer, max_length: int) -> dict[str, list]:
     """One tag per word on its first piece (``IGNORE`` elsewhere), a row per chunk that fits."""
     out: dict[str, list] = {"labels": [], "row_example": []}
+    budget = max_length - tokenizer.num_special_tokens_to_add(pair=False)
     for index, ex in enumerate(examples):
-        for start, end in word_chunks(tokenizer, ex.words, max_length):
-            enc, token_words = _encode_words(tokenizer, ex.words[start:end], None)
+        enc, token_words = _encode_words(tokenizer, ex.words, None)
+        chunks = word_chunks(token_words, len(ex.words), budget)
+        for start, end in chunks:
+            if len(chunks) > 1:  # a sentence that fits keeps its one encoding
+                enc, token_words = _encode_words(tokenizer, ex.words[start:end], None)
             labels, seen = [], set()
             for w in token_words:
                 first = w is not None and w not in seen

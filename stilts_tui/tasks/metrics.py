@@ -7,7 +7,7 @@ import random
 from collections import Counter
 from collections.abc import Sequence
 
-from stilts_tui.tasks.base import Example, Task, example_labels
+from stilts_tui.tasks.base import SPAN_HEADS, Example, Task, example_labels
 from stilts_tui.tasks.head_metrics import constant_head_score
 
 # ε of the "at or below 1/k + ε" rule for multiple choice.
@@ -76,7 +76,7 @@ def score(metric: str, predictions: Sequence[int], labels: Sequence[int], classe
 
 def constant_score(task: Task, dev: Sequence[Example]) -> float:
     """The best score a constant predictor gets on dev: what a degenerate run reaches."""
-    if not task.label_based or task.head == "candidates":
+    if task.head in SPAN_HEADS:
         return constant_head_score(task, dev)
     if task.metric == "accuracy":  # the majority class, counted once (word content has 1,000 classes)
         return majority_baseline(task, dev)
@@ -90,7 +90,7 @@ def constant_score(task: Task, dev: Sequence[Example]) -> float:
 def majority_baseline(task: Task, dev: Sequence[Example]) -> float:
     """The share of the most frequent dev label: the accuracy of always predicting it (for the span
     heads, the best constant predictor's score)."""
-    if not task.label_based or task.head == "candidates":
+    if task.head in SPAN_HEADS:
         return constant_head_score(task, dev)
     counts = Counter(example_labels(dev))
     return max(counts.values()) / len(dev) if dev else 0.0
@@ -107,7 +107,7 @@ def baseline_score(task: Task, dev: Sequence[Example], kind: str) -> float:
     one the mean over seeded uniform guesses."""
     if task.metric == "mcc":
         return 0.0
-    if task.metric == "accuracy" or not task.label_based or task.head == "candidates":
+    if task.metric == "accuracy" or task.head in SPAN_HEADS:
         return majority_baseline(task, dev) if kind == "majority" else random_baseline(task)
     if kind == "majority":
         return constant_score(task, dev)

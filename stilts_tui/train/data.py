@@ -12,6 +12,7 @@ from filelock import FileLock
 
 from stilts_tui.tasks import Task, load_examples
 from stilts_tui.tasks.encode import encode
+from stilts_tui.tasks.encode_heads import IGNORE
 
 CACHE_VERSION = 2  # 2: reference truncation and segment strings (tasks/encode.py)
 
@@ -45,11 +46,6 @@ def tokenised_split(task: Task, split: str, data_dir: str | None, tokenizer, max
             datasets.Dataset.from_dict(encode(task, examples, tokenizer, max_length)).save_to_disk(str(tmp))
             tmp.rename(folder)
     return datasets.load_from_disk(str(folder)), examples
-
-
-# Columns that describe a row for decoding (train/predict.py), never model inputs.
-METADATA = frozenset({"row_example", "context_offsets", "target_ids", "truncated_targets"})
-IGNORE = -100
 
 
 def _pad(rows: list[list], width: int, fill) -> torch.Tensor:

@@ -40,6 +40,17 @@ class HeadOutput:
     logits: torch.Tensor
 
 
+def _loss(logits: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor | None:
+    return F.cross_entropy(logits, labels) if labels is not None else None
+
+
+def span_mask(spans: torch.Tensor, length: int) -> torch.Tensor:
+    """Which of ``length`` positions lie in each [start, end] span (inclusive; start -1: padding)."""
+    pos = torch.arange(length, device=spans.device)
+    start, end = spans[..., :1], spans[..., 1:]
+    return (pos >= start) & (pos <= end) & (start >= 0)
+
+
 class FirstTokenHead(nn.Module):
     def __init__(self, d: int, n: int) -> None:
         super().__init__()
@@ -47,14 +58,12 @@ class FirstTokenHead(nn.Module):
 
     def forward(self, hidden, mask, labels=None, **_):
         logits = self.classifier(hidden[:, 0])
-        return HeadOutput(F.cross_entropy(logits, labels) if labels is not None else None, logits)
+        return HeadOutput(_loss(logits, labels), logits)
 
 
 def _span_mean(hidden: torch.Tensor, spans: torch.Tensor) -> torch.Tensor:
     """Mean vector of tokens [start, end] (inclusive) per row; the first token where none is marked."""
-    pos = torch.arange(hidden.size(1), device=hidden.device)
-    start, end = spans[:, :1], spans[:, 1:]
-    inside = ((pos >= start) & (pos <= end) & (start >= 0)).to(hidden.dtype)
+    inside = span_mask(spans, hidden.size(1)).to(hidden.dtype)
     inside[:, 0] += (inside.sum(1) == 0).to(hidden.dtype)  # jiant: the first element of the mask is never zero
     return (inside.unsqueeze(-1) * hidden).sum(1) / inside.sum(1, keepdim=True)
 
@@ -68,7 +77,7 @@ class ChoiceHead(nn.Module):
 
     def forward(self, hidden, mask, labels=None, choices: int = 1, **_):
         logits = self.classifier(hidden[:, 0]).view(-1, choices)
-        return HeadOutput(F.cross_entropy(logits, labels) if labels is not None else None, logits)
+        return HeadOutput(_loss(logits, labels), logits)
 
 
 class SpanVectorHead(nn.Module):
@@ -79,7 +88,7 @@ class SpanVectorHead(nn.Module):
     def forward(self, hidden, mask, span_a, span_b, labels=None, **_):
         features = torch.cat([hidden[:, 0], _span_mean(hidden, span_a), _span_mean(hidden, span_b)], dim=-1)
         logits = self.classifier(features)
-        return HeadOutput(F.cross_entropy(logits, labels) if labels is not None else None, logits)
+        return HeadOutput(_loss(logits, labels), logits)
 
 
 class SpanQAHead(nn.Module):
@@ -118,9 +127,7 @@ class SelfAttentiveSpan(nn.Module):
         self.attention = nn.Linear(d, 1)
 
     def forward(self, seq: torch.Tensor, spans: torch.Tensor) -> torch.Tensor:
-        pos = torch.arange(seq.size(1), device=seq.device)
-        start, end = spans[..., :1], spans[..., 1:]
-        inside = (pos >= start) & (pos <= end) & (start >= 0)               # (B, T, L)
+        inside = span_mask(spans, seq.size(1))                               # (B, T, L)
         logits = self.attention(seq).squeeze(-1).unsqueeze(1)                # (B, 1, L)
         # The dtype's lowest value, not -inf: a padded target (no token inside) gets a uniform
         # softmax and no NaN in its gradient, then the mask zeroes it.

@@ -69,8 +69,7 @@ class Validator:
             self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
         else:
             self.since_best += 1
-        self.events.emit("eval", epoch=epoch, step=step, validation=True, best=improved,
-                         **{k: v for k, v in result.items() if k != "n"}, n=len(self.examples))
+        self.events.emit("eval", epoch=epoch, step=step, validation=True, best=improved, **result)
         patience_spent = self.cfg.patience is not None and self.since_best >= self.cfg.patience
         return patience_spent or bool(self.cfg.max_vals and self.count >= self.cfg.max_vals)
 
