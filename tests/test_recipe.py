@@ -66,7 +66,8 @@ def test_validation_uses_only_the_first_dev_examples(tiny_models, tmp_path):
 
 
 def test_spec_sets_the_recipe_for_every_run_and_a_task_keeps_its_own_interval(tmp_path):
-    from stilts_tui.sweep.spec import expand, parse_spec
+    from stilts_tui.sweep.expand import expand
+    from stilts_tui.sweep.spec import parse_spec
 
     raw = {"name": "t", "model": "m", "intermediates": ["none", "sst2"], "targets": ["cb", "rte"],
            "grid": {"lr": [1e-5], "dropout": [0.1, 0.2]},
@@ -90,3 +91,43 @@ def test_dropout_without_a_jiant_head_is_one_clear_error(tiny_models, tmp_path):
                     epochs=1, max_length=32, dropout=0.2, output_dir=str(tmp_path / "out"), log_interval_s=0)
     with pytest.raises(StiltsError, match='head_style = "jiant"'):
         _run(cfg)
+
+
+def _reference_bert_adam_step(params, state, lr, b1=0.9, b2=0.999, e=1e-6, wd=0.01, max_norm=1.0):
+    """pytorch-pretrained-bert 0.6.2 BertAdam.step written out tensor by tensor, as its source reads."""
+    import torch
+
+    for p in params:
+        grad = p.grad
+        st = state.setdefault(id(p), {"m": torch.zeros_like(p), "v": torch.zeros_like(p)})
+        torch.nn.utils.clip_grad_norm_(p, max_norm)
+        st["m"].mul_(b1).add_(grad, alpha=1 - b1)
+        st["v"].mul_(b2).addcmul_(grad, grad, value=1 - b2)
+        update = st["m"] / (st["v"].sqrt() + e) + wd * p.data
+        p.data.add_(-lr * update)
+
+
+def test_bert_adam_matches_the_reference_step_and_schedule():
+    import torch
+
+    from stilts_tui.train.optim import BertAdam, bert_warmup_linear, build_scheduler
+
+    torch.manual_seed(0)
+    ours = [torch.nn.Parameter(torch.randn(3, 4)), torch.nn.Parameter(torch.randn(5))]
+    ref = [torch.nn.Parameter(p.detach().clone()) for p in ours]
+    opt = BertAdam(ours, lr=1e-2)
+    sched = build_scheduler("bert_adam", opt, 0.1, 0, 20)
+    state: dict = {}
+    for step in range(20):
+        grads = [torch.randn_like(p) * (5.0 if step % 2 else 0.1) for p in ours]  # some steps clip, some do not
+        for p, q, g in zip(ours, ref, grads, strict=True):
+            p.grad, q.grad = g.clone(), g.clone()
+        # BertAdam reads its schedule at the step count before the update: lr 0 on the first step
+        _reference_bert_adam_step(ref, state, 1e-2 * bert_warmup_linear(step / 20, 0.1))
+        opt.step()
+        sched.step()
+        for p, q in zip(ours, ref, strict=True):
+            assert torch.allclose(p, q, atol=1e-6)
+    assert bert_warmup_linear(0.0, 0.1) == 0.0 and bert_warmup_linear(0.05, 0.1) == 0.5
+    assert bert_warmup_linear(0.1, 0.1) == 1.0 and bert_warmup_linear(0.55, 0.1) == pytest.approx(0.5)
+    assert bert_warmup_linear(1.2, 0.1) == 0.0

@@ -247,7 +247,8 @@ GRID = {(lr, bs, wu, seed) for lr in (5e-6, 1e-5, 2e-5) for bs in (8, 16, 32) fo
 
 
 def _expand(name: str, tmp_path: Path):
-    from stilts_tui.sweep.spec import expand, load_spec
+    from stilts_tui.sweep.expand import expand
+    from stilts_tui.sweep.spec import load_spec
 
     spec = load_spec(REPO / "experiments" / f"{name}.toml")
     return spec, expand(spec, tmp_path)
@@ -305,7 +306,8 @@ def test_figure3_full_size_shares_figure2s_intermediate(tmp_path):
 
 
 def test_a_task_setting_wins_over_the_spec_wide_intermediate_default(tmp_path):
-    from stilts_tui.sweep.spec import expand, parse_spec, shadowed_settings
+    from stilts_tui.sweep.expand import expand, shadowed_settings
+    from stilts_tui.sweep.spec import parse_spec
 
     raw = {"model": "m", "intermediates": ["hellaswag", "hellaswag_p"], "targets": ["rte"],
            "intermediate": {"batch_size": 16, "lr": 2e-5}}
@@ -333,7 +335,8 @@ def test_new_settings_at_their_defaults_keep_old_run_ids():
 
 def test_a_device_batch_that_does_not_divide_the_batch_is_a_spec_error(tmp_path):
     from stilts_tui.errors import SpecError
-    from stilts_tui.sweep.spec import expand, parse_spec
+    from stilts_tui.sweep.expand import expand
+    from stilts_tui.sweep.spec import parse_spec
 
     spec = parse_spec({"model": "m", "targets": ["socialiqa"], "grid": {"batch_size": [8, 12]},
                        "tasks": {"socialiqa": {"device_batch": 8}}})

@@ -22,7 +22,8 @@ from stilts_tui.runner.files import RunnerFiles, process_alive
 from stilts_tui.runner.loop import Runner
 from stilts_tui.runner.slots import Gpu, model_shape, plan_slots, runs_per_gpu
 from stilts_tui.store import Store
-from stilts_tui.sweep.spec import expand, parse_spec
+from stilts_tui.sweep.expand import expand
+from stilts_tui.sweep.spec import parse_spec
 from stilts_tui.train.events import read_events
 
 

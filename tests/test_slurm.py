@@ -20,7 +20,8 @@ from stilts_tui.runner.loop import Runner
 from stilts_tui.runner.slurm import SlurmLane, check_slurm, normalise_state
 from stilts_tui.store import Store
 from stilts_tui.sweep.executors import SlurmSettings
-from stilts_tui.sweep.spec import expand, parse_spec
+from stilts_tui.sweep.expand import expand
+from stilts_tui.sweep.spec import parse_spec
 from stilts_tui.train.events import read_events
 
 

@@ -26,7 +26,8 @@ from test_runner import sweep_spec, write_toml
 
 from stilts_tui.runner.files import RunnerFiles, runner_alive
 from stilts_tui.store import Store
-from stilts_tui.sweep.spec import expand, parse_spec
+from stilts_tui.sweep.expand import expand
+from stilts_tui.sweep.spec import parse_spec
 from stilts_tui.train.events import read_events
 
 CLUSTER = Path(__file__).parent / "slurm" / "cluster.sh"

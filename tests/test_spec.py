@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from stilts_tui.errors import SpecError, StiltsError
-from stilts_tui.sweep.spec import expand, load_spec, parse_spec
+from stilts_tui.sweep.expand import expand
+from stilts_tui.sweep.spec import load_spec, parse_spec
 
 
 def test_the_paper_grid_is_the_default(tmp_path):

@@ -9,7 +9,8 @@ import pytest
 from runner_helpers import run_runs, stilts
 
 from stilts_tui.store import Store
-from stilts_tui.sweep.spec import expand, parse_spec
+from stilts_tui.sweep.expand import expand
+from stilts_tui.sweep.spec import parse_spec
 
 
 def write_spec(path, model, data, **extra) -> None:

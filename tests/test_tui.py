@@ -109,7 +109,8 @@ async def test_plan_screen_counts_runs_live(store_db, tmp_path):
         plan.query_one("#plan-path").value = str(tmp_path / "mine.toml")
         await pilot.press("ctrl+s")
         await until(pilot, (tmp_path / "mine.toml").is_file, what="saved spec")
-        from stilts_tui.sweep.spec import expand, load_spec
+        from stilts_tui.sweep.expand import expand
+        from stilts_tui.sweep.spec import load_spec
 
         assert len(expand(load_spec(tmp_path / "mine.toml"), tmp_path)) == 3 + 32 * 6  # 1 lr x 3 bs x 2 warmup x 1 seed
 

@@ -189,7 +189,8 @@ class PlanScreen(Screen):
     @work(thread=True, exclusive=True, group="plan")
     def _count(self, records: list[dict]) -> None:
         from stilts_tui.runner.estimate import estimate_seconds
-        from stilts_tui.sweep.spec import expand, parse_spec
+        from stilts_tui.sweep.expand import expand
+        from stilts_tui.sweep.spec import parse_spec
 
         try:
             raw = self.app.call_from_thread(self.raw_spec)
@@ -262,7 +263,8 @@ class PlanScreen(Screen):
     def _launch(self, path: Path) -> None:
         from stilts_tui.runner.control import launch
         from stilts_tui.runner.options import RunnerOptions, with_executor
-        from stilts_tui.sweep.spec import expand, load_spec
+        from stilts_tui.sweep.expand import expand
+        from stilts_tui.sweep.spec import load_spec
 
         db = self.app.db
         try:

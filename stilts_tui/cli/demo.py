@@ -44,7 +44,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"demo: {'real RTE' if args.data_dir else 'generated demo_acceptability'} as the target; "
           f"generated data in {generated}", file=sys.stderr)
     db = workdir / "results.json"
-    from stilts_tui.sweep.spec import expand
+    from stilts_tui.sweep.expand import expand
 
     runs = expand(spec, db.parent)
     print(f"{spec.name}: {sweep_summary(db, runs)}", file=sys.stderr)

@@ -18,7 +18,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from stilts_tui.runner.control import launch
     from stilts_tui.runner.files import RunnerFiles
     from stilts_tui.runner.options import options_from_args, with_executor
-    from stilts_tui.sweep.spec import expand, load_spec
+    from stilts_tui.sweep.expand import expand
+    from stilts_tui.sweep.spec import load_spec
 
     spec = load_spec(args.spec, data_dir=args.data_dir)
     db = Path(args.db)
@@ -103,7 +104,8 @@ def cmd_retry(args: argparse.Namespace) -> int:
 def cmd_plan(args: argparse.Namespace) -> int:
     from stilts_tui.runner.estimate import estimate_seconds
     from stilts_tui.store import Store
-    from stilts_tui.sweep.spec import expand, load_spec, shadowed_settings
+    from stilts_tui.sweep.expand import expand, shadowed_settings, study_notes
+    from stilts_tui.sweep.spec import load_spec
 
     spec = load_spec(args.spec, data_dir=args.data_dir)
     db = Path(args.db)
@@ -117,9 +119,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.runs:
         return _print_resolved_runs(runs, finished, fmt)
     todo = [r for r in runs if r.run_id not in finished]
-    kinds = Counter(r.kind for r in runs)
+    probes_only = set(spec.probes) - set(spec.targets)
+    kinds = Counter("probe" if r.kind == "target" and r.task in probes_only else r.kind for r in runs)
     seconds, basis = estimate_seconds(todo, records)
-    notes = shadowed_settings(spec)
+    notes = shadowed_settings(spec) + study_notes(spec)
     out = {"spec": spec.name, "runs": len(runs), "by_kind": dict(kinds), "done": len(runs) - len(todo),
            "to_run": len(todo), "estimate_device_hours": None if seconds is None else seconds / 3600,
            "estimate_basis_runs": basis, "notes": notes}
@@ -152,7 +155,8 @@ def _print_resolved_runs(runs: list, finished: set[str], fmt: str) -> int:
                ("batch", "batch_size"), ("dev", "device_batch"), ("acc", "accumulation"), ("wu", "warmup_ratio"),
                ("wu steps", "warmup_steps"), ("steps", "total_steps"), ("ep", "epochs"), ("len", "max_length"),
                ("precision", "precision"), ("optimizer", "optimizer"), ("clip", "grad_clip"), ("size", "train_size"),
-               ("seed", "seed"), ("done", "done")]
+               ("seed", "seed"), ("drop", "dropout"), ("head", "head_style"), ("val every", "val_interval"),
+               ("max vals", "max_vals"), ("patience", "patience"), ("done", "done")]
     table = Table(box=None, pad_edge=False, header_style="bold", show_edge=False)
     for title, _ in columns:
         table.add_column(title, no_wrap=True, overflow="ellipsis")
@@ -161,8 +165,9 @@ def _print_resolved_runs(runs: list, finished: set[str], fmt: str) -> int:
         table.add_row(*("—" if d[k] is None else ("✓" if d[k] is True else "" if d[k] is False else f"{d[k]:g}"
                         if isinstance(d[k], float) else str(d[k])) for _, k in columns))
     Console(width=max(Console().width, 400)).print(table)  # one line per run, however wide
-    print("wu steps / steps: int(warmup_ratio x total) from the official train sizes (run.py l. 67, 79); "
-          "dev x acc: device batch and accumulation")
+    print("wu steps / steps: int(warmup_ratio x total) from the official train sizes (run.py l. 67, 79); with "
+          "validation every N steps the schedule ends at the validation after the epoch limit (jiant trainer.py "
+          "l. 351-360); dev x acc: device batch and accumulation")
     return 0
 
 

@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     from stilts_tui.runner.options import slots_from_options
     from stilts_tui.runner.slurm import slurm_lane
     from stilts_tui.runner.sweepfile import read_sweep
-    from stilts_tui.sweep.spec import describe
+    from stilts_tui.sweep.expand import describe
 
     def log(msg: str) -> None:
         print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}", flush=True)

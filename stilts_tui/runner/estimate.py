@@ -21,13 +21,32 @@ def train_rows(cfg: RunConfig) -> int:
 
 
 def work_units(cfg: RunConfig) -> float:
-    """Sequences processed: epochs × train rows × choices (dev evaluation counted as one pass)."""
-    try:
-        k = get_task(cfg.task).num_choices or 1
-    except Exception:  # noqa: BLE001
-        k = 1
+    """Sequences processed: epochs × train rows × choices (dev evaluation counted as one pass).
+    A run that validates every ``val_interval`` steps and stops after ``max_vals`` validations
+    trains at most that many steps (early stopping can end it sooner: this is the most it can
+    take)."""
+    k = _choices(cfg)
     epochs = 0 if cfg.kind == "zero_shot" else cfg.epochs
-    return float(k * (epochs * train_rows(cfg) + max(1, train_rows(cfg) // 10)))
+    trained = epochs * train_rows(cfg)
+    if cfg.val_interval and cfg.max_vals:
+        trained = min(trained, cfg.val_interval * cfg.max_vals * cfg.batch_size)
+    return float(k * (trained + max(1, train_rows(cfg) // 10)))
+
+
+def done_units(cfg: RunConfig, metrics: dict) -> float:
+    """The work a finished run did: its trained sequences when it recorded them (a run stopped
+    early did less than its plan), else its planned work."""
+    seqs = metrics.get("train_sequences")
+    if not isinstance(seqs, (int, float)) or seqs <= 0:
+        return work_units(cfg)
+    return float(seqs + _choices(cfg) * max(1, train_rows(cfg) // 10))
+
+
+def _choices(cfg: RunConfig) -> int:
+    try:
+        return get_task(cfg.task).num_choices or 1
+    except Exception:  # noqa: BLE001 - a user task not registered in this process
+        return 1
 
 
 def cost(cfg: RunConfig) -> float:
@@ -46,7 +65,7 @@ def measured_rates(records: list[dict]) -> dict[str, float]:
             cfg = RunConfig.from_dict(r["config"])
         except (TypeError, ValueError):
             continue
-        units[cfg.model] += work_units(cfg) * cfg.max_length
+        units[cfg.model] += done_units(cfg, r.get("metrics") or {}) * cfg.max_length
         secs[cfg.model] += float(r["wall_s"])
     return {m: secs[m] / units[m] for m in units if units[m] > 0}
 

@@ -16,7 +16,7 @@ from rich.progress import (
 )
 
 from stilts_tui.records import RunStatus
-from stilts_tui.sweep.spec import describe
+from stilts_tui.sweep.expand import describe
 from stilts_tui.train.config import RunConfig
 from stilts_tui.train.events import Event
 

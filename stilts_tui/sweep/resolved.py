@@ -9,6 +9,7 @@ from stilts_tui.errors import StiltsError
 from stilts_tui.tasks import get_task
 from stilts_tui.train.config import RunConfig
 from stilts_tui.train.steps import steps_per_epoch, warmup_steps
+from stilts_tui.train.validation import schedule_steps
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,11 @@ class ResolvedRun:
     grad_clip: str
     train_size: int | None
     seed: int
+    dropout: float | None         # jiant heads' output dropout (None: 0.1, or transformers' head)
+    head_style: str
+    val_interval: int | None      # the second study's recipe: validation every N steps ...
+    max_vals: int | None          # ... at most this many times
+    patience: int | None
     done: bool
 
     def as_dict(self) -> dict:
@@ -45,7 +51,7 @@ def _total_steps(cfg: RunConfig) -> int | None:
     except StiltsError:
         rows = None
     sizes = [x for x in (rows, cfg.train_size) if x]  # a train_size above the set's size is the set
-    return steps_per_epoch(min(sizes), cfg) * cfg.epochs if sizes else None
+    return schedule_steps(cfg, steps_per_epoch(min(sizes), cfg)) if sizes else None
 
 
 def resolve(runs: list[RunConfig], finished: set[str]) -> list[ResolvedRun]:
@@ -58,5 +64,6 @@ def resolve(runs: list[RunConfig], finished: set[str]) -> list[ResolvedRun]:
             device_batch=micro, accumulation=accumulation, warmup_ratio=r.warmup_ratio,
             warmup_steps=None if total is None else warmup_steps(r, total), total_steps=total, epochs=r.epochs,
             max_length=r.max_length, precision=r.precision, optimizer=r.optimizer, grad_clip=r.grad_clip,
-            train_size=r.train_size, seed=r.seed, done=r.run_id in finished))
+            train_size=r.train_size, seed=r.seed, dropout=r.dropout, head_style=r.head_style, val_interval=r.val_interval,
+            max_vals=r.max_vals, patience=r.patience, done=r.run_id in finished))
     return out

@@ -33,24 +33,38 @@
     max_device_batch = 16                # (memory only: accumulation keeps the effective batch)
     precision = "tf32"
     optimizer = "hf_adamw"
+
+The second study adds (experiments/pruksachatkun2020.toml):
+
+    study = "pruksachatkun2020"          # per-task, per-role settings of jiant (sweep/pruksachatkun2020.py)
+    probes = ["edges_pos", "cola"]       # trained like targets, with the study's probing settings
+
+    [restarts]                           # restart i: intermediate i, and targets / probes that start from it
+    intermediate = [1111001, 523821, 921]
+    target = [1111002, 523822, 922]
+    probe = [1111003, 523823, 923]
+    baseline_target = [1111001, 523821, 921]   # "none": the runs without an intermediate
+    baseline_probe = [1111003, 523823, 923]
 """
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from stilts_tui.errors import SpecError, StiltsError
 from stilts_tui.settings import check_value
+from stilts_tui.sweep import pruksachatkun2020 as study2
 from stilts_tui.sweep.executors import executor_options
-from stilts_tui.tasks import get_task, needs_data_dir, no_data_error, register_task_file
+from stilts_tui.tasks import get_task, register_task_file
 from stilts_tui.tomlfile import read_toml
 from stilts_tui.train.config import RunConfig
 
-TOP_KEYS = {"name", "description", "model", "data_dir", "task_files", "intermediates", "targets", "zero_shot",
-            "grid", "intermediate", "tasks", "train", "executor", "slurm"}
+TOP_KEYS = {"name", "description", "model", "data_dir", "task_files", "intermediates", "targets", "probes", "zero_shot",
+            "grid", "intermediate", "tasks", "train", "executor", "slurm", "study", "restarts"}
+STUDIES = (study2.NAME,)
+RESTART_ROLES = ("intermediate", "target", "probe", "baseline_target", "baseline_probe")
 # Which RunConfig fields each table may set; types and ranges come from RunConfig itself (settings.py).
 GRID_KEYS = ("lr", "batch_size", "warmup_ratio", "seed", "epochs", "max_length", "train_size", "weight_decay",
              "adam_eps", "max_grad_norm", "dropout")
@@ -94,6 +108,12 @@ class Spec:
     description: str = ""
     executor: str = "local"             # where runs execute: "local" or "slurm" (sweep/executors.py)
     slurm: dict = field(default_factory=dict)
+    probes: list[str] = field(default_factory=list)
+    study: str | None = None            # "pruksachatkun2020": that study's settings as task defaults
+    restarts: dict[str, list[int]] = field(default_factory=dict)  # role -> one seed per restart
+
+    def n_restarts(self) -> int:
+        return len(self.restarts.get("target", [])) or 1
 
 
 def _err(where: str, problem: str, fix: str) -> SpecError:
@@ -121,9 +141,10 @@ def parse_spec(raw: dict, where: str = "spec", base: Path | None = None) -> Spec
     unknown = set(raw) - TOP_KEYS
     if unknown:
         raise _err(where, f"unknown key(s) {', '.join(sorted(unknown))}", f"allowed keys: {', '.join(sorted(TOP_KEYS))}")
-    for key in ("model", "targets"):
-        if key not in raw:
-            raise _err(where, f"missing key {key!r}", "see the spec format in the README")
+    if "model" not in raw:
+        raise _err(where, "missing key 'model'", "see the spec format in the README")
+    if "targets" not in raw and "probes" not in raw:
+        raise _err(where, "missing key 'targets'", "see the spec format in the README")
     task_files = [str((base / f).resolve()) for f in raw.get("task_files", [])]
     for f in task_files:
         register_task_file(f)
@@ -144,8 +165,14 @@ def parse_spec(raw: dict, where: str = "spec", base: Path | None = None) -> Spec
         return names
 
     intermediates = task_list("intermediates", True)
-    targets = task_list("targets", False)
-    grid = dict(PAPER_GRID) if "grid" not in raw else {}
+    targets = task_list("targets", False) if "targets" in raw else []
+    probes = task_list("probes", False) if "probes" in raw else []
+    study = raw.get("study")
+    if study is not None and study not in STUDIES:
+        raise _err(where, f"unknown study {study!r}", f"studies with built-in settings: {', '.join(STUDIES)}")
+    restarts = _restarts(where, raw.get("restarts"), intermediates, bool(targets), bool(probes))
+    # The first study's grid is the default only for its own kind of spec.
+    grid = dict(PAPER_GRID) if "grid" not in raw and study is None and not restarts else {}
     for key, values in raw.get("grid", {}).items():
         values = values if isinstance(values, list) else [values]
         if not values:
@@ -153,6 +180,8 @@ def parse_spec(raw: dict, where: str = "spec", base: Path | None = None) -> Spec
         for v in values:
             _check(f"{where} [grid]", key, v, GRID_KEYS)
         grid[key] = values
+    if restarts and "seed" in grid:
+        raise _err(where, "[grid] seed and [restarts] both set seeds", "drop seed from [grid]: each restart has its seed")
     inter: dict = {}
     for key, value in raw.get("intermediate", {}).items():
         _check(f"{where} [intermediate]", key, value, GRID_KEYS)
@@ -192,126 +221,37 @@ def parse_spec(raw: dict, where: str = "spec", base: Path | None = None) -> Spec
                 name=str(raw.get("name", "experiment")), description=str(raw.get("description", "")), model=str(raw["model"]),
                 intermediates=intermediates, targets=targets, grid=grid, intermediate=inter, tasks=tasks, train=train,
                 data_dir=str((base / data_dir).resolve()) if data_dir else None, task_files=task_files,
-                zero_shot=zero_shot)
+                zero_shot=zero_shot, probes=probes, study=study, restarts=restarts)
 
 
-# --------------------------------------------------------------------------- expansion
-# Precedence, lowest first.
-#   intermediates: the paper's intermediate settings, the spec's [intermediate], the task's own
-#                  study settings (epochs, max tokens, HellaSwag's batch 8), then [tasks.X];
-#   targets:       the task's study settings, the [grid] point, then [tasks.X].
-# A spec-wide [intermediate] default never replaces a task's study setting: only [tasks.X] does
-# (shadowed_settings names the defaults that did not apply, for `stilts plan`).
-
-
-def _task_defaults(name: str) -> dict[str, Any]:
-    task = get_task(name)
-    return {"epochs": task.epochs, "max_length": task.max_length} | ({"batch_size": task.batch_size} if task.batch_size else {})
-
-
-def _overrides(spec: Spec, name: str) -> dict[str, Any]:
-    o = {k: spec.train[k] for k in RECIPE_KEYS if k in spec.train} | spec.tasks.get(name, {})
-    o.setdefault("data_dir", spec.data_dir)
-    return o
-
-
-def _common(spec: Spec) -> dict[str, Any]:
-    t = spec.train
-    keys = ("max_device_batch", "group_by_length", "precision", "optimizer", "sdpa", "fused_adamw", "eval_every_epoch",
-            "threads", "log_interval_s", "resume_every_s")
-    return {k: t[k] for k in keys if k in t} | {"model": spec.model, "task_files": spec.task_files, "spec_name": spec.name}
-
-
-def intermediate_settings(spec: Spec, name: str) -> dict:
-    return PAPER_INTERMEDIATE | spec.intermediate | _task_defaults(name) | _overrides(spec, name)
-
-
-def shadowed_settings(spec: Spec) -> list[str]:
-    """[intermediate] values that a task's own study setting kept from applying."""
-    notes = []
-    for name in spec.intermediates:
-        if name == "none":
-            continue
-        study = _task_defaults(name)
-        for key, value in spec.intermediate.items():
-            if key in study and study[key] != value and key not in spec.tasks.get(name, {}):
-                notes.append(f"[intermediate] {key} = {value} does not apply to {name}: its study setting is {study[key]} "
-                             f"(set [tasks.{name}] {key} to change it)")
-    return notes
-
-
-def _full_set(name: str, size: int | None) -> bool:
-    rows = get_task(name).train_rows
-    return size is not None and rows is not None and size >= rows
-
-
-def _check_device_batch(where: str, cfg: RunConfig) -> None:
-    if cfg.device_batch and cfg.batch_size % cfg.device_batch:
-        raise _err(where, f"{cfg.task}: batch_size {cfg.batch_size} is not a multiple of device_batch {cfg.device_batch}",
-                   "use batch sizes that the device batch divides (the effective batch is device_batch x accumulation)")
-
-
-def check_data_sources(spec: Spec) -> None:
-    """Fail before any run starts when a task has nowhere to read its data from."""
-    for name in [n for n in spec.intermediates if n != "none"] + spec.targets:
-        task = get_task(name)
-        if _overrides(spec, name).get("data_dir") is None and needs_data_dir(task):
-            err = no_data_error(task)
-            raise _err(spec.path or "spec", err.problem, err.fix or "")
-
-
-def expand(spec: Spec, workdir: str | Path) -> list[RunConfig]:
-    """Every run of the spec, intermediates first; each target run names the intermediate run
-    whose checkpoint it starts from. Runs with the same identity appear once."""
-    check_data_sources(spec)
-    workdir = Path(workdir)
-    common = _common(spec)
-    runs: dict[str, RunConfig] = {}
-
-    def add(cfg: RunConfig) -> RunConfig:
-        _check_device_batch(spec.path or "spec", cfg)
-        cfg.run_id = cfg.compute_id()
-        cfg.output_dir = str(workdir / "runs" / cfg.run_id)
-        cfg.events_path = str(workdir / "runs" / cfg.run_id / "events.jsonl")
-        cfg.cache_dir = str(workdir / "cache")
-        return runs.setdefault(cfg.run_id, cfg)
-
-    sources: list[tuple[str, RunConfig | None]] = [("none", None)] if "none" in spec.intermediates else []
-    for name in spec.intermediates:
-        if name == "none":
-            continue
-        values = intermediate_settings(spec, name)
-        sizes = values["train_size"] if isinstance(values.get("train_size"), list) else [values.get("train_size")]
-        for size in sizes:
-            label = name if len(sizes) == 1 else f"{name}@{size}"
-            # A size that covers the whole set is the whole set: the same run as the task's
-            # unsized intermediate (Figure 3's 40k point is Figure 2's HellaSwag-p run).
-            full = _full_set(name, size)
-            cfg = add(RunConfig(kind="intermediate", task=name, intermediate=name if full else label,
-                                **(values | {"train_size": None if full else size}), **common))
-            sources.append((label, cfg))
-
-    axes = list(spec.grid)
-    for target in spec.targets:
-        for label, source in sources:
-            init: dict[str, Any] = {"init_from": source.run_id, "init_checkpoint": str(Path(source.output_dir) / "checkpoint")} if source else {}
-            grid_points = [] if spec.zero_shot == "only" else itertools.product(*(spec.grid[a] for a in axes))
-            for point in grid_points:
-                values = _task_defaults(target) | dict(zip(axes, point, strict=True)) | _overrides(spec, target)
-                add(RunConfig(kind="target", task=target, intermediate=label,
-                              save_checkpoint=bool(spec.train.get("save_target_checkpoints", False)),
-                              **init, **values, **common))
-            source_mc = source is None or get_task(source.task).head == "multiple_choice"
-            if spec.zero_shot and get_task(target).head == "multiple_choice" and source_mc:
-                # How a task trains (device batch, clipping) means nothing to a run that only evaluates.
-                values = {k: v for k, v in (_task_defaults(target) | _overrides(spec, target)).items()
-                          if k not in ("device_batch", "grad_clip")}
-                add(RunConfig(kind="zero_shot", task=target, intermediate=label, **init,
-                              **(values | {"epochs": 0, "seed": (PAPER_INTERMEDIATE | spec.intermediate)["seed"]}), **common))
-    return list(runs.values())
-
-
-def describe(cfg: RunConfig) -> str:
-    if cfg.kind == "intermediate":
-        return f"[intermediate] {cfg.intermediate}"
-    return f"{cfg.intermediate} → {cfg.task}" + (" (zero-shot)" if cfg.kind == "zero_shot" else "")
+def _restarts(where: str, table, intermediates: list[str], targets: bool, probes: bool) -> dict[str, list[int]]:
+    """[restarts]: one seed per restart for each role; every list the same length."""
+    if table is None:
+        return {}
+    if not isinstance(table, dict):
+        raise _err(where, "[restarts] must be a table", "e.g. [restarts] then target = [1111002, 523822, 922]")
+    unknown = set(table) - set(RESTART_ROLES)
+    if unknown:
+        raise _err(where, f"[restarts]: unknown key(s) {', '.join(sorted(unknown))}", f"keys: {', '.join(RESTART_ROLES)}")
+    seeds: dict[str, list[int]] = {}
+    for role, values in table.items():
+        if not isinstance(values, list) or not values:
+            raise _err(where, f"[restarts] {role} must be a non-empty list of seeds", f"e.g. {role} = [1, 2, 3]")
+        for v in values:
+            check_value(RunConfig, "seed", v, f"{where} [restarts] {role}")
+        seeds[role] = list(values)
+    needed = (["intermediate"] if any(n != "none" for n in intermediates) else []) + (["target"] if targets else [])
+    needed += ["probe"] if probes and not targets else []
+    for role in needed:
+        if role not in seeds:
+            raise _err(where, f"[restarts] has no {role} seeds", f"add {role} = [...] with one seed per restart")
+    seeds.setdefault("target", seeds.get("probe", []))
+    seeds.setdefault("probe", seeds["target"])
+    seeds.setdefault("intermediate", seeds["target"])
+    seeds.setdefault("baseline_target", seeds["target"])
+    seeds.setdefault("baseline_probe", seeds["probe"])
+    lengths = {role: len(v) for role, v in seeds.items()}
+    if len(set(lengths.values())) > 1:
+        raise _err(where, "[restarts] lists differ in length: " + ", ".join(f"{r} {n}" for r, n in lengths.items()),
+                   "give every role one seed per restart")
+    return seeds

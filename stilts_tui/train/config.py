@@ -13,7 +13,7 @@ from stilts_tui.settings import ranged
 RunKind = Literal["intermediate", "target", "zero_shot"]
 Precision = Literal["auto", "fp32", "tf32", "bf16", "fp16"]
 GradClip = Literal["per_step", "per_micro_batch"]
-OptimizerName = Literal["torch_adamw", "hf_adamw"]
+OptimizerName = Literal["torch_adamw", "hf_adamw", "bert_adam", "amsgrad"]
 HeadStyle = Literal["transformers", "jiant"]
 
 # Fields that do not change what a run computes: paths, logging, and how the work is laid out
@@ -56,7 +56,7 @@ class RunConfig:
     # epoch is cut into device batches as a DataLoader would, a step every batch_size / device_batch
     # of them (see train/steps.py); None: the device batch is only a memory setting.
     device_batch: int | None = ranged(None, ge=1)
-    optimizer: OptimizerName = "torch_adamw"   # "hf_adamw": transformers 4.3.2's AdamW (train/optim.py)
+    optimizer: OptimizerName = "torch_adamw"   # "hf_adamw": transformers 4.3.2's AdamW; "bert_adam": jiant's (train/optim.py)
     eval_every_epoch: bool = False
     # "jiant": an encoder with jiant taskmaster_v1's heads (train/heads.py) for every task, as the
     # second study ran; the span heads always use them.

@@ -6,7 +6,10 @@ The rule, applied to state-dict groups:
   otherwise the target starts from the pretrained model's pooler (where the architecture has
   one) and a freshly initialised classifier, exactly as the `none` baseline does for the seed.
 
-Keeping MC -> MC heads is what makes zero-shot evaluation (Table 4) possible."""
+Keeping MC -> MC heads is what makes zero-shot evaluation (Table 4) possible. A target with jiant's
+heads (the second study) takes the encoder only, even from an intermediate of the same task:
+jiant loads the checkpoint with ``skip_task_models=[task.name]`` (jiant/__main__.py l. 470,
+utils.py l. 361-372), so the target's own task module is always fresh."""
 
 from __future__ import annotations
 
@@ -93,7 +96,8 @@ def build_model(model_name: str, task: Task, checkpoint: str | None, attn: str |
     state = cache.state(folder) if cache is not None else None
     if state is None:
         state = load_checkpoint_state(folder)
-    keep_head = meta["head"] == "multiple_choice" and task.head == "multiple_choice"
+    keep_head = (meta["head"] == "multiple_choice" and task.head == "multiple_choice"
+                 and not uses_study_head(task, head_style))
     carried = {"encoder"} | ({"pooler", "classifier"} if keep_head else set())
     selected = {k: v for k, v in state.items() if _group(k, prefix) in carried}
     if not any(_group(k, prefix) == "encoder" for k in selected):

@@ -42,7 +42,7 @@ from stilts_tui.train.data import (
 )
 from stilts_tui.train.events import EventWriter
 from stilts_tui.train.handoff import build_model, save_checkpoint
-from stilts_tui.train.optim import build_optimizer
+from stilts_tui.train.optim import build_optimizer, build_scheduler
 from stilts_tui.train.predict import head_scores, row_logits
 from stilts_tui.train.steps import Step, epoch_plan, steps_per_epoch, warmup_steps
 from stilts_tui.train.validation import Validator, schedule_steps
@@ -186,7 +186,7 @@ def run(cfg: RunConfig, events: EventWriter, cache: WarmCache | None = None) -> 
     """Train (or, for zero-shot, only evaluate) one run; returns its final metrics. A warm
     worker passes its cache; the result is the same either way."""
     start_time = time.time()
-    from transformers import AutoTokenizer, get_linear_schedule_with_warmup, set_seed
+    from transformers import AutoTokenizer, set_seed
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -247,7 +247,7 @@ def run(cfg: RunConfig, events: EventWriter, cache: WarmCache | None = None) -> 
                           'use precision = "tf32", "fp32" or "bf16" for this run')
     optimizer = build_optimizer(cfg.optimizer, model.parameters(), lr=cfg.lr, eps=cfg.adam_eps,
                                 weight_decay=cfg.weight_decay, fused=bool(cfg.fused_adamw and device.type == "cuda"))
-    scheduler = get_linear_schedule_with_warmup(optimizer, warmup_steps(cfg, total_steps), total_steps)
+    scheduler = build_scheduler(cfg.optimizer, optimizer, cfg.warmup_ratio, warmup_steps(cfg, total_steps), total_steps)
     scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
     generator = torch.Generator().manual_seed(cfg.seed)
     k = task.num_choices or 1

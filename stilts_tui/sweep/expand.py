@@ -1,0 +1,197 @@
+"""A spec's expansion into runs: intermediates first, then every target and probe of every source
+(an intermediate run, or "none"), one run per grid point and restart.
+
+Precedence, lowest first.
+  intermediates: the first study's intermediate settings (specs without a study), the spec's
+                 [intermediate], the task's own settings, the study's settings for the task as an
+                 intermediate, then [train]'s recipe keys and [tasks.X];
+  targets/probes: the task's own settings, the study's settings for its role, the [grid] point,
+                 then [train]'s recipe keys and [tasks.X];
+  with [restarts], the restart's seed for the role last.
+A spec-wide [intermediate] default never replaces a task's own setting: only [tasks.X] does
+(shadowed_settings names the defaults that did not apply, for `stilts plan`).
+
+Restart i of a target or probe starts from restart i of its intermediate (jiant's
+``load_target_train_checkpoint=.../$1_$7/model_*.best.th``, transfer_analysis.sh l. 343-346)."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from stilts_tui.errors import SpecError
+from stilts_tui.sweep import pruksachatkun2020 as study2
+from stilts_tui.sweep.spec import PAPER_INTERMEDIATE, RECIPE_KEYS, Spec
+from stilts_tui.tasks import get_task, needs_data_dir, no_data_error
+from stilts_tui.train.config import RunConfig
+
+
+@dataclass
+class Source:
+    """Where a target or probe run starts: an intermediate run, or the pretrained model (None)."""
+
+    label: str
+    run: RunConfig | None
+    restart: int = 0
+
+
+def _task_defaults(name: str) -> dict[str, Any]:
+    task = get_task(name)
+    return {"epochs": task.epochs, "max_length": task.max_length} | ({"batch_size": task.batch_size} if task.batch_size else {})
+
+
+def _study(spec: Spec, role: study2.Role, name: str) -> dict[str, Any]:
+    return study2.settings(role, name) if spec.study == study2.NAME else {}
+
+
+def _seed(spec: Spec, role: str, restart: int) -> dict[str, Any]:
+    return {"seed": spec.restarts[role][restart]} if spec.restarts else {}
+
+
+def _overrides(spec: Spec, name: str) -> dict[str, Any]:
+    o = {k: spec.train[k] for k in RECIPE_KEYS if k in spec.train} | spec.tasks.get(name, {})
+    o.setdefault("data_dir", spec.data_dir)
+    return o
+
+
+def _common(spec: Spec) -> dict[str, Any]:
+    t = spec.train
+    keys = ("max_device_batch", "group_by_length", "precision", "optimizer", "sdpa", "fused_adamw", "eval_every_epoch",
+            "threads", "log_interval_s", "resume_every_s")
+    return {k: t[k] for k in keys if k in t} | {"model": spec.model, "task_files": spec.task_files, "spec_name": spec.name}
+
+
+def intermediate_settings(spec: Spec, name: str, restart: int = 0) -> dict:
+    base = {} if spec.study else PAPER_INTERMEDIATE
+    return (base | spec.intermediate | _task_defaults(name) | _study(spec, "intermediate", name) | _overrides(spec, name)
+            | _seed(spec, "intermediate", restart))
+
+
+def shadowed_settings(spec: Spec) -> list[str]:
+    """[intermediate] values that a task's own (or its study's) setting kept from applying."""
+    notes = []
+    for name in spec.intermediates:
+        if name == "none":
+            continue
+        own = _task_defaults(name) | _study(spec, "intermediate", name)
+        for key, value in spec.intermediate.items():
+            if key in own and own[key] != value and key not in spec.tasks.get(name, {}):
+                notes.append(f"[intermediate] {key} = {value} does not apply to {name}: its study setting is {own[key]} "
+                             f"(set [tasks.{name}] {key} to change it)")
+    return notes
+
+
+def study_notes(spec: Spec) -> list[str]:
+    """Tasks the study's scripts give no setting for, in the roles this spec uses them."""
+    if spec.study != study2.NAME:
+        return []
+    roles: list[tuple[study2.Role, list[str]]] = [("intermediate", [n for n in spec.intermediates if n != "none"])]
+    roles += [("target", spec.targets), ("probe", spec.probes)] if any(n != "none" for n in spec.intermediates) else []
+    roles += [("baseline_target", spec.targets), ("baseline_probe", spec.probes)] if "none" in spec.intermediates else []
+    return [note for role, names in roles for name in names if (note := study2.unlisted(role, name))]
+
+
+def _full_set(name: str, size: int | None) -> bool:
+    rows = get_task(name).train_rows
+    return size is not None and rows is not None and size >= rows
+
+
+def _check_device_batch(where: str, cfg: RunConfig) -> None:
+    if cfg.device_batch and cfg.batch_size % cfg.device_batch:
+        raise SpecError(f"{where}: {cfg.task}: batch_size {cfg.batch_size} is not a multiple of device_batch {cfg.device_batch}",
+                        "use batch sizes that the device batch divides (the effective batch is device_batch x accumulation)")
+
+
+def check_data_sources(spec: Spec) -> None:
+    """Fail before any run starts when a task has nowhere to read its data from."""
+    for name in [n for n in spec.intermediates if n != "none"] + spec.targets + spec.probes:
+        task = get_task(name)
+        if _overrides(spec, name).get("data_dir") is None and needs_data_dir(task):
+            err = no_data_error(task)
+            raise SpecError(f"{spec.path or 'spec'}: {err.problem}", err.fix or "")
+
+
+class _Runs:
+    """The runs collected so far, each identity once, with its paths under the work folder."""
+
+    def __init__(self, spec: Spec, workdir: Path) -> None:
+        self.spec, self.workdir = spec, workdir
+        self.by_id: dict[str, RunConfig] = {}
+
+    def add(self, cfg: RunConfig) -> RunConfig:
+        _check_device_batch(self.spec.path or "spec", cfg)
+        cfg.run_id = cfg.compute_id()
+        cfg.output_dir = str(self.workdir / "runs" / cfg.run_id)
+        cfg.events_path = str(self.workdir / "runs" / cfg.run_id / "events.jsonl")
+        cfg.cache_dir = str(self.workdir / "cache")
+        return self.by_id.setdefault(cfg.run_id, cfg)
+
+
+def _sources(spec: Spec, runs: _Runs, common: dict[str, Any]) -> list[Source]:
+    restarts = range(spec.n_restarts())
+    sources = [Source("none", None, i) for i in restarts] if "none" in spec.intermediates else []
+    for name in spec.intermediates:
+        if name == "none":
+            continue
+        for i in restarts:
+            values = intermediate_settings(spec, name, i)
+            sizes = values["train_size"] if isinstance(values.get("train_size"), list) else [values.get("train_size")]
+            for size in sizes:
+                label = name if len(sizes) == 1 else f"{name}@{size}"
+                # A size that covers the whole set is the whole set: the same run as the task's
+                # unsized intermediate (Figure 3's 40k point is Figure 2's HellaSwag-p run).
+                full = _full_set(name, size)
+                cfg = runs.add(RunConfig(kind="intermediate", task=name, intermediate=name if full else label,
+                                         **((values | {"train_size": None if full else size}) | common)))
+                sources.append(Source(label, cfg, i))
+    return sources
+
+
+def _trained(spec: Spec, runs: _Runs, common: dict[str, Any], sources: list[Source], names: list[str],
+             role: str) -> None:
+    """Every run of ``names`` (targets or probes) from every source and grid point."""
+    axes = list(spec.grid)
+    for name in names:
+        for source in sources:
+            run_role: Any = role if source.run else f"baseline_{role}"
+            init: dict[str, Any] = ({"init_from": source.run.run_id, "init_checkpoint": str(Path(source.run.output_dir) / "checkpoint")}
+                                    if source.run else {})
+            grid_points = [] if spec.zero_shot == "only" else itertools.product(*(spec.grid[a] for a in axes))
+            for point in grid_points:
+                values = (_task_defaults(name) | _study(spec, run_role, name) | dict(zip(axes, point, strict=True))
+                          | _overrides(spec, name) | _seed(spec, run_role, source.restart))
+                runs.add(RunConfig(kind="target", task=name, intermediate=source.label,
+                                   save_checkpoint=bool(spec.train.get("save_target_checkpoints", False)),
+                                   **init, **(values | common)))
+            if role == "target":
+                _zero_shot(spec, runs, common, source, name, init)
+
+
+def _zero_shot(spec: Spec, runs: _Runs, common: dict[str, Any], source: Source, target: str, init: dict) -> None:
+    source_mc = source.run is None or get_task(source.run.task).head == "multiple_choice"
+    if spec.zero_shot and get_task(target).head == "multiple_choice" and source_mc:
+        # How a task trains (device batch, clipping) means nothing to a run that only evaluates.
+        values = {k: v for k, v in (_task_defaults(target) | _overrides(spec, target)).items()
+                  if k not in ("device_batch", "grad_clip")}
+        runs.add(RunConfig(kind="zero_shot", task=target, intermediate=source.label, **init,
+                           **(values | {"epochs": 0, "seed": (PAPER_INTERMEDIATE | spec.intermediate)["seed"]} | common)))
+
+
+def expand(spec: Spec, workdir: str | Path) -> list[RunConfig]:
+    """Every run of the spec, intermediates first; each target or probe run names the intermediate
+    run whose checkpoint it starts from. Runs with the same identity appear once."""
+    check_data_sources(spec)
+    runs = _Runs(spec, Path(workdir))
+    common = _common(spec)
+    sources = _sources(spec, runs, common)
+    _trained(spec, runs, common, sources, spec.targets, "target")
+    _trained(spec, runs, common, sources, spec.probes, "probe")
+    return list(runs.by_id.values())
+
+
+def describe(cfg: RunConfig) -> str:
+    if cfg.kind == "intermediate":
+        return f"[intermediate] {cfg.intermediate}"
+    return f"{cfg.intermediate} → {cfg.task}" + (" (zero-shot)" if cfg.kind == "zero_shot" else "")
