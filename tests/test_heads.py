@@ -9,6 +9,7 @@ import io
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -273,3 +274,40 @@ def test_the_worker_trains_and_scores_each_head(task, tiny_models, heads_data, t
     run(target, EventWriter(target.run_id, None, buf))
     handoff = next(e for e in map(parse_event, buf.getvalue().splitlines()) if e and e["event"] == "handoff")
     assert handoff["source"] == "intermediate" and handoff["kept"] == ["encoder"] and handoff["reinitialised"] == ["classifier"]
+
+
+def test_scalar_mix_weighs_the_layers_by_the_softmax_of_its_scalars():
+    from stilts_tui.train.heads import ScalarMix
+
+    mix = ScalarMix(2)
+    with torch.no_grad():
+        mix.scalar_parameters.copy_(torch.tensor([0.0, float(np.log(3.0))]))  # softmax: 0.25, 0.75
+        mix.gamma.fill_(2.0)
+    a, b = torch.ones(1, 2, 3), torch.full((1, 2, 3), 5.0)
+    assert torch.allclose(mix((a, b)), torch.full((1, 2, 3), 2.0 * (0.25 + 0.75 * 5.0)))
+
+
+def test_frozen_mix_trains_the_mix_and_head_and_leaves_the_encoder(tiny_models, tmp_path):
+    """jiant's mixing probes: the encoder's weights never move; the scalars and the head learn; the
+    first-token head projects to 512 before its classifier."""
+    from stilts_tui.train.config import RunConfig
+    from stilts_tui.train.events import EventWriter
+    from stilts_tui.train.handoff import build_model
+    from stilts_tui.train.loop import run
+    from tests.conftest import write_rte_like
+
+    data = write_rte_like(tmp_path / "RTE", 16, seed=4)
+    cfg = RunConfig(kind="intermediate", model=str(tiny_models["roberta"]), task="rte", data_dir=str(data), lr=1e-2,
+                    batch_size=4, epochs=2, max_length=32, seed=3, transfer="frozen_mix", output_dir=str(tmp_path / "out"),
+                    log_interval_s=0, precision="fp32")
+    cfg.run_id = cfg.compute_id()
+    torch.manual_seed(3)
+    before, _ = build_model(cfg.model, get_task("rte"), None, transfer="frozen_mix")
+    assert before.head.project.out_features == 512 and not any(p.requires_grad for p in before.roberta.parameters())
+    run(cfg, EventWriter(cfg.run_id, None, io.StringIO()))
+    from stilts_tui.train.checkpoint import load_checkpoint_state
+
+    after = load_checkpoint_state(tmp_path / "out" / "checkpoint")
+    for key, value in before.state_dict().items():
+        moved = not torch.equal(value, after[key])
+        assert moved == (not key.startswith("roberta.")), key

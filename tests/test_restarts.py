@@ -144,3 +144,13 @@ def test_the_chain_trains_each_target_restart_from_its_own_intermediate(tiny_mod
     b = load_checkpoint_state(Path(inter[12].output_dir) / "checkpoint")
     key = next(k for k in a if "encoder.layer.0" in k and k.endswith("weight"))
     assert not torch.equal(a[key], b[key])  # two seeds, two different intermediates
+
+
+def test_frozen_mix_probes_take_the_mixing_sweeps_choices(tmp_path):
+    raw = {"model": "m", "intermediates": ["none", "mnli"], "probes": ["cola", "edges_pos"], "study": "pruksachatkun2020",
+           "data_dir": str(tmp_path), "restarts": {"intermediate": [1], "probe": [2], "baseline_probe": [3]},
+           "train": {"transfer": "frozen_mix"}}
+    runs = expand(parse_spec(raw), tmp_path / "w")
+    # MIXING_HPARAM / MIXING_BSIZE: CoLA configuration 9 (1e-3, 0.1) batch 16; POS 8 (1e-3, 0.2) batch 128
+    assert {(r.lr, r.dropout, r.batch_size, r.transfer) for r in runs if r.task == "cola"} == {(1e-3, 0.1, 16, "frozen_mix")}
+    assert {(r.lr, r.dropout, r.batch_size) for r in runs if r.task == "edges_pos"} == {(1e-3, 0.2, 128)}

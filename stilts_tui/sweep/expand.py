@@ -42,8 +42,12 @@ def _task_defaults(name: str) -> dict[str, Any]:
     return {"epochs": task.epochs, "max_length": task.max_length} | ({"batch_size": task.batch_size} if task.batch_size else {})
 
 
+def _mixing(spec: Spec, name: str) -> bool:
+    return _overrides(spec, name).get("transfer") == "frozen_mix"
+
+
 def _study(spec: Spec, role: study2.Role, name: str) -> dict[str, Any]:
-    return study2.settings(role, name) if spec.study == study2.NAME else {}
+    return study2.settings(role, name, _mixing(spec, name)) if spec.study == study2.NAME else {}
 
 
 def _seed(spec: Spec, role: str, restart: int) -> dict[str, Any]:
@@ -90,7 +94,7 @@ def study_notes(spec: Spec) -> list[str]:
     roles: list[tuple[study2.Role, list[str]]] = [("intermediate", [n for n in spec.intermediates if n != "none"])]
     roles += [("target", spec.targets), ("probe", spec.probes)] if any(n != "none" for n in spec.intermediates) else []
     roles += [("baseline_target", spec.targets), ("baseline_probe", spec.probes)] if "none" in spec.intermediates else []
-    return [note for role, names in roles for name in names if (note := study2.unlisted(role, name))]
+    return [note for role, names in roles for name in names if (note := study2.unlisted(role, name, _mixing(spec, name)))]
 
 
 def _full_set(name: str, size: int | None) -> bool:

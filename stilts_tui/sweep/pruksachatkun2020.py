@@ -21,7 +21,7 @@ NAME = "pruksachatkun2020"
 # transfer_analysis.sh l. 21-36: configuration index -> (lr, dropout)
 CONFIGS: dict[int, tuple[float, float]] = {
     0: (2e-5, 0.2), 1: (2e-5, 0.1), 2: (1e-5, 0.2), 3: (1e-5, 0.1),
-    4: (5e-6, 0.2), 5: (5e-6, 0.1), 6: (3e-6, 0.2), 7: (3e-6, 0.1),
+    4: (5e-6, 0.2), 5: (5e-6, 0.1), 6: (3e-6, 0.2), 7: (3e-6, 0.1), 8: (1e-3, 0.2), 9: (1e-3, 0.1),
 }
 # INTERM_HPARAM / INTERM_BSIZE (l. 82-125): (configuration, batch). The targets' entries are what
 # their baselines use (first_target_exp via ez_first_target_exp, l. 378-381).
@@ -45,6 +45,17 @@ PROBE: dict[str, tuple[int, int]] = {
     "se_coordination_inversion": (0, 64), "edges_pos": (1, 8), "edges_nonterminal": (4, 8), "edges_dep": (0, 4),
     "se_sentence_length": (0, 64), "acceptability_wh": (3, 4), "acceptability_def": (0, 4),
     "acceptability_conj": (1, 4), "acceptability_eos": (3, 4), "cola": (5, 4),
+}
+# MIXING_HPARAM / MIXING_BSIZE (l. 204-257): the probes read through a frozen encoder's scalar mix
+# (transfer = "frozen_mix"; hyperparameter_sweep_mix, l. 300-317, searched configurations 0-9).
+MIXING: dict[str, tuple[int, int]] = {
+    "edges_ner": (1, 16), "edges_srl": (0, 16), "edges_coref": (1, 16), "edges_spr1": (1, 16), "edges_spr2": (1, 16),
+    "edges_dpr": (0, 16), "edges_rel_semeval": (1, 16), "se_word_content": (9, 128), "se_tree_depth": (9, 128),
+    "se_top_constituents": (8, 128), "se_bigram_shift": (9, 128), "se_past_present": (2, 128),
+    "se_subj_number": (9, 128), "se_obj_number": (9, 128), "se_odd_man_out": (9, 128),
+    "se_coordination_inversion": (1, 128), "edges_pos": (8, 128), "edges_nonterminal": (9, 128), "edges_dep": (8, 128),
+    "se_sentence_length": (9, 16), "acceptability_wh": (8, 4), "acceptability_def": (8, 4),
+    "acceptability_conj": (8, 4), "acceptability_eos": (7, 4), "cola": (9, 16),
 }
 # base_roberta.conf l. 24, 26, 28: what a run gets when transfer_analysis.sh names no configuration
 # (CCG, whose INTERM_HPARAM entry is missing from the release).
@@ -90,15 +101,18 @@ SEEDS: dict[str, list[int]] = {
 }
 
 
-def _choice(role: Role, task: str) -> tuple[int, int] | None:
+def _choice(role: Role, task: str, mixing: bool = False) -> tuple[int, int] | None:
+    if mixing and role in ("probe", "baseline_probe", "target", "baseline_target"):
+        return MIXING.get(task)
     table = {"intermediate": INTERMEDIATE, "target": TARGET, "probe": PROBE,
              "baseline_target": INTERMEDIATE, "baseline_probe": PROBE}[role]
     return table.get(task)
 
 
-def settings(role: Role, task: str) -> dict[str, Any]:
-    """Every RunConfig value the study fixes for ``task`` in ``role``."""
-    choice = _choice(role, task)
+def settings(role: Role, task: str, mixing: bool = False) -> dict[str, Any]:
+    """Every RunConfig value the study fixes for ``task`` in ``role`` (``mixing``: read through a
+    frozen encoder's scalar mix, with the mixing sweep's choices)."""
+    choice = _choice(role, task, mixing)
     if choice is None:
         chosen = dict(UNLISTED)
     else:
@@ -114,12 +128,13 @@ def settings(role: Role, task: str) -> dict[str, Any]:
     return COMMON | optimizer | phase | chosen
 
 
-def unlisted(role: Role, task: str) -> str | None:
+def unlisted(role: Role, task: str, mixing: bool = False) -> str | None:
     """A note when transfer_analysis.sh names no configuration for this task in this role."""
-    if _choice(role, task) is not None:
+    if _choice(role, task, mixing) is not None:
         return None
-    table = {"intermediate": "INTERM_HPARAM", "target": "TARGET_HPARAM", "probe": "PROBING_HPARAM",
-             "baseline_target": "INTERM_HPARAM", "baseline_probe": "PROBING_HPARAM"}[role]
+    table = "MIXING_HPARAM" if mixing and role != "intermediate" else {
+        "intermediate": "INTERM_HPARAM", "target": "TARGET_HPARAM", "probe": "PROBING_HPARAM",
+        "baseline_target": "INTERM_HPARAM", "baseline_probe": "PROBING_HPARAM"}[role]
     what = role.replace("_", " ")
     return (f"{task} has no {table} entry in transfer_analysis.sh: as {'an' if what[0] in 'aeiou' else 'a'} {what} it takes "
             f"base_roberta.conf's lr {UNLISTED['lr']:g}, dropout {UNLISTED['dropout']:g}, batch {UNLISTED['batch_size']}")

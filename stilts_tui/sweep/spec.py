@@ -70,7 +70,7 @@ GRID_KEYS = ("lr", "batch_size", "warmup_ratio", "seed", "epochs", "max_length",
              "adam_eps", "max_grad_norm", "dropout")
 # The second study's recipe (train/validation.py): for every run in [train], per task in [tasks.X]
 # (a task's own validation interval wins); dropout per task or as a grid axis.
-RECIPE_KEYS = ("val_interval", "val_data_limit", "patience", "max_vals", "head_style")
+RECIPE_KEYS = ("val_interval", "val_data_limit", "patience", "max_vals", "head_style", "transfer")
 TASK_KEYS = ("epochs", "max_length", "train_size", "batch_size", "data_dir", "device_batch", "grad_clip", "dropout",
              *RECIPE_KEYS)
 TRAIN_KEYS = ("max_device_batch", "group_by_length", "precision", "optimizer", "sdpa", "fused_adamw", "eval_every_epoch",

@@ -15,6 +15,7 @@ Precision = Literal["auto", "fp32", "tf32", "bf16", "fp16"]
 GradClip = Literal["per_step", "per_micro_batch"]
 OptimizerName = Literal["torch_adamw", "hf_adamw", "bert_adam", "amsgrad"]
 HeadStyle = Literal["transformers", "jiant"]
+Transfer = Literal["finetune", "frozen_mix"]
 
 # Fields that do not change what a run computes: paths, logging, and how the work is laid out
 # on the machine (gradient accumulation reaches the same effective batch).
@@ -25,7 +26,7 @@ _NOT_IDENTITY = {"run_id", "output_dir", "events_path", "cache_dir", "threads",
 # Fields added after results files existed: at their default they are left out of the identity, so
 # the runs an earlier version recorded keep their ids (and are not trained again).
 _ADDED_LATER = {"grad_clip": "per_step", "device_batch": None, "optimizer": "torch_adamw", "head_style": "transformers",
-                "dropout": None, "val_interval": None, "val_data_limit": None, "patience": None, "max_vals": None}
+                "dropout": None, "transfer": "finetune", "val_interval": None, "val_data_limit": None, "patience": None, "max_vals": None}
 
 
 @dataclass
@@ -61,6 +62,9 @@ class RunConfig:
     # "jiant": an encoder with jiant taskmaster_v1's heads (train/heads.py) for every task, as the
     # second study ran; the span heads always use them.
     head_style: HeadStyle = "transformers"
+    # "frozen_mix": the encoder stays fixed and a learned scalar mix of its layers feeds jiant's heads
+    # (the second study's "mixing" probes, train/heads.py); "finetune": every weight trains.
+    transfer: Transfer = "finetune"
     # The second study's recipe (train/validation.py): validate every val_interval steps on the first
     # val_data_limit dev examples, stop after `patience` validations without improvement (or max_vals),
     # score the best weights on the whole dev set. None: the final weights, as the first study.

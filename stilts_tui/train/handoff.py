@@ -59,24 +59,26 @@ def _from_pretrained(task: Task, base: str, attn: str | None, cache: WarmCache |
     return model
 
 
-def uses_study_head(task: Task, head_style: str) -> bool:
+def uses_study_head(task: Task, head_style: str, transfer: str = "finetune") -> bool:
     """Whether a run's model is an encoder with one of jiant's heads (train/heads.py) rather than
     transformers' own sequence-classification / multiple-choice model."""
-    return task.head in SPAN_HEADS or head_style == "jiant"
+    return task.head in SPAN_HEADS or head_style == "jiant" or transfer == "frozen_mix"
 
 
 def build_model(model_name: str, task: Task, checkpoint: str | None, attn: str | None = None,
-                cache: WarmCache | None = None, head_style: str = "transformers", dropout: float | None = None):
+                cache: WarmCache | None = None, head_style: str = "transformers", dropout: float | None = None,
+                transfer: str = "finetune"):
     """(model, hand-off report). The classifier is initialised from the current RNG state, so
     seed before calling for a reproducible head."""
     base = resolve_model(model_name)
-    if dropout is not None and not uses_study_head(task, head_style):
+    study_head = uses_study_head(task, head_style, transfer)
+    if dropout is not None and not study_head:
         raise StiltsError(f"dropout = {dropout} is the output dropout of jiant's heads; {task.name} runs transformers' own head",
                           'set head_style = "jiant" for this run, or leave dropout out')
-    if uses_study_head(task, head_style):
+    if study_head:
         from stilts_tui.train.heads import build_head_model
 
-        model = build_head_model(task, base, JIANT_DROPOUT if dropout is None else dropout, attn)
+        model = build_head_model(task, base, JIANT_DROPOUT if dropout is None else dropout, attn, transfer == "frozen_mix")
     else:
         model = _from_pretrained(task, base, attn, cache)
     prefix = str(model.base_model_prefix) + "."
@@ -97,7 +99,7 @@ def build_model(model_name: str, task: Task, checkpoint: str | None, attn: str |
     if state is None:
         state = load_checkpoint_state(folder)
     keep_head = (meta["head"] == "multiple_choice" and task.head == "multiple_choice"
-                 and not uses_study_head(task, head_style))
+                 and not study_head)
     carried = {"encoder"} | ({"pooler", "classifier"} if keep_head else set())
     selected = {k: v for k, v in state.items() if _group(k, prefix) in carried}
     if not any(_group(k, prefix) == "encoder" for k in selected):

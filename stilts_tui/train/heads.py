@@ -16,6 +16,13 @@ models.py l. 199 and 219, ``SentenceEncoder(..., dropout=args.dropout)``) and th
   concatenated into a classifier, sigmoid (edge probing) or softmax (WSC) loss
   (modules/edge_probing.py, modules/span_modules.py).
 
+``transfer = "frozen_mix"`` is jiant's probing variant (``transfer_paradigm = frozen`` with
+``pytorch_transformers_output_mode = mix``, transfer_analysis.sh l. 300-317): the encoder's weights
+stay fixed, a learned scalar mix of every layer's output, embeddings included, replaces the top layer
+(pytorch_transformers_interface/modules.py l. 69-86, 142-149: AllenNLP's ``ScalarMix(n_layers + 1,
+do_layer_norm=False)``), and the first-token heads project to ``d_proj = 512`` before pooling
+(models.py l. 819-822: ``project_before_pooling`` is on unless fine-tuning; defaults.conf l. 361).
+
 The encoder sits under the architecture's own prefix (``roberta.``, ``bert.``), so hand-off and
 checkpoints treat these models exactly like transformers' own heads."""
 
@@ -51,13 +58,22 @@ def span_mask(spans: torch.Tensor, length: int) -> torch.Tensor:
     return (pos >= start) & (pos <= end) & (start >= 0)
 
 
+D_PROJ = 512  # defaults.conf l. 361: the projection before pooling of a frozen encoder
+
+
+def _pool_first(d: int, project: bool) -> tuple[nn.Module, int]:
+    """jiant's Pooler with pool_type "first": an optional linear projection, then the first token."""
+    return (nn.Linear(d, D_PROJ), D_PROJ) if project else (nn.Identity(), d)
+
+
 class FirstTokenHead(nn.Module):
-    def __init__(self, d: int, n: int) -> None:
+    def __init__(self, d: int, n: int, project: bool = False) -> None:
         super().__init__()
-        self.classifier = nn.Linear(d, n)
+        self.project, width = _pool_first(d, project)
+        self.classifier = nn.Linear(width, n)
 
     def forward(self, hidden, mask, labels=None, **_):
-        logits = self.classifier(hidden[:, 0])
+        logits = self.classifier(self.project(hidden[:, 0]))
         return HeadOutput(_loss(logits, labels), logits)
 
 
@@ -71,12 +87,13 @@ def _span_mean(hidden: torch.Tensor, spans: torch.Tensor) -> torch.Tensor:
 class ChoiceHead(nn.Module):
     """Multiple choice: each choice's first token scored by one linear unit (models.py l. 754-764)."""
 
-    def __init__(self, d: int) -> None:
+    def __init__(self, d: int, project: bool = False) -> None:
         super().__init__()
-        self.classifier = nn.Linear(d, 1)
+        self.project, width = _pool_first(d, project)
+        self.classifier = nn.Linear(width, 1)
 
     def forward(self, hidden, mask, labels=None, choices: int = 1, **_):
-        logits = self.classifier(hidden[:, 0]).view(-1, choices)
+        logits = self.classifier(self.project(hidden[:, 0])).view(-1, choices)
         return HeadOutput(_loss(logits, labels), logits)
 
 
@@ -166,11 +183,11 @@ class SpanClassificationHead(nn.Module):
         return HeadOutput(loss, logits)
 
 
-def build_head(task: Task, d: int) -> nn.Module:
+def build_head(task: Task, d: int, project: bool = False) -> nn.Module:
     if task.head == "multiple_choice":
-        return ChoiceHead(d)
+        return ChoiceHead(d, project)
     if task.head in ("classification", "candidates"):
-        return FirstTokenHead(d, task.num_labels)
+        return FirstTokenHead(d, task.num_labels, project)
     if task.head == "span_vector":
         return SpanVectorHead(d, task.num_labels)
     if task.head == "span_qa":
@@ -182,20 +199,39 @@ def build_head(task: Task, d: int) -> nn.Module:
     raise ValueError(f"no head module for {task.head}")
 
 
+class ScalarMix(nn.Module):
+    """AllenNLP 0.8's ScalarMix without layer norm: ``gamma * sum_k softmax(s)_k * layer_k``, the
+    scalars starting at 0 (an even mix) and gamma at 1."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.scalar_parameters = nn.Parameter(torch.zeros(n))
+        self.gamma = nn.Parameter(torch.ones(1))
+
+    def forward(self, layers: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        weights = torch.softmax(self.scalar_parameters, dim=0)
+        return self.gamma * torch.stack(layers, dim=0).mul(weights.view(-1, *([1] * layers[0].dim()))).sum(0)
+
+
 class EncoderWithHead(nn.Module):
     """An encoder (transformers' AutoModel) under its architecture's prefix, the sentence
-    encoder's dropout, and a task head."""
+    encoder's dropout, and a task head; with ``frozen_mix``, a fixed encoder read through a
+    learned mix of its layers."""
 
     base_model_prefix: str
     config: Any
 
-    def __init__(self, encoder: nn.Module, head: nn.Module, dropout: float) -> None:
+    def __init__(self, encoder: nn.Module, head: nn.Module, dropout: float, frozen_mix: bool = False) -> None:
         super().__init__()
         self.base_model_prefix = str(encoder.base_model_prefix)
         setattr(self, self.base_model_prefix, encoder)
         self.config = encoder.config
         self.dropout = nn.Dropout(dropout)
         self.head = head
+        self.frozen_mix = frozen_mix
+        if frozen_mix:
+            encoder.requires_grad_(False)
+            self.scalar_mix = ScalarMix(int(self.config.num_hidden_layers) + 1)
 
     @property
     def encoder_module(self) -> nn.Module:
@@ -208,8 +244,13 @@ class EncoderWithHead(nn.Module):
         if input_ids.dim() == 3:  # multiple choice: every choice through the encoder on its own
             targets["choices"] = input_ids.size(1)
             inputs = {k: v.flatten(0, 1) for k, v in inputs.items()}
-        hidden = self.dropout(self.encoder_module(**inputs).last_hidden_state)
-        return self.head(hidden, inputs["attention_mask"], **targets)
+        if self.frozen_mix:
+            with torch.no_grad():  # no gradient ever reaches the frozen weights: keep no graph for them
+                layers = self.encoder_module(**inputs, output_hidden_states=True).hidden_states
+            hidden = self.scalar_mix(layers)
+        else:
+            hidden = self.encoder_module(**inputs).last_hidden_state
+        return self.head(self.dropout(hidden), inputs["attention_mask"], **targets)
 
     def save_pretrained(self, folder: str | Path) -> None:
         """The encoder's config and every weight in one safetensors file (what hand-off reads)."""
@@ -232,6 +273,6 @@ def load_encoder(base: str, attn: str | None):
         return AutoModel.from_pretrained(base, **kwargs)
 
 
-def build_head_model(task: Task, base: str, dropout: float, attn: str | None) -> EncoderWithHead:
+def build_head_model(task: Task, base: str, dropout: float, attn: str | None, frozen_mix: bool = False) -> EncoderWithHead:
     encoder = load_encoder(base, attn)
-    return EncoderWithHead(encoder, build_head(task, encoder.config.hidden_size), dropout)
+    return EncoderWithHead(encoder, build_head(task, encoder.config.hidden_size, project=frozen_mix), dropout, frozen_mix)

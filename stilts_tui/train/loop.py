@@ -218,7 +218,7 @@ def run(cfg: RunConfig, events: EventWriter, cache: WarmCache | None = None) -> 
 
     set_seed(cfg.seed)
     model, report = build_model(cfg.model, task, cfg.init_checkpoint, attn="sdpa" if cfg.sdpa else "eager", cache=cache,
-                                head_style=cfg.head_style, dropout=cfg.dropout)
+                                head_style=cfg.head_style, dropout=cfg.dropout, transfer=cfg.transfer)
     if cfg.kind == "zero_shot" and report.get("to_head") != report.get("from_head", "multiple_choice"):
         raise StiltsError("zero-shot needs a multiple-choice intermediate checkpoint", "use an MC intermediate")
     model.to(device)
@@ -245,7 +245,8 @@ def run(cfg: RunConfig, events: EventWriter, cache: WarmCache | None = None) -> 
     if precision == "fp16" and cfg.grad_clip == "per_micro_batch":
         raise StiltsError("grad_clip = \"per_micro_batch\" cannot run with fp16 loss scaling",
                           'use precision = "tf32", "fp32" or "bf16" for this run')
-    optimizer = build_optimizer(cfg.optimizer, model.parameters(), lr=cfg.lr, eps=cfg.adam_eps,
+    trainable = [p for p in model.parameters() if p.requires_grad]  # a frozen encoder's weights never step
+    optimizer = build_optimizer(cfg.optimizer, trainable, lr=cfg.lr, eps=cfg.adam_eps,
                                 weight_decay=cfg.weight_decay, fused=bool(cfg.fused_adamw and device.type == "cuda"))
     scheduler = build_scheduler(cfg.optimizer, optimizer, cfg.warmup_ratio, warmup_steps(cfg, total_steps), total_steps)
     scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
@@ -280,7 +281,7 @@ def run(cfg: RunConfig, events: EventWriter, cache: WarmCache | None = None) -> 
                 loss = model(**batch).loss * weight
             (scaler.scale(loss) if scaler else loss).backward()
             if cfg.grad_clip == "per_micro_batch":  # run.py l. 135-136: clip after every backward
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+                torch.nn.utils.clip_grad_norm_(trainable, cfg.max_grad_norm)
             step_loss += loss.detach()
             seqs += len(group) * k
         return step_loss
@@ -313,7 +314,7 @@ def run(cfg: RunConfig, events: EventWriter, cache: WarmCache | None = None) -> 
                 if scaler:
                     scaler.unscale_(optimizer)
                 if cfg.grad_clip == "per_step":
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+                    torch.nn.utils.clip_grad_norm_(trainable, cfg.max_grad_norm)
                 if scaler:
                     scaler.step(optimizer)
                     scaler.update()
