@@ -188,6 +188,8 @@ class PlanScreen(Screen):
 
     @work(thread=True, exclusive=True, group="plan")
     def _count(self, records: list[dict]) -> None:
+        from textual.worker import get_current_worker
+
         from stilts_tui.runner.estimate import estimate_seconds
         from stilts_tui.sweep.expand import expand
         from stilts_tui.sweep.spec import parse_spec
@@ -205,7 +207,13 @@ class PlanScreen(Screen):
             est = f"≈ {secs / 3600:.1f} device-hours" if secs is not None else "no throughput measured for this model yet"
             text = (f"[b]{len(runs)} runs[/b] ({sum(r.kind == 'intermediate' for r in runs)} intermediate)  "
                     f"done {len(runs) - len(todo)}  to run {len(todo)}  {est}   ctrl+s save · ctrl+l launch")
-        self.app.call_from_thread(self.query_one("#plan-status", Static).update, text)
+        self.app.call_from_thread(self._show_count, get_current_worker(), text)
+
+    def _show_count(self, worker, text: str) -> None:
+        # A newer count cancelled this one while it ran (a thread cannot be stopped): its figure is
+        # stale. Checked here, on the app's thread, where cancellation happens, so no race.
+        if not worker.is_cancelled:
+            self.query_one("#plan-status", Static).update(text)
 
     # -------------------------------------------------------------- actions
 

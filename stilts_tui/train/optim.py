@@ -28,81 +28,82 @@ import math
 import torch
 
 
-class HFAdamW(torch.optim.Optimizer):
-    """transformers 4.3.2 AdamW with correct_bias=True, on foreach kernels."""
+class _ForeachAdam(torch.optim.Optimizer):
+    """The Adam family on foreach kernels: every tensor of a group updated at once."""
 
-    def __init__(self, params, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0) -> None:
-        super().__init__(params, {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay})
+    MOMENTS = ("exp_avg", "exp_avg_sq")  # state names (kept: resume files of earlier runs hold them)
 
     @torch.no_grad()
     def step(self, closure=None):
         loss = closure() if closure is not None else None
         for group in self.param_groups:
             params = [p for p in group["params"] if p.grad is not None]
-            if not params:
-                continue
-            beta1, beta2 = group["betas"]
-            for p in params:
-                if not self.state[p]:
-                    self.state[p].update(step=0, exp_avg=torch.zeros_like(p), exp_avg_sq=torch.zeros_like(p))
-                self.state[p]["step"] += 1
-            grads = [p.grad for p in params]
-            exp_avgs = [self.state[p]["exp_avg"] for p in params]
-            exp_avg_sqs = [self.state[p]["exp_avg_sq"] for p in params]
-            torch._foreach_mul_(exp_avgs, beta1)
-            torch._foreach_add_(exp_avgs, grads, alpha=1.0 - beta1)
-            torch._foreach_mul_(exp_avg_sqs, beta2)
-            torch._foreach_addcmul_(exp_avg_sqs, grads, grads, value=1.0 - beta2)
-            denom = torch._foreach_sqrt(exp_avg_sqs)
-            torch._foreach_add_(denom, group["eps"])
-            sizes = []
-            for p in params:
-                t = self.state[p]["step"]
-                sizes.append(-group["lr"] * math.sqrt(1.0 - beta2**t) / (1.0 - beta1**t))
-            torch._foreach_addcdiv_(params, exp_avgs, denom, sizes)
-            if group["weight_decay"] > 0.0:
-                torch._foreach_add_(params, params, alpha=-group["lr"] * group["weight_decay"])
+            if params:
+                self._step_group(group, params, [p.grad for p in params])
         return loss
 
+    def _step_group(self, group: dict, params: list, grads: list) -> None:
+        raise NotImplementedError
 
-class BertAdam(torch.optim.Optimizer):
+    def _moments(self, group: dict, params: list, grads: list) -> tuple[list, list]:
+        """Count the step and fold ``grads`` into both moving averages; returns (m, v)."""
+        m_key, v_key = self.MOMENTS
+        for p in params:
+            if not self.state[p]:
+                self.state[p].update({"step": 0, m_key: torch.zeros_like(p), v_key: torch.zeros_like(p)})
+            self.state[p]["step"] += 1
+        beta1, beta2 = group["betas"]
+        ms = [self.state[p][m_key] for p in params]
+        vs = [self.state[p][v_key] for p in params]
+        torch._foreach_mul_(ms, beta1)
+        torch._foreach_add_(ms, grads, alpha=1.0 - beta1)
+        torch._foreach_mul_(vs, beta2)
+        torch._foreach_addcmul_(vs, grads, grads, value=1.0 - beta2)
+        return ms, vs
+
+
+class HFAdamW(_ForeachAdam):
+    """transformers 4.3.2 AdamW with correct_bias=True."""
+
+    def __init__(self, params, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0) -> None:
+        super().__init__(params, {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay})
+
+    def _step_group(self, group: dict, params: list, grads: list) -> None:
+        exp_avgs, exp_avg_sqs = self._moments(group, params, grads)
+        beta1, beta2 = group["betas"]
+        denom = torch._foreach_sqrt(exp_avg_sqs)
+        torch._foreach_add_(denom, group["eps"])
+        sizes = []
+        for p in params:
+            t = self.state[p]["step"]
+            sizes.append(-group["lr"] * math.sqrt(1.0 - beta2**t) / (1.0 - beta1**t))
+        torch._foreach_addcdiv_(params, exp_avgs, denom, sizes)
+        if group["weight_decay"] > 0.0:
+            torch._foreach_add_(params, params, alpha=-group["lr"] * group["weight_decay"])
+
+
+class BertAdam(_ForeachAdam):
     """pytorch-pretrained-bert 0.6.2's BertAdam; the learning rate arrives already scheduled (the
     loop's LambdaLR with ``bert_warmup_linear``), which is the same product BertAdam forms inside."""
+
+    MOMENTS = ("next_m", "next_v")
 
     def __init__(self, params, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-6,
                  weight_decay: float = 0.01, tensor_max_norm: float = 1.0) -> None:
         super().__init__(params, {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay,
                                   "tensor_max_norm": tensor_max_norm})
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = closure() if closure is not None else None
-        for group in self.param_groups:
-            params = [p for p in group["params"] if p.grad is not None]
-            if not params:
-                continue
-            beta1, beta2 = group["betas"]
-            for p in params:
-                if not self.state[p]:
-                    self.state[p].update(next_m=torch.zeros_like(p), next_v=torch.zeros_like(p))
-            grads = [p.grad for p in params]
-            if group["tensor_max_norm"] > 0:
-                # clip_grad_norm_(p, max_grad_norm) on each tensor alone: coef = max / (norm + 1e-6) when < 1
-                norms = torch._foreach_norm(grads)
-                coefs = [torch.clamp(group["tensor_max_norm"] / (n + 1e-6), max=1.0) for n in norms]
-                torch._foreach_mul_(grads, coefs)
-            ms = [self.state[p]["next_m"] for p in params]
-            vs = [self.state[p]["next_v"] for p in params]
-            torch._foreach_mul_(ms, beta1)
-            torch._foreach_add_(ms, grads, alpha=1.0 - beta1)
-            torch._foreach_mul_(vs, beta2)
-            torch._foreach_addcmul_(vs, grads, grads, value=1.0 - beta2)
-            update = torch._foreach_div(ms, torch._foreach_add(torch._foreach_sqrt(vs), group["eps"]))
-            if group["weight_decay"] > 0.0:
-                torch._foreach_add_(update, params, alpha=group["weight_decay"])
-            torch._foreach_add_(params, update, alpha=-group["lr"])
-        return loss
+    def _step_group(self, group: dict, params: list, grads: list) -> None:
+        if group["tensor_max_norm"] > 0:
+            # clip_grad_norm_(p, max_grad_norm) on each tensor alone: coef = max / (norm + 1e-6) when < 1
+            norms = torch._foreach_norm(grads)
+            torch._foreach_mul_(grads, [torch.clamp(group["tensor_max_norm"] / (n + 1e-6), max=1.0) for n in norms])
+        ms, vs = self._moments(group, params, grads)  # no bias correction
+        update = torch._foreach_div(ms, torch._foreach_add(torch._foreach_sqrt(vs), group["eps"]))
+        if group["weight_decay"] > 0.0:
+            torch._foreach_add_(update, params, alpha=group["weight_decay"])
+        torch._foreach_add_(params, update, alpha=-group["lr"])
 
 
 def bert_warmup_linear(progress: float, warmup: float) -> float:
