@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import zlib
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -18,10 +18,11 @@ from stilts_tui.records import RunStatus
 DEFAULT_RESAMPLES = 1_000
 DEFAULT_SEED = 0
 CI_LEVEL = 0.95
+Reduce = Callable[[np.ndarray], np.ndarray]   # (draws, units) -> one statistic per draw
 # What a run's grid point is made of: its config without the intermediate that produced it.
 NOT_GRID = {"intermediate", "init_from", "init_checkpoint", "kind", "spec_name", "run_id", "output_dir",
             "events_path", "cache_dir", "threads", "max_device_batch", "group_by_length", "log_interval_s",
-            "save_checkpoint", "task_files", "data_dir"}
+            "save_checkpoint", "task_files", "data_dir", "resume_every_s", "probe", "restart"}
 
 
 @dataclass
@@ -81,21 +82,26 @@ def bootstrap_ci(scores: np.ndarray, resamples: int, rng: np.random.Generator) -
             (float(np.percentile(bests, lo)), float(np.percentile(bests, hi))))
 
 
+def _mean(x: np.ndarray) -> np.ndarray:
+    return x.mean(axis=1)
+
+
 def permutation_p(a: np.ndarray, b: np.ndarray, resamples: int, rng: np.random.Generator,
-                  exceedances: int = 20, batch: int = 50) -> float:
-    """Two-sided permutation test of the difference of means, as a sequential Monte Carlo p-value
+                  exceedances: int = 20, batch: int = 50, reduce: Reduce = _mean) -> float:
+    """Two-sided permutation test of the difference of means (or of another statistic: `reduce`
+    maps a (draws, units) array to one value per draw), as a sequential Monte Carlo p-value
     (Besag & Clifford 1991): draw permutations in batches and stop once `exceedances` of them are
     at least as extreme as the observed difference (p = h / L); if that never happens within
     `resamples` draws, p = (h + 1) / (resamples + 1). Clearly null comparisons stop after a few
     dozen draws; small p-values get the full count."""
-    observed = abs(a.mean() - b.mean()) - 1e-12
+    observed = abs(float(reduce(a[None])[0] - reduce(b[None])[0])) - 1e-12
     pooled = np.concatenate([a, b])
     h = drawn = 0
     while drawn < resamples:
         k = min(batch, resamples - drawn)
         perms = np.tile(pooled, (k, 1))
         rng.permuted(perms, axis=1, out=perms)
-        extreme = np.abs(perms[:, : len(a)].mean(axis=1) - perms[:, len(a):].mean(axis=1)) >= observed
+        extreme = np.abs(reduce(perms[:, : len(a)]) - reduce(perms[:, len(a):])) >= observed
         hits = np.flatnonzero(extreme)
         if h + len(hits) >= exceedances:
             return float(exceedances / (drawn + hits[exceedances - h - 1] + 1))

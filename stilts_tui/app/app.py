@@ -87,9 +87,21 @@ class StiltsApp(App):
         yield SystemCommand("Plan a sweep", "Pick tasks and the grid, save and launch a spec", lambda: self.switch_mode("plan"))
         yield SystemCommand("Runs", "Every run, live", lambda: self.switch_mode("runs"))
         yield SystemCommand("Results", "Pair table, violins, paper tables", lambda: self.switch_mode("results"))
+        yield SystemCommand("Transfer matrix", "Targets and probes × intermediates: Δ against the baseline",
+                            lambda: self.show_results("matrix"))
+        yield SystemCommand("Correlations", "Spearman's ρ between target and probe columns, Holm-corrected",
+                            lambda: self.show_results("correlation"))
+        yield SystemCommand("Rank intermediates", "For the selected target, by Δ mean with 95% intervals",
+                            lambda: self.show_results("ranking"))
         yield SystemCommand("Stop the sweep", "Stop the runner and every run in flight (resume later)", self.stop_sweep)
         yield SystemCommand("Resume the sweep", "Start a runner for the sweep whose runner stopped", self.resume_sweep)
         yield SystemCommand("Keys", "Every key binding", self.action_help)
+
+    def show_results(self, view: str) -> None:
+        self.switch_mode("results")
+        screen = self.screen
+        if isinstance(screen, ResultsScreen):
+            screen.show_view(view)
 
     @work(thread=True, exclusive=True, group="control")
     def stop_sweep(self) -> None:

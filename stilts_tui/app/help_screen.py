@@ -10,13 +10,15 @@ from textual.widgets import Static
 
 
 def keys_text(app) -> str:
+    from stilts_tui.app.pair_screen import PairScreen
     from stilts_tui.app.plan_screen import PlanScreen
     from stilts_tui.app.results_screen import ResultsScreen
     from stilts_tui.app.runs_screen import RunsScreen
     from stilts_tui.app.runs_table import RunsTable
 
     sections = [("everywhere", type(app).BINDINGS), ("runs", RunsScreen.BINDINGS + RunsTable.BINDINGS),
-                ("results", ResultsScreen.BINDINGS), ("plan", PlanScreen.BINDINGS)]
+                ("results", ResultsScreen.BINDINGS), ("a matrix cell opened", PairScreen.BINDINGS),
+                ("plan", PlanScreen.BINDINGS)]
     out = ["[b]stilts tui[/b] — quitting never stops a sweep; the runner works on in the background.", ""]
     for name, bindings in sections:
         out.append(f"[b]{name}[/b]")

@@ -3,26 +3,41 @@ and exports — all from the analysis library (nothing is computed here)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Footer, Input, Label, Static
+from textual.widgets import DataTable, Footer, Input, Label, Static
 
+from stilts_tui.analysis.correlation import correlations
 from stilts_tui.analysis.filters import apply_filters, parse_filters
+from stilts_tui.analysis.matrix import MARKS, STATS, build_matrix
+from stilts_tui.analysis.matrix_views import correlation_heat, matrix_heat
 from stilts_tui.analysis.report import render_results, violins_for
+from stilts_tui.analysis.study_views import (
+    FIGURE_SUFFIXES,
+    STUDY_VIEWS,
+    StudyOptions,
+    render_study,
+    write_study,
+)
 from stilts_tui.app.format import esc
+from stilts_tui.app.pair_screen import PairScreen
+from stilts_tui.app.study_grid import GridData, StudyGrid
 from stilts_tui.errors import StiltsError
 from stilts_tui.records import RunStatus
 
 if TYPE_CHECKING:
     from stilts_tui.app.app import StiltsApp
 
-VIEWS = ("pairs", "violins", "table2", "table3", "table4", "figure3")
+VIEWS = ("pairs", "violins", "matrix", "correlation", "ranking", "table2", "table3", "table4", "figure3")
+GRID_VIEWS = ("matrix", "correlation")
 # From this many columns the pair table and the selected target's violins share the screen (table
 # above, violins below), so both are read without switching views; narrower, they are two views.
 WIDE = 110
@@ -33,13 +48,14 @@ class ExportScreen(ModalScreen[tuple[str, str] | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="export.cancel")]
 
-    def __init__(self, default: str) -> None:
+    def __init__(self, default: str, figures: bool = False) -> None:
         super().__init__(id="export")
-        self.default = default
+        self.default, self.figures = default, figures
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="export-box"):
-            yield Label("Export the current table: file name (.csv, .md or .tex decides the format)")
+            yield Label("Export the current view: file name (.csv, .md, .tex"
+                        + (", or .png / .svg / .pdf for a figure" if self.figures else "") + " decides the format)")
             yield Input(value=self.default, id="export-path")
             yield Label("enter to write, escape to cancel", classes="hint")
 
@@ -49,9 +65,12 @@ class ExportScreen(ModalScreen[tuple[str, str] | None]):
     @on(Input.Submitted)
     def _submit(self, event: Input.Submitted) -> None:
         path = event.value.strip()
-        fmt = {".csv": "csv", ".md": "markdown", ".tex": "latex", ".json": "json"}.get(Path(path).suffix)
+        formats = {".csv": "csv", ".md": "markdown", ".tex": "latex", ".json": "json"}
+        if self.figures:
+            formats |= {s: "figure" for s in FIGURE_SUFFIXES}
+        fmt = formats.get(Path(path).suffix.lower())
         if not fmt:
-            self.notify("the file name must end in .csv, .md, .tex or .json", severity="error")
+            self.notify("the file name must end in " + ", ".join(formats), severity="error")
             return
         self.dismiss((path, fmt))
 
@@ -69,6 +88,11 @@ class ResultsScreen(Screen):
         Binding("slash", "filter", "Filter", id="results.filter"),
         Binding("e", "export", "Export", id="results.export"),
         Binding("b", "baseline", "Baseline", id="results.baseline"),
+        # The matrix and correlation views name these keys on their summary line.
+        Binding("s", "next_stat", "Stat", show=False, id="results.stat"),
+        Binding("m", "next_mark", "Mark", show=False, id="results.mark"),
+        Binding("o", "next_order", "Order", show=False, id="results.order"),
+        Binding("c", "next_show", "Correlation rows", show=False, id="results.show"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="results.clear_filter"),
     ]
 
@@ -80,16 +104,21 @@ class ResultsScreen(Screen):
         self.records: list[dict] = []
         self.last_key: tuple | None = None
         self.ready = False  # widgets composed: refreshes may fill them
+        self.study = StudyOptions()
 
     def compose(self) -> ComposeResult:
         yield Static("", id="results-summary")
         yield Input(placeholder="filter key=value … (lr=1e-5 seed=42) — enter to apply", id="results-filter")
         with VerticalScroll(id="results-body"):
             yield Static("", id="results-view", markup=False)  # tables hold task names: literal text
+        yield StudyGrid(id="results-grid")
+        yield Static("", id="results-cell", markup=False)
+        yield Static("", id="results-legend", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#results-filter", Input).display = False
+        self._layout()
         self.query_one("#results-body").focus()
         self.ready = True
         if self.app.snapshot is not None:
@@ -118,15 +147,75 @@ class ResultsScreen(Screen):
             self.target = next(iter(self.targets()), None)
         self.query_one("#results-summary", Static).update(
             f"view {self.view} (v)  │ target {esc(self.target or '—')} (t)  │ baseline {esc(self.baseline)} (b)  │ "
-            f"{finished} finished runs" + (f"  │ filter: {esc(text)}" if text else ""))
+            f"{finished} finished runs" + (f"  │ filter: {esc(text)}" if text else "") + self._study_summary())
         self.render_view()
 
+    def _study_summary(self) -> str:
+        if self.view == "matrix":
+            return (f"\nstat {'/'.join(self.study.stats)} (s)  │ mark {self.study.mark} (m)  │ order {self.study.order} (o)  "
+                    "│ enter: the pair's violins and runs")
+        if self.view == "correlation":
+            return f"\nrows {self.study.show} (c)"
+        return ""
+
+    def _layout(self) -> None:
+        grid = self.view in GRID_VIEWS
+        self.query_one("#results-body").display = not grid
+        for name in ("#results-grid", "#results-cell", "#results-legend"):
+            self.query_one(name).display = grid
+
     def render_view(self) -> None:
-        self._draw_view(self.view, self.target, self.baseline, list(self.records))
+        self._layout()
+        if self.view in GRID_VIEWS:
+            self.study.baseline, self.study.target = self.baseline, self.target
+            self._draw_grid(self.view, replace(self.study), list(self.records))
+        else:
+            self._draw_view(self.view, self.target, self.baseline, list(self.records))
+
+    @work(thread=True, exclusive=True, group="results")
+    def _draw_grid(self, view: str, opts: StudyOptions, records: list[dict]) -> None:
+        if not any(r.get("kind") == "target" and r.get("status") == RunStatus.FINISHED for r in records):
+            data = None
+        elif view == "matrix":
+            m = build_matrix(records, opts.stats, opts.baseline, opts.order, opts.mark, opts.resamples, opts.seed)
+            data = GridData(matrix_heat(m, opts.scale), matrix=m)
+        else:
+            corr = correlations(records, opts.baseline)
+            data = GridData(correlation_heat(corr, opts.show), correlations=corr, show=opts.show)
+        self.app.call_from_thread(self._fill_grid, data)
+
+    def _fill_grid(self, data: GridData | None) -> None:
+        grid = self.query_one("#results-grid", StudyGrid)
+        legend = self.query_one("#results-legend", Static)
+        if data is None:
+            grid.clear(columns=True)
+            grid.data = None
+            self.query_one("#results-cell", Static).update("no finished target runs yet")
+            legend.update("")
+            return
+        grid.fill(data)
+        legend.update(Text("\n".join([data.heat.title, *data.heat.legend]), style="dim"))
+        self._describe_cell()
+        if self.screen.focused is None or self.screen.focused.id == "results-body":
+            grid.focus()
+
+    @on(DataTable.CellHighlighted, "#results-grid")
+    def _describe_cell(self) -> None:
+        self.query_one("#results-cell", Static).update(self.query_one("#results-grid", StudyGrid).describe())
+
+    @on(DataTable.CellSelected, "#results-grid")
+    def _open_pair(self) -> None:
+        pair = self.query_one("#results-grid", StudyGrid).pair()
+        if pair and pair[1] != self.baseline:
+            self.app.push_screen(PairScreen(self.records, pair[0], pair[1], self.baseline))
 
     @work(thread=True, exclusive=True, group="results")
     def _draw_view(self, view: str, target: str | None, baseline: str, records: list[dict]) -> None:
-        if view == "violins":
+        if view == "ranking":
+            opts = StudyOptions(baseline=baseline, target=target)
+            text = render_study(records, "ranking", "table", opts, width=max(40, self.size.width - 3)) if target \
+                else "no target runs yet"
+        elif view == "violins":
             text = violins_for(records, target, baseline, width=max(60, self.size.width - 2)) if target else "no target runs yet"
         elif not any(r.get("status") == RunStatus.FINISHED for r in records):
             text = "no finished runs yet"
@@ -138,6 +227,36 @@ class ResultsScreen(Screen):
 
     def action_next_view(self) -> None:
         self.view = VIEWS[(VIEWS.index(self.view) + 1) % len(VIEWS)]
+        self._refresh()
+        if self.view not in GRID_VIEWS:
+            self.query_one("#results-body").focus()
+
+    def show_view(self, view: str) -> None:
+        self.view = view
+        if self.ready:  # else on_mount draws it
+            self._refresh()
+
+    def action_next_stat(self) -> None:
+        stats = [(s,) for s in STATS] + [("mean", "best", "degenerate")]
+        now = stats.index(self.study.stats) if self.study.stats in stats else -1
+        self.study.stats = stats[(now + 1) % len(stats)]
+        self._refresh_grid("matrix")
+
+    def action_next_mark(self) -> None:
+        self.study.mark = MARKS[(MARKS.index(self.study.mark) + 1) % len(MARKS)]
+        self._refresh_grid("matrix")
+
+    def action_next_order(self) -> None:
+        self.study.order = "gain" if self.study.order == "name" else "name"
+        self._refresh_grid("matrix")
+
+    def action_next_show(self) -> None:
+        self.study.show = "targets" if self.study.show == "full" else "full"
+        self._refresh_grid("correlation")
+
+    def _refresh_grid(self, view: str) -> None:
+        if self.view != view:
+            self.view = view
         self._refresh()
 
     def action_next_target(self) -> None:
@@ -175,18 +294,26 @@ class ResultsScreen(Screen):
 
     def action_export(self) -> None:
         view = "pairs" if self.view == "violins" else self.view
-        self.app.push_screen(ExportScreen(f"stilts-{view}.md"), self._export)
+        figures = view in GRID_VIEWS
+        self.app.push_screen(ExportScreen(f"stilts-{view}.{'svg' if figures else 'md'}", figures), self._export)
 
     def _export(self, choice: tuple[str, str] | None) -> None:
         if not choice:
             return
         path, fmt = choice
         view = "pairs" if self.view == "violins" else self.view
-        text = render_results(self.records, fmt, view=view, baseline=self.baseline)
+        out = Path(path).expanduser()
         try:
-            Path(path).expanduser().write_text(text, encoding="utf-8")
+            if view in STUDY_VIEWS:
+                self.study.baseline, self.study.target = self.baseline, self.target
+                fmt = write_study(self.records, view, out, replace(self.study))
+            else:
+                out.write_text(render_results(self.records, fmt, view=view, baseline=self.baseline), encoding="utf-8")
         except OSError as exc:
             self.notify(f"could not write {path}: {exc.strerror}", severity="error", markup=False)
+            return
+        except StiltsError as exc:
+            self.notify(exc.problem, severity="error", markup=False)
             return
         self.notify(f"wrote {path} ({fmt})", markup=False)
 

@@ -49,6 +49,46 @@ def synthetic_records(n: int, seed: int = 0) -> list[dict]:
     return out
 
 
+STUDY_INTERMEDIATES = ("none", "qamr", "commonsenseqa", "scitail", "cosmosqa", "socialiqa", "ccg", "hellaswag", "qasrl",
+                       "sst2", "qqp", "mnli")
+STUDY_TARGETS = ("rte", "boolq", "cb", "copa", "multirc", "record", "wic_span", "wsc", "commonsenseqa", "cosmosqa")
+STUDY_PROBES = ("edges_pos", "edges_nonterminal", "edges_ner", "edges_srl", "edges_coref", "edges_spr1", "edges_spr2",
+                "edges_dpr", "edges_rel_semeval", "edges_dep", "se_sentence_length", "se_word_content", "se_tree_depth",
+                "se_top_constituents", "se_bigram_shift", "se_past_present", "se_subj_number", "se_obj_number",
+                "se_odd_man_out", "se_coordination_inversion", "cola", "acceptability_wh", "acceptability_def",
+                "acceptability_conj", "acceptability_eos")
+STUDY_LRS = (5e-6, 1e-5, 2e-5, 3e-5, 5e-5, 1e-4, 2e-4, 3e-4)
+
+
+def study_records(n: int, seed: int = 0, restarts: int = 3) -> list[dict]:
+    """Runs shaped like the second study: 11 intermediates and none × (10 targets + 25 probes) ×
+    `restarts`, then further grid points (learning rates) until there are `n`. Each intermediate's
+    gain on a column is one latent skill of the intermediate times the column's reliance on it,
+    plus noise, so some columns correlate and some cells differ from the baseline."""
+    from stilts_tui.runner.loop import run_record
+
+    rng = np.random.default_rng(seed)
+    columns = [(t, False) for t in STUDY_TARGETS] + [(p, True) for p in STUDY_PROBES]
+    skill = {i: (0.0 if i == "none" else float(rng.normal(0, 1))) for i in STUDY_INTERMEDIATES}
+    reliance = {c: float(rng.normal(0, 0.02)) for c, _ in columns}
+    base = {c: float(rng.uniform(0.55, 0.85)) for c, _ in columns}
+    out: list[dict] = []
+    for lr in STUDY_LRS:
+        for inter, (task, probe), restart in itertools.product(STUDY_INTERMEDIATES, columns, range(restarts)):
+            if len(out) >= n:
+                return out
+            cfg = RunConfig(kind="target", model="roberta-large", task=task, intermediate=inter, lr=lr, seed=restart,
+                            spec_name="synthetic-study", probe=probe, restart=restart, output_dir=f"/runs/{len(out)}",
+                            head_style="jiant")
+            cfg.run_id = cfg.compute_id()
+            score = float(np.clip(base[task] + skill[inter] * reliance[task] + rng.normal(0, 0.01), 0, 1))
+            out.append(run_record(cfg) | {"status": "finished", "score": score, "metric": "accuracy", "attempts": 1,
+                                          "started_at": 0.0, "finished_at": 1.0, "wall_s": 60.0,
+                                          "metrics": {"score": score, "metric": "accuracy", "baselines": {
+                                              "random": 0.5, "majority": 0.5, "degenerate_threshold": 0.5}}})
+    return out
+
+
 def grid_axes():
     return (1e-5, 2e-5, 3e-5), (8, 16, 32), (0.0, 0.1)
 

@@ -9,6 +9,9 @@ from pathlib import Path
 from stilts_tui.cli.common import DEFAULT_DB, Commands, load_records, print_results
 from stilts_tui.errors import StiltsError
 
+# analysis.study_views.STUDY_VIEWS, named here so that `stilts --help` does not import numpy.
+STUDY_VIEWS = ("matrix", "correlation", "ranking")
+
 
 def _by(text: str) -> tuple[str, ...]:
     fields = tuple(f.strip() for f in text.split(",") if f.strip())
@@ -24,9 +27,43 @@ def cmd_results(args: argparse.Namespace) -> int:
 
     # On a terminal the table fits its width (least important columns left out); piped, 120.
     width = shutil.get_terminal_size((120, 24)).columns if sys.stdout.isatty() else 120
+    if args.view in STUDY_VIEWS:
+        return _study_view(args, width)
+    if args.output:
+        raise StiltsError("--output writes the matrix, correlation and ranking views",
+                          "for the other views redirect the output: stilts results --format csv > pairs.csv")
     print_results(Path(args.db), args.format, args.runs, args.spec, filters=args.filter, by=_by(args.by),
                    baseline=args.baseline or None, resamples=args.resamples, seed=args.seed, view=args.view,
                    width=width)
+    return 0
+
+
+def _study_view(args: argparse.Namespace, width: int) -> int:
+    from stilts_tui.analysis.study_views import (
+        StudyOptions,
+        parse_order,
+        parse_stats,
+        render_study,
+        write_study,
+    )
+
+    opts = StudyOptions(stats=parse_stats(args.stat), order=parse_order(args.order), mark=args.mark, show=args.show,
+                        target=args.target, scale=args.scale, baseline=args.baseline or "none",
+                        resamples=args.resamples, seed=args.seed)
+    records = load_records(Path(args.db), args.spec, args.filter)
+    if args.output:
+        out = Path(args.output)
+        what = write_study(records, args.view, out, opts)
+        print(f"wrote {out} ({args.view}, {what})")
+        return 0
+    colour = args.format == "table" and sys.stdout.isatty()
+    text = render_study(records, args.view, args.format, opts, width, colour)
+    if colour:
+        from rich.console import Console
+
+        Console(highlight=False, soft_wrap=True).print(text, end="")
+    else:
+        sys.stdout.write(str(text))
     return 0
 
 
@@ -74,8 +111,22 @@ def register(sub: Commands) -> None:
     res.add_argument("--db", default=DEFAULT_DB)
     res.add_argument("--format", choices=["table", "json", "csv", "markdown", "latex"], default="table")
     res.add_argument("--runs", action="store_true", help="one row per run instead of per pair")
-    res.add_argument("--view", choices=["pairs", "table2", "table3", "table4", "figure3"], default="pairs",
-                     help="pairs (default), table2 (best), table3 (Δ mean / Δ best), table4 (zero-shot), figure3 (size)")
+    res.add_argument("--view", choices=["pairs", "table2", "table3", "table4", "figure3", *STUDY_VIEWS], default="pairs",
+                     help="pairs (default), table2 (best), table3 (Δ mean / Δ best), table4 (zero-shot), figure3 (size), "
+                          "matrix (targets/probes × intermediates), correlation (Spearman between columns), "
+                          "ranking (intermediates for one --target)")
+    res.add_argument("--stat", default="mean",
+                     help="matrix: mean, best, median or degenerate, or a comma list (default mean)")
+    res.add_argument("--order", default="name",
+                     help="matrix columns: name (default), gain (by the average Δ over targets) or a,b,c")
+    res.add_argument("--mark", default="ci", help="matrix: * where the 95%% bootstrap interval excludes 0 (ci, "
+                                                  "default) or where the permutation p passes Holm-Bonferroni (holm)")
+    res.add_argument("--scale", type=float, help="matrix: the |Δ ×100| at full colour (default: the largest, rounded up)")
+    res.add_argument("--show", default="full", help="correlation: full (every pair, default) or targets (targets × "
+                                                    "every column, only significant cells labelled)")
+    res.add_argument("--target", help="ranking: the target to rank intermediates for (default the first)")
+    res.add_argument("-o", "--output", help="matrix/correlation/ranking: write to this file, the type by its suffix "
+                                            "(.png .svg .pdf figure; .csv .json .md .tex .txt)")
     res.add_argument("--by", default="intermediate,target", help="fields to group by (default intermediate,target)")
     res.add_argument("--baseline", default="none", help="intermediate to compare against (default none; '' for no comparison)")
     res.add_argument("--filter", action="append", metavar="KEY=VALUE", help="only runs with this field value (repeatable)")

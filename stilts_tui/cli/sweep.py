@@ -119,8 +119,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.runs:
         return _print_resolved_runs(runs, finished, fmt)
     todo = [r for r in runs if r.run_id not in finished]
-    probes_only = set(spec.probes) - set(spec.targets)
-    kinds = Counter("probe" if r.kind == "target" and r.task in probes_only else r.kind for r in runs)
+    kinds = Counter("probe" if r.probe else r.kind for r in runs)
     seconds, basis = estimate_seconds(todo, records)
     notes = shadowed_settings(spec) + study_notes(spec)
     out = {"spec": spec.name, "runs": len(runs), "by_kind": dict(kinds), "done": len(runs) - len(todo),

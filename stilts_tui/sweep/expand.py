@@ -148,6 +148,7 @@ def _sources(spec: Spec, runs: _Runs, common: dict[str, Any]) -> list[Source]:
                 # unsized intermediate (Figure 3's 40k point is Figure 2's HellaSwag-p run).
                 full = _full_set(name, size)
                 cfg = runs.add(RunConfig(kind="intermediate", task=name, intermediate=name if full else label,
+                                         restart=i if spec.restarts else None,
                                          **((values | {"train_size": None if full else size}) | common)))
                 sources.append(Source(label, cfg, i))
     return sources
@@ -166,7 +167,8 @@ def _trained(spec: Spec, runs: _Runs, common: dict[str, Any], sources: list[Sour
             for point in grid_points:
                 values = (_task_defaults(name) | _study(spec, run_role, name) | dict(zip(axes, point, strict=True))
                           | _overrides(spec, name) | _seed(spec, run_role, source.restart))
-                runs.add(RunConfig(kind="target", task=name, intermediate=source.label,
+                runs.add(RunConfig(kind="target", task=name, intermediate=source.label, probe=role == "probe",
+                                   restart=source.restart if spec.restarts else None,
                                    save_checkpoint=bool(spec.train.get("save_target_checkpoints", False)),
                                    **init, **(values | common)))
             if role == "target":

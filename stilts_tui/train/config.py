@@ -21,7 +21,7 @@ Transfer = Literal["finetune", "frozen_mix"]
 # on the machine (gradient accumulation reaches the same effective batch).
 _NOT_IDENTITY = {"run_id", "output_dir", "events_path", "cache_dir", "threads",
                  "max_device_batch", "group_by_length", "log_interval_s", "save_checkpoint", "task_files", "spec_name",
-                "resume_every_s"}
+                "resume_every_s", "probe", "restart"}
 
 # Fields added after results files existed: at their default they are left out of the identity, so
 # the runs an earlier version recorded keep their ids (and are not trained again).
@@ -88,6 +88,10 @@ class RunConfig:
     log_interval_s: float = ranged(0.5, gt=0)
     resume_every_s: float = ranged(0.0, ge=0)        # save a resumable state this often (0: never; see train/resume.py)
     spec_name: str = ""
+    # Labels for analysis, not identity: a spec's `probes` (rows below the targets in a transfer
+    # matrix) and the [restarts] index (the unit the matrix and the correlations average over).
+    probe: bool = False
+    restart: int | None = None
     run_id: str = ""
 
     def micro_batch(self) -> tuple[int, int]:

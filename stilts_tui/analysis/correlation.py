@@ -1,0 +1,84 @@
+"""Which skills go with which gains: Spearman's ρ between every pair of target and probe columns,
+computed over the intermediate-trained models (the second study's Figure 3). A model is one
+intermediate's restart (the baseline excluded, as the study did); its value on a column is its dev
+score there (the mean over its runs when a grid gives it several). Pairs are compared over the
+models both columns have. Significance: Holm–Bonferroni at α = 0.05 over the family of distinct
+column pairs the view shows."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from stilts_tui.analysis.filters import field as run_field
+from stilts_tui.analysis.significance import ALPHA, MIN_MODELS, Holm, Spearman, holm, spearman
+from stilts_tui.records import RunStatus
+
+Model = tuple[str, int | None]        # (intermediate, restart)
+
+
+@dataclass
+class Correlations:
+    columns: list[str]                 # targets, then probes
+    probes: set[str]
+    models: list[Model]
+    values: np.ndarray                 # models × columns, NaN where a model has no score
+    baseline: str
+    pairs: dict[tuple[str, str], Spearman] = field(default_factory=dict)   # both orders
+    holm_full: Holm | None = None
+    holm_targets: Holm | None = None
+    significant_full: set[tuple[str, str]] = field(default_factory=set)
+    significant_targets: set[tuple[str, str]] = field(default_factory=set)
+
+    @property
+    def targets(self) -> list[str]:
+        return [c for c in self.columns if c not in self.probes]
+
+    def pair(self, a: str, b: str) -> Spearman:
+        return self.pairs[(a, b)]
+
+    def models_of(self, column: str) -> int:
+        return int((~np.isnan(self.values[:, self.columns.index(column)])).sum())
+
+
+def _family(pairs: list[tuple[str, str]], corr: Correlations, alpha: float) -> tuple[Holm, set[tuple[str, str]]]:
+    tested = [(a, b) for a, b in pairs if corr.pairs[(a, b)].p is not None]
+    result = holm([corr.pairs[k].p or 0.0 for k in tested], alpha)
+    passed = {k for k, ok in zip(tested, result.rejected, strict=True) if ok}
+    return result, passed | {(b, a) for a, b in passed}
+
+
+def correlations(records: Iterable[dict], baseline: str = "none", alpha: float = ALPHA,
+                 min_models: int = MIN_MODELS) -> Correlations:
+    scores: dict[tuple[Model, str], list[float]] = defaultdict(list)
+    probes: set[str] = set()
+    tasks: set[str] = set()
+    for r in records:
+        if r.get("kind") != "target":
+            continue
+        task = str(r.get("target"))
+        tasks.add(task)
+        if run_field(r, "probe"):
+            probes.add(task)
+        if r.get("intermediate") != baseline and r.get("status") == RunStatus.FINISHED and r.get("score") is not None:
+            scores[((str(r["intermediate"]), run_field(r, "restart")), task)].append(float(r["score"]))
+    columns = sorted(tasks - probes) + sorted(tasks & probes)
+    models = sorted({m for m, _ in scores}, key=lambda m: (m[0], m[1] is None, m[1] or 0))
+    values = np.full((len(models), len(columns)), np.nan)
+    row_of, col_of = {m: i for i, m in enumerate(models)}, {c: j for j, c in enumerate(columns)}
+    for (model, task), v in scores.items():
+        values[row_of[model], col_of[task]] = sum(v) / len(v)
+    corr = Correlations(columns, probes, models, values, baseline)
+    for i, a in enumerate(columns):
+        for j in range(i, len(columns)):
+            b = columns[j]
+            corr.pairs[(a, b)] = corr.pairs[(b, a)] = spearman(values[:, i], values[:, j], min_models)
+    distinct = [(a, b) for i, a in enumerate(columns) for b in columns[i + 1:]]
+    corr.holm_full, corr.significant_full = _family(distinct, corr, alpha)
+    targets = set(corr.targets)
+    shown = [(a, b) for a, b in distinct if a in targets or b in targets]
+    corr.holm_targets, corr.significant_targets = _family(shown, corr, alpha)
+    return corr

@@ -1,0 +1,188 @@
+"""A labelled grid of coloured cells on a diverging scale (blue above zero, red below, white at
+zero: RdBu, readable by the common colour-blindnesses), drawn four ways: a terminal text (rich
+styles, or plain when piped), Markdown, LaTeX (colortbl cell colours) and a figure file for papers
+(matplotlib, PNG or SVG by the file's suffix). Transfer matrices and correlations both end here."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.text import Text
+
+from stilts_tui.analysis.export import latex_escape
+from stilts_tui.errors import StiltsError
+
+# RdBu's ends and middle (ColorBrewer): strongly negative, neutral, strongly positive.
+NEGATIVE, NEUTRAL, POSITIVE = (178, 24, 43), (247, 247, 247), (33, 102, 172)
+LABEL_MAX = 26          # row labels are cut here (the full name stays in CSV and the app's status line)
+HEADER_LINES = 3        # a column label wraps over at most this many lines
+
+
+@dataclass
+class HeatCell:
+    text: str
+    value: float | None = None      # position on the colour scale, -1 … 1 (clipped); None: not coloured
+
+
+@dataclass
+class Heat:
+    title: str
+    corner: str
+    row_labels: list[str]
+    col_labels: list[str]
+    rows: list[list[HeatCell]]
+    legend: list[str] = field(default_factory=list)
+    breaks: set[int] = field(default_factory=set)      # a rule above these row indices
+    scale_text: tuple[str, str] = ("−", "+")           # what the colour bar's two ends stand for
+    cell_width: int = 7
+
+
+def rgb(value: float | None) -> tuple[int, int, int] | None:
+    if value is None or math.isnan(value):
+        return None
+    t = max(-1.0, min(1.0, value))
+    end = POSITIVE if t > 0 else NEGATIVE
+    return tuple(round(n + (e - n) * abs(t)) for n, e in zip(NEUTRAL, end, strict=True))  # type: ignore[return-value]
+
+
+def style_of(value: float | None) -> str:
+    colour = rgb(value)
+    if colour is None:
+        return ""
+    ink = "white" if abs(value or 0.0) > 0.55 else "black"
+    return f"{ink} on #{colour[0]:02x}{colour[1]:02x}{colour[2]:02x}"
+
+
+def cell_text(cell: HeatCell, width: int | None = None) -> Text:
+    """One cell as rich text (the app's table cells use this too)."""
+    body = cell.text.rjust(width) if width else cell.text
+    return Text(body, style=style_of(cell.value))
+
+
+def _wrap(label: str, width: int) -> list[str]:
+    """A column label over at most HEADER_LINES lines: its first part wrapped, each later part
+    (after a newline: the statistic of a several-statistic matrix) on a line of its own."""
+    parts = label.split("\n")
+    room = HEADER_LINES - (len(parts) - 1)
+    first = [parts[0][i:i + width] for i in range(0, len(parts[0]), width)] or [""]
+    if len(first) > room:
+        first = first[:room]
+        first[-1] = first[-1][:width - 1] + "…"
+    return first + [p[:width] for p in parts[1:]]
+
+
+def flat_label(label: str) -> str:
+    return label.replace("\n", " ")
+
+
+def colour_bar(heat: Heat, colour: bool) -> Text:
+    steps = [-1.0, -0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 1.0]
+    bar = Text(f"scale {heat.scale_text[0]} ")
+    for v in steps:
+        bar.append("   " if colour else "", style=style_of(v) if colour else "")
+    if not colour:
+        bar.append("(red) … 0 … (blue)")
+    bar.append(f" {heat.scale_text[1]}")
+    return bar
+
+
+def to_text(heat: Heat, width: int = 120, colour: bool = True) -> Text:
+    """The grid in blocks of columns that fit `width`, each block with the row labels."""
+    cw = heat.cell_width
+    label_w = min(LABEL_MAX, max([len(heat.corner), *map(len, heat.row_labels)], default=4))
+    per_block = max(1, (width - label_w - 1) // (cw + 1))
+    out = Text(heat.title + "\n", style="bold")
+    for start in range(0, max(1, len(heat.col_labels)), per_block):
+        cols = range(start, min(start + per_block, len(heat.col_labels)))
+        wrapped = [_wrap(heat.col_labels[j], cw) for j in cols]
+        depth = max((len(w) for w in wrapped), default=1)
+        for line in range(depth):
+            head = (heat.corner if line == depth - 1 else "").ljust(label_w)[:label_w]
+            out.append(head + "".join(" " + (w[line] if line < len(w) else "").rjust(cw) for w in wrapped) + "\n",
+                       style="bold")
+        rule = "─" * (label_w + (cw + 1) * len(cols))
+        out.append(rule + "\n")
+        for i, (label, row) in enumerate(zip(heat.row_labels, heat.rows, strict=True)):
+            if i in heat.breaks:
+                out.append(rule + "\n")
+            shown = label if len(label) <= label_w else label[:label_w - 1] + "…"
+            out.append(shown.ljust(label_w))
+            for j in cols:
+                out.append(" ")
+                out.append(cell_text(row[j], cw) if colour else row[j].text.rjust(cw))
+            out.append("\n")
+        out.append(rule + "\n")
+    out.append(colour_bar(heat, colour))
+    out.append("\n")
+    for note in heat.legend:
+        out.append(note + "\n", style="dim" if colour else "")
+    return out
+
+
+def to_markdown(heat: Heat) -> str:
+    lines = [f"**{heat.title}**", "", "| " + " | ".join([heat.corner, *map(flat_label, heat.col_labels)]) + " |",
+             "| " + " | ".join(["---"] + ["---:"] * len(heat.col_labels)) + " |"]
+    for label, row in zip(heat.row_labels, heat.rows, strict=True):
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in [label, *[x.text for x in row]]) + " |")
+    lines += [""] + [f"*{line}*" for line in heat.legend]
+    return "\n".join(lines) + "\n"
+
+
+def to_latex(heat: Heat) -> str:
+    """A tabular whose cells carry their colour (needs \\usepackage[table]{xcolor})."""
+    spec = "l" + "r" * len(heat.col_labels)
+    lines = [f"% {latex_escape(heat.title)}", "% needs \\usepackage[table]{xcolor}",
+             *[f"% {latex_escape(line)}" for line in heat.legend],
+             f"\\begin{{tabular}}{{{spec}}}", "\\hline",
+             " & ".join(latex_escape(c) for c in [heat.corner, *map(flat_label, heat.col_labels)]) + " \\\\", "\\hline"]
+    for i, (label, row) in enumerate(zip(heat.row_labels, heat.rows, strict=True)):
+        if i in heat.breaks:
+            lines.append("\\hline")
+        cells = [latex_escape(label)]
+        for c in row:
+            colour = rgb(c.value)
+            tint = f"\\cellcolor[RGB]{{{colour[0]},{colour[1]},{colour[2]}}}" if colour else ""
+            cells.append(tint + latex_escape(c.text))
+        lines.append(" & ".join(cells) + " \\\\")
+    lines += ["\\hline", "\\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def to_figure(heat: Heat, path: Path) -> None:
+    """A figure file for a paper: the cells coloured on the scale, each labelled with its text."""
+    if path.suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise StiltsError(f"{path}: a figure file must end in .png, .svg or .pdf")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import to_hex
+
+    n_rows, n_cols = len(heat.rows), len(heat.col_labels)
+    fig, ax = plt.subplots(figsize=(1.2 + 0.62 * n_cols + 0.08 * max(map(len, heat.row_labels or [""])),
+                                    1.6 + 0.34 * n_rows))
+    for i, row in enumerate(heat.rows):
+        for j, c in enumerate(row):
+            colour = rgb(c.value)
+            face = to_hex((colour[0] / 255, colour[1] / 255, colour[2] / 255)) if colour else "#ffffff"
+            ax.add_patch(plt.Rectangle((j, i), 1, 1, facecolor=face, edgecolor="#d0d0d0", linewidth=0.5))
+            ink = "white" if c.value is not None and abs(c.value) > 0.55 else "black"
+            ax.text(j + 0.5, i + 0.5, c.text.strip(), ha="center", va="center", fontsize=7, color=ink)
+    for i in heat.breaks:
+        ax.axhline(i, color="black", linewidth=1.0)
+    ax.set_xlim(0, n_cols)
+    ax.set_ylim(n_rows, 0)
+    ax.set_xticks([j + 0.5 for j in range(n_cols)], [flat_label(c) for c in heat.col_labels], rotation=90, fontsize=8)
+    ax.set_yticks([i + 0.5 for i in range(n_rows)], heat.row_labels, fontsize=8)
+    ax.xaxis.tick_top()
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    ax.set_title(heat.title, fontsize=9, pad=12)
+    fig.text(0.01, 0.005, "\n".join(heat.legend), fontsize=6, va="bottom", wrap=True)
+    fig.tight_layout(rect=(0, 0.02 + 0.012 * len(heat.legend), 1, 1))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=200)
+    plt.close(fig)

@@ -1,0 +1,66 @@
+"""One cell of the transfer matrix opened: the target's violins for the intermediate and its
+baseline side by side, and every run of the pair (enter opens a run)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from stilts_tui.analysis.report import violins_for
+from stilts_tui.records import RunStatus
+
+if TYPE_CHECKING:
+    from stilts_tui.app.app import StiltsApp
+
+RUN_COLUMNS = ("run", "intermediate", "restart", "seed", "lr", "bs", "status", "score")
+
+
+def pair_runs(records: list[dict], target: str, names: tuple[str, ...]) -> list[dict]:
+    runs = [r for r in records if r.get("kind") == "target" and r.get("target") == target and r.get("intermediate") in names]
+    return sorted(runs, key=lambda r: (names.index(r["intermediate"]), (r.get("config") or {}).get("restart") or 0,
+                                       r.get("seed") or 0, r.get("lr") or 0))
+
+
+class PairScreen(Screen):
+    if TYPE_CHECKING:
+        app: StiltsApp
+
+    BINDINGS = [Binding("escape,q", "app.pop_screen", "Back", id="pair.back")]
+
+    def __init__(self, records: list[dict], target: str, intermediate: str, baseline: str) -> None:
+        super().__init__(id="pair")
+        self.records, self.target, self.intermediate, self.baseline = records, target, intermediate, baseline
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="pair-body"):
+            yield Static(Text(f"{self.intermediate} → {self.target}, against {self.baseline}", style="bold"),
+                         id="pair-title")
+            yield Static("", id="pair-violins", markup=False)
+            yield DataTable(id="pair-runs", cursor_type="row")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        names = (self.baseline, self.intermediate)
+        chosen = [r for r in self.records if r.get("intermediate") in names]
+        self.query_one("#pair-violins", Static).update(
+            violins_for(chosen, self.target, self.baseline, width=max(60, self.size.width - 4)))
+        table = self.query_one("#pair-runs", DataTable)
+        table.add_columns(*RUN_COLUMNS)
+        for r in pair_runs(self.records, self.target, names):
+            cfg = r.get("config") or {}
+            score = f"{r['score'] * 100:.1f}" if r.get("status") == RunStatus.FINISHED and r.get("score") is not None else "—"
+            table.add_row(r["run_id"], Text(str(r["intermediate"])), "—" if cfg.get("restart") is None else str(cfg["restart"]), str(r.get("seed")),
+                          f"{r.get('lr'):g}", str(r.get("batch_size")), str(r.get("status")), score, key=r["run_id"])
+        table.focus()
+
+    @on(DataTable.RowSelected, "#pair-runs")
+    def _open(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value:
+            self.app.open_run(event.row_key.value)
