@@ -80,3 +80,15 @@ def test_run_detail_screen(snap_compare, size):
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_help_screen(snap_compare, size):
     assert snap_compare(StiltsApp(DB, refresh_s=60), terminal_size=size, run_before=waiting_for("command palette", "f1"))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_matrix_view(snap_compare, size):
+    assert snap_compare(StiltsApp(DB, refresh_s=60), terminal_size=size,
+                        run_before=waiting_for("Transfer matrix against none", "3", "v", "v", "right", "down"))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_correlation_view(snap_compare, size):
+    assert snap_compare(StiltsApp(DB, refresh_s=60), terminal_size=size,
+                        run_before=waiting_for("Spearman", "3", "v", "v", "v"))

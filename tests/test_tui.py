@@ -53,7 +53,7 @@ async def test_results_screen_views_and_export(store_db, tmp_path):
         await until(pilot, lambda: "dev scores per (intermediate, target)" in screen_text(app), what="pair table")
         await pilot.press("v")
         await until(pilot, lambda: "random guess" in screen_text(app), what="violins")
-        await pilot.press("v", "v")  # violins -> table2 -> table3
+        await pilot.press("v", "v", "v", "v", "v")  # violins -> matrix -> correlation -> ranking -> table2 -> table3
         await until(pilot, lambda: "Table 3" in screen_text(app), what="table 3")
         out = tmp_path / "t3.md"
         await pilot.press("e")
@@ -220,3 +220,52 @@ async def test_run_and_task_text_is_shown_literally_not_read_as_markup(tmp_path)
             await until(pilot, lambda: app.screen.id == "runs", what="runs screen")
         await pilot.press("3")  # results: tables hold task names as literal text
         await until(pilot, lambda: app.screen.id == "results" and "[red]x" in screen_text(app), what="results")
+
+
+async def test_matrix_view_walks_cells_opens_a_pair_and_exports_a_figure(tmp_path):
+    from stilts_tui.app.study_grid import StudyGrid
+    from stilts_tui.bench.results import study_records
+
+    db = tmp_path / "study.json"
+    records = study_records(12 * 35 * 3)
+    write_store(db, records)
+    app = StiltsApp(db, refresh_s=0.5)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("3")
+        await until(pilot, lambda: "dev scores per" in screen_text(app), what="pair table")
+        await pilot.press("v", "v")
+        grid = app.screen.query_one(StudyGrid)
+        await until(pilot, lambda: grid.row_count == 35 + 3, what="matrix rows (35 + averages + losses)")
+        assert len(grid.columns) == 1 + 12 and app.screen.focused is grid
+        # the cursor starts on the baseline's column; right moves onto the first intermediate
+        await pilot.press("right", "down")
+        await until(pilot, lambda: "cb × ccg — Δ mean" in screen_text(app), what="cell description")
+        assert "enter: violins and runs" in screen_text(app)
+        await pilot.press("enter")
+        await until(pilot, lambda: app.screen.id == "pair", what="pair screen")
+        runs = app.screen.query_one("#pair-runs")
+        await until(pilot, lambda: runs.row_count == 6, what="the pair's runs (3 restarts each side)")
+        assert "ccg → cb, against none" in screen_text(app)
+        await pilot.press("enter")                     # a run of the pair opens its detail
+        await until(pilot, lambda: app.screen.id == "detail", what="run detail")
+        await pilot.press("escape", "escape")
+        await until(pilot, lambda: app.screen.id == "results", what="back")
+        await pilot.press("s")                          # Δ best
+        await until(pilot, lambda: "Δ best" in screen_text(app), what="stat switched")
+        await pilot.press("m")
+        await until(pilot, lambda: "passes Δ best: Holm" in screen_text(app), what="Holm marks")
+        out = tmp_path / "matrix.svg"
+        await pilot.press("e")
+        await pilot.pause()
+        app.screen.query_one("#export-path").value = str(out)
+        await pilot.press("enter")
+        await until(pilot, out.is_file, what="figure export")
+        assert b"<svg" in out.read_bytes()[:500]
+        await pilot.press("v")
+        await until(pilot, lambda: grid.row_count == 35 and len(grid.columns) == 36, what="correlations")
+        await pilot.press("c")
+        await until(pilot, lambda: grid.row_count == 10, what="targets x all columns")
+        await pilot.press("right")
+        await until(pilot, lambda: " × " in screen_text(app) and "ρ" in screen_text(app), what="a correlation cell")
+        await pilot.press("v")
+        await until(pilot, lambda: "ranked by Δ mean" in screen_text(app), what="ranking")

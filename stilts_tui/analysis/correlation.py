@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from stilts_tui.analysis import paper_order
 from stilts_tui.analysis.filters import field as run_field
+from stilts_tui.analysis.paper_order import in_order
 from stilts_tui.analysis.significance import ALPHA, MIN_MODELS, Holm, Spearman, holm, spearman
 from stilts_tui.records import RunStatus
 
@@ -32,6 +34,7 @@ class Correlations:
     holm_targets: Holm | None = None
     significant_full: set[tuple[str, str]] = field(default_factory=set)
     significant_targets: set[tuple[str, str]] = field(default_factory=set)
+    variant: str = "jiant"
 
     @property
     def targets(self) -> list[str]:
@@ -44,20 +47,32 @@ class Correlations:
         return int((~np.isnan(self.values[:, self.columns.index(column)])).sum())
 
 
-def _family(pairs: list[tuple[str, str]], corr: Correlations, alpha: float) -> tuple[Holm, set[tuple[str, str]]]:
+def _family(pairs: list[tuple[str, str]], corr: Correlations, alpha: float, variant: str,
+            symmetric: bool = True) -> tuple[Holm, set[tuple[str, str]]]:
     tested = [(a, b) for a, b in pairs if corr.pairs[(a, b)].p is not None]
-    result = holm([corr.pairs[k].p or 0.0 for k in tested], alpha)
+    result = holm([corr.pairs[k].p or 0.0 for k in tested], alpha, variant)
     passed = {k for k, ok in zip(tested, result.rejected, strict=True) if ok}
-    return result, passed | {(b, a) for a, b in passed}
+    return result, passed | {(b, a) for a, b in passed} if symmetric else passed
+
+
+def is_mixing(record: dict) -> bool:
+    """A frozen-encoder probe: the study kept these out of its transfer and correlation figures
+    (plot_results.py l. 149 drops the _MIX columns)."""
+    return run_field(record, "transfer") == "frozen_mix"
 
 
 def correlations(records: Iterable[dict], baseline: str = "none", alpha: float = ALPHA,
-                 min_models: int = MIN_MODELS) -> Correlations:
+                 min_models: int = MIN_MODELS, variant: str = "jiant", paper: bool = False) -> Correlations:
+    """Spearman between every pair of columns. The targets view's Holm family is, with the study's
+    `jiant` variant, every cell of its target rows × all columns as plot_results.py l. 224-227 hands
+    them to `holm_bonferoni` (the diagonal's p = 0 and both orders of a target pair included);
+    with `standard`, each distinct pair that involves a target once. The full view's family is
+    every distinct pair (the study marked nothing there)."""
     scores: dict[tuple[Model, str], list[float]] = defaultdict(list)
     probes: set[str] = set()
     tasks: set[str] = set()
     for r in records:
-        if r.get("kind") != "target":
+        if r.get("kind") != "target" or is_mixing(r):
             continue
         task = str(r.get("target"))
         tasks.add(task)
@@ -65,20 +80,27 @@ def correlations(records: Iterable[dict], baseline: str = "none", alpha: float =
             probes.add(task)
         if r.get("intermediate") != baseline and r.get("status") == RunStatus.FINISHED and r.get("score") is not None:
             scores[((str(r["intermediate"]), run_field(r, "restart")), task)].append(float(r["score"]))
-    columns = sorted(tasks - probes) + sorted(tasks & probes)
+    if paper:   # the study's figure order (`--order paper`)
+        columns = in_order(tasks - probes, paper_order.TARGETS) + in_order(tasks & probes, paper_order.PROBES)
+    else:
+        columns = sorted(tasks - probes) + sorted(tasks & probes)
     models = sorted({m for m, _ in scores}, key=lambda m: (m[0], m[1] is None, m[1] or 0))
     values = np.full((len(models), len(columns)), np.nan)
     row_of, col_of = {m: i for i, m in enumerate(models)}, {c: j for j, c in enumerate(columns)}
     for (model, task), v in scores.items():
         values[row_of[model], col_of[task]] = sum(v) / len(v)
-    corr = Correlations(columns, probes, models, values, baseline)
+    corr = Correlations(columns, probes, models, values, baseline, variant=variant)
     for i, a in enumerate(columns):
         for j in range(i, len(columns)):
             b = columns[j]
             corr.pairs[(a, b)] = corr.pairs[(b, a)] = spearman(values[:, i], values[:, j], min_models)
     distinct = [(a, b) for i, a in enumerate(columns) for b in columns[i + 1:]]
-    corr.holm_full, corr.significant_full = _family(distinct, corr, alpha)
-    targets = set(corr.targets)
-    shown = [(a, b) for a, b in distinct if a in targets or b in targets]
-    corr.holm_targets, corr.significant_targets = _family(shown, corr, alpha)
+    corr.holm_full, corr.significant_full = _family(distinct, corr, alpha, variant)
+    targets = corr.targets
+    if variant == "jiant":
+        block = [(a, b) for a in targets for b in columns]
+        corr.holm_targets, corr.significant_targets = _family(block, corr, alpha, variant, symmetric=False)
+    else:
+        shown = [(a, b) for a, b in distinct if a in targets or b in targets]
+        corr.holm_targets, corr.significant_targets = _family(shown, corr, alpha, variant)
     return corr

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from stilts_tui.analysis import paper_order
+from stilts_tui.analysis.correlation import is_mixing
 from stilts_tui.analysis.filters import field as run_field
 from stilts_tui.analysis.significance import ALPHA, Holm, holm
 from stilts_tui.analysis.stats import (
@@ -116,6 +118,7 @@ class TransferMatrix:
     resamples: int = DEFAULT_RESAMPLES
     seed: int = DEFAULT_SEED
     holm: dict[str, Holm] = field(default_factory=dict)
+    mixing_left_out: int = 0                             # frozen-encoder probe runs, as the study's figure
 
     def cell(self, row: str, column: str, stat: str) -> Cell | None:
         return self.cells.get((row, column, stat))
@@ -141,12 +144,24 @@ class TransferMatrix:
                    and c.value < 0 and self.significant(c))
 
 
-def _sides(records: Iterable[dict]) -> tuple[dict[tuple[str, str], Side], set[str], dict[str, str]]:
+@dataclass
+class _Read:
+    sides: dict[tuple[str, str], Side]
+    probes: set[str]
+    metrics: dict[str, str]
+    mixing: int                       # frozen-encoder probe runs left out
+
+
+def _sides(records: Iterable[dict]) -> _Read:
     sides: dict[tuple[str, str], Side] = defaultdict(Side)
     probes: set[str] = set()
     metrics: dict[str, str] = {}
+    mixing = 0
     for r in records:
         if r.get("kind") != "target":
+            continue
+        if is_mixing(r):
+            mixing += 1
             continue
         side = sides[(str(r.get("intermediate")), str(r.get("target")))]
         if run_field(r, "probe"):
@@ -160,7 +175,7 @@ def _sides(records: Iterable[dict]) -> tuple[dict[tuple[str, str], Side], set[st
             side.pending += 1
         elif status in (RunStatus.FAILED, RunStatus.BLOCKED):
             side.failed += 1
-    return sides, probes, metrics
+    return _Read(sides, probes, metrics, mixing)
 
 
 def _bootstrap(units: np.ndarray, reduce: Reduce, resamples: int, rng: np.random.Generator) -> np.ndarray:
@@ -195,6 +210,13 @@ def compare(side: Side, base: Side | None, stat: str, resamples: int, rng: np.ra
     return delta, _interval(draws), p
 
 
+def _rows(tasks: set[str], probes: set[str], order: str | list[str]) -> list[str]:
+    if order == "paper":
+        return paper_order.in_order(tasks - probes, paper_order.TARGETS) + paper_order.in_order(tasks & probes,
+                                                                                                 paper_order.PROBES)
+    return sorted(tasks - probes) + sorted(tasks & probes)
+
+
 def _order(columns: set[str], order: str | list[str], gain: dict[str, float | None]) -> list[str]:
     if isinstance(order, list):
         unknown = [c for c in order if c not in columns]
@@ -202,6 +224,8 @@ def _order(columns: set[str], order: str | list[str], gain: dict[str, float | No
             raise StiltsError(f"--order names {unknown[0]!r}, which has no target runs here",
                               "intermediates with runs: " + ", ".join(sorted(columns)))
         return order
+    if order == "paper":
+        return paper_order.in_order(columns, paper_order.INTERMEDIATES)
     if order == "gain":
         return sorted(columns, key=lambda c: (gain.get(c) is None, -(gain.get(c) or 0.0), c))
     return sorted(columns)
@@ -212,9 +236,10 @@ def build_matrix(records: Iterable[dict], stats: tuple[str, ...] = ("mean",), ba
                  seed: int = DEFAULT_SEED, alpha: float = ALPHA) -> TransferMatrix:
     """Every (row, intermediate, stat) cell. Each cell's generator is seeded from `seed` and the
     cell, so a cell's interval does not change when other rows are filtered out."""
-    sides, probes, metrics = _sides(records)
+    read = _sides(records)
+    sides, probes = read.sides, read.probes
     tasks = {t for _, t in sides}
-    rows = sorted(tasks - probes) + sorted(tasks & probes)
+    rows = _rows(tasks, probes, order)
     columns = {i for i, _ in sides if i != baseline}
     cells: dict[tuple[str, str, str], Cell] = {}
     for (inter, task), side in sides.items():
@@ -233,7 +258,7 @@ def build_matrix(records: Iterable[dict], stats: tuple[str, ...] = ("mean",), ba
         holms[stat] = result = holm([c.p for c in tested if c.p is not None], alpha)
         for c, passed in zip(tested, result.rejected, strict=True):
             c.holm_pass = passed
-    m = TransferMatrix(stats, baseline, rows, probes, [], cells, metrics, mark, resamples, seed, holms)
+    m = TransferMatrix(stats, baseline, rows, probes, [], cells, read.metrics, mark, resamples, seed, holms, read.mixing)
     first = next((s for s in stats if s != "degenerate"), stats[0])
     m.columns = _order(columns, order, {c: m.average(c, first)[0] for c in columns})
     return m
@@ -253,7 +278,7 @@ class Ranked:
 def ranking(records: Iterable[dict], target: str, baseline: str = "none", resamples: int = DEFAULT_RESAMPLES,
             seed: int = DEFAULT_SEED) -> tuple[Ranked | None, list[Ranked]]:
     """For one target: the baseline's own mean, then every other intermediate ranked by Δ mean."""
-    sides, _, _ = _sides(records)
+    sides = _sides(records).sides
     base = sides.get((baseline, target))
     ranked = []
     for (inter, task), side in sides.items():

@@ -8,7 +8,7 @@ import math
 from stilts_tui.analysis.correlation import Correlations
 from stilts_tui.analysis.heatmap import Heat, HeatCell
 from stilts_tui.analysis.matrix import STAT_LABEL, Cell, Ranked, TransferMatrix
-from stilts_tui.analysis.significance import MIN_MODELS
+from stilts_tui.analysis.significance import MIN_MODELS, RELIABLE_MODELS
 from stilts_tui.analysis.tables import Table
 
 SHORT = {"mean": "Δmean", "best": "Δbest", "median": "Δmed", "degenerate": "degen"}
@@ -100,6 +100,8 @@ def _legend(m: TransferMatrix, metrics: list[str]) -> list[str]:
                  "~ an average over fewer rows than the matrix has")
     if m.probes:
         lines.append("rows below the first rule are probes: a negative cell is a skill the intermediate lost")
+    if m.mixing_left_out:
+        lines.append(f"{m.mixing_left_out} frozen-encoder (mixing) probe runs left out, as the study's figure")
     return lines
 
 
@@ -132,17 +134,19 @@ def correlation_heat(corr: Correlations, show: str = "full") -> Heat:
     significant = corr.significant_full if full else corr.significant_targets
     family = corr.holm_full if full else corr.holm_targets
     grid = [[_rho(corr, a, b, significant, full) for b in corr.columns] for a in rows]
-    few = [f"{c} ({corr.models_of(c)})" for c in corr.columns if corr.models_of(c) < MIN_MODELS]
-    legend = [f"Spearman's ρ over {len(corr.models)} intermediate-trained models (intermediate × restart; "
+    few = [f"{c} ({corr.models_of(c)})" for c in corr.columns if corr.models_of(c) < RELIABLE_MODELS]
+    legend = [f"Spearman's ρ over {len(corr.models)} intermediate-trained model{'' if len(corr.models) == 1 else 's'} (intermediate × restart; "
               f"{corr.baseline} excluded), each pair over the models both columns have",
               f"* {family.describe() if family else 'no tests'} (family: "
-              + ("every distinct pair of columns)" if full else "every pair with a target)"),
-              f"n/a: fewer than {MIN_MODELS} models share the pair (no two-sided test can reach p < 0.05 below "
-              "that); const: a column with one value"]
+              + ("every distinct pair of columns)" if full else
+                 "each target row × every column, the diagonal and both orders included, as the study's code)"
+                 if corr.variant == "jiant" else "every distinct pair with a target)"),
+              f"n/a: fewer than {MIN_MODELS} models share the pair (the study's minimum); const: a column with one value"]
     if not full:
         legend.append("only significant cells are labelled; the colour shows every ρ")
     if few:
-        legend.append(f"too few models for a test: {', '.join(few)}")
+        legend.append(f"fewer than {RELIABLE_MODELS} models, where the t approximation's p (the study's) can pass "
+                      f"but no exact test could: {', '.join(few)}")
     title = "Correlations: Spearman's ρ between " + ("every target and probe column" if full else "targets and every column")
     return Heat(title=title, corner="" if full else "target", row_labels=list(rows), col_labels=list(corr.columns),
                 rows=grid, legend=legend, breaks={len(corr.targets)} if full and corr.probes and corr.targets else set(),

@@ -6,13 +6,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
 ALPHA = 0.05
-# Below this many paired observations no two-sided Spearman test can reach p < 0.05: the smallest
-# exact p at n = 4 is 2/4! = 1/12. A cell with fewer models says so instead of showing a number.
-MIN_MODELS = 5
+# The second study computes a correlation from 3 shared models up (jiant taskmaster_v1,
+# scripts/taskmaster_v1/calculate_correlations.py l. 93-94: "Require at least n = 3"); fewer
+# show no number. Below RELIABLE_MODELS no exact two-sided test could reach p < 0.05 (the smallest
+# exact p at n = 4 is 1/12) although the t approximation the study used can: views say so.
+MIN_MODELS = 3
+RELIABLE_MODELS = 5
+HolmVariant = Literal["jiant", "standard"]
+HOLM_VARIANTS = ("jiant", "standard")
 
 
 def rankdata(x: np.ndarray) -> np.ndarray:
@@ -95,12 +101,17 @@ def spearman(x: np.ndarray, y: np.ndarray, min_n: int = MIN_MODELS) -> Spearman:
 @dataclass(frozen=True)
 class Holm:
     """Holm's step-down procedure over a family of m p-values: the k-th smallest is compared with
-    α / (m − k + 1), and the first that fails stops it (every larger p fails too)."""
+    its threshold, and the first that fails stops it (every larger p fails too).
+
+    standard (Holm 1979): α/(m − k + 1), from α/m up to α.
+    jiant: the second study's own code, plot_results.py l. 139-143 (`holm_bonferoni`): the k-th
+    smallest against α/(m − k + 2), from α/(m + 1) up to α/2 — one test more conservative."""
 
     alpha: float
     m: int
     rejected: tuple[bool, ...]          # in the order the p-values were given
-    thresholds: tuple[float, ...]       # α / m, α / (m − 1), …, α: the k-th smallest p's threshold
+    thresholds: tuple[float, ...]       # the k-th smallest p's threshold, k = 1 … m
+    variant: str = "standard"
 
     @property
     def passed(self) -> int:
@@ -109,18 +120,20 @@ class Holm:
     def describe(self) -> str:
         if not self.m:
             return "Holm–Bonferroni: no test in the family"
+        rule = "α/(m−k+2), as the study's plot_results.py" if self.variant == "jiant" else "α/(m−k+1)"
         last = self.thresholds[self.passed - 1] if self.passed else None
         return (f"Holm–Bonferroni at α = {self.alpha:g} over {self.m} tests: the k-th smallest p is compared with "
-                f"α/(m−k+1), from {self.thresholds[0]:.2g} (k = 1) up, stopping at the first p above its threshold; "
-                f"{self.passed} passed" + (f" (the last at threshold {last:.2g})" if last else ""))
+                f"{rule}, from {self.thresholds[0]:.3g} (k = 1) up, stopping at the first p above its threshold; "
+                f"{self.passed} passed" + (f" (the last at threshold {last:.3g})" if last else ""))
 
 
-def holm(pvalues: list[float], alpha: float = ALPHA) -> Holm:
+def holm(pvalues: list[float], alpha: float = ALPHA, variant: str = "standard") -> Holm:
     m = len(pvalues)
-    thresholds = tuple(alpha / (m - k) for k in range(m))
+    extra = 1 if variant == "jiant" else 0
+    thresholds = tuple(alpha / (m - k + extra) for k in range(m))
     rejected = [False] * m
     for k, i in enumerate(sorted(range(m), key=lambda i: pvalues[i])):
         if pvalues[i] > thresholds[k]:
             break
         rejected[i] = True
-    return Holm(alpha, m, tuple(rejected), thresholds)
+    return Holm(alpha, m, tuple(rejected), thresholds, variant)

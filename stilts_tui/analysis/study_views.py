@@ -23,6 +23,7 @@ from stilts_tui.analysis.matrix_views import (
     matrix_records,
     ranking_table,
 )
+from stilts_tui.analysis.significance import HOLM_VARIANTS
 from stilts_tui.analysis.stats import DEFAULT_RESAMPLES, DEFAULT_SEED
 from stilts_tui.errors import StiltsError
 
@@ -37,6 +38,7 @@ class StudyOptions:
     order: str | list[str] = "name"
     mark: str = "ci"
     show: str = "full"
+    holm: str = "jiant"
     target: str | None = None
     scale: float | None = None
     baseline: str = "none"
@@ -54,17 +56,19 @@ def parse_stats(text: str) -> tuple[str, ...]:
 
 
 def parse_order(text: str) -> str | list[str]:
-    if text in ("name", "gain"):
+    if text in ("name", "gain", "paper"):
         return text
     names = [s.strip() for s in text.split(",") if s.strip()]
     if not names:
-        raise StiltsError("--order is empty", "give name, gain, or intermediates in order: a,b,c")
+        raise StiltsError("--order is empty", "give name, gain, paper, or intermediates in order: a,b,c")
     return names
 
 
 def check(opts: StudyOptions) -> None:
     if opts.mark not in MARKS:
         raise StiltsError(f"--mark {opts.mark!r} is not one of {', '.join(MARKS)}")
+    if opts.holm not in HOLM_VARIANTS:
+        raise StiltsError(f"--holm {opts.holm!r} is not one of {', '.join(HOLM_VARIANTS)}")
     if opts.show not in CORRELATION_SHOWS:
         raise StiltsError(f"--show {opts.show!r} is not one of {', '.join(CORRELATION_SHOWS)}")
     if opts.scale is not None and opts.scale <= 0:
@@ -90,14 +94,18 @@ def heat_for(records: list[dict], view: str, opts: StudyOptions) -> heatmap.Heat
     if view == "matrix":
         m = build_matrix(records, opts.stats, opts.baseline, opts.order, opts.mark, opts.resamples, opts.seed)
         return matrix_heat(m, opts.scale)
-    return correlation_heat(correlations(records, opts.baseline), opts.show)
+    return correlation_heat(_correlations(records, opts), opts.show)
+
+
+def _correlations(records: list[dict], opts: StudyOptions):
+    return correlations(records, opts.baseline, variant=opts.holm, paper=opts.order == "paper")
 
 
 def _records(records: list[dict], view: str, opts: StudyOptions) -> list[dict]:
     if view == "matrix":
         return matrix_records(build_matrix(records, opts.stats, opts.baseline, opts.order, opts.mark, opts.resamples,
                                            opts.seed))
-    return correlation_records(correlations(records, opts.baseline))
+    return correlation_records(_correlations(records, opts))
 
 
 def flat(rows: list[dict], fmt: str) -> str:

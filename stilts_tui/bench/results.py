@@ -11,6 +11,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -117,12 +118,26 @@ def run_bench(n: int, repeat: int = 3) -> dict:
         write_store(db, synthetic_records(n))
         size_mb = db.stat().st_size / 2**20
         base = [sys.executable, "-m", "stilts_tui"]
-        out = {"runs": n, "file_mb": size_mb, "repeat": repeat,
+        out: dict[str, Any] = {"runs": n, "file_mb": size_mb, "repeat": repeat,
                "python_startup_s": _time([sys.executable, "-c", "pass"], repeat),
                "results_s": _time([*base, "results", "--db", str(db)], repeat),
                "results_table2_s": _time([*base, "results", "--db", str(db), "--view", "table2"], repeat),
                "plot_s": _time([*base, "plot", "rte", "--db", str(db)], repeat),
                "runs_csv_s": _time([*base, "results", "--db", str(db), "--runs", "--format", "csv"], repeat)}
+        # The whole-study views on files shaped like the second study: its own size (one run per
+        # restart) and n runs (further grid points per restart).
+        study_n = len(STUDY_INTERMEDIATES) * (len(STUDY_TARGETS) + len(STUDY_PROBES)) * 3
+        studies: list[dict] = []
+        out["study"] = studies
+        for runs in sorted({study_n, n}):
+            sdb = Path(tmp) / f"study-{runs}.json"
+            write_store(sdb, study_records(runs))
+            views = {"runs": runs, "file_mb": sdb.stat().st_size / 2**20}
+            for label, extra in (("matrix", ["--view", "matrix"]), ("matrix_holm", ["--view", "matrix", "--mark", "holm"]),
+                                 ("matrix_3stats", ["--view", "matrix", "--stat", "mean,best,degenerate"]),
+                                 ("correlation", ["--view", "correlation"]), ("ranking", ["--view", "ranking"])):
+                views[label + "_s"] = _time([*base, "results", "--db", str(sdb), *extra], repeat)
+            studies.append(views)
     return out
 
 
@@ -132,4 +147,14 @@ def render(r: dict) -> str:
             f"  stilts results                 {r['results_s']:.2f} s\n"
             f"  stilts results --view table2   {r['results_table2_s']:.2f} s\n"
             f"  stilts plot rte                {r['plot_s']:.2f} s\n"
-            f"  stilts results --runs --format csv {r['runs_csv_s']:.2f} s\n")
+            f"  stilts results --runs --format csv {r['runs_csv_s']:.2f} s\n" + "".join(_render_study(v) for v in r["study"]))
+
+
+def _render_study(v: dict) -> str:
+    return (f"second-study shape (11 intermediates + none, 35 columns, 3 restarts): {v['runs']:,} runs, "
+            f"{v['file_mb']:.1f} MB\n"
+            f"  --view matrix                              {v['matrix_s']:.2f} s\n"
+            f"  --view matrix --mark holm                  {v['matrix_holm_s']:.2f} s\n"
+            f"  --view matrix --stat mean,best,degenerate  {v['matrix_3stats_s']:.2f} s\n"
+            f"  --view correlation                         {v['correlation_s']:.2f} s\n"
+            f"  --view ranking                             {v['ranking_s']:.2f} s\n")

@@ -141,7 +141,7 @@ def register(sub: Commands) -> None:
     bs.add_argument("--json", action="store_true")
     add_slot_arguments(bs, executor=False)
     bs.set_defaults(func=cmd_bench_sweep)
-    br = be_sub.add_parser("results", help="stilts results / plot on a synthetic results file of N runs")
+    br = be_sub.add_parser("results", help="stilts results / plot, and the matrix, correlation and ranking views, on synthetic results files of N runs")
     br.add_argument("--runs", type=int, default=10000)
     br.add_argument("--repeat", type=int, default=3)
     br.add_argument("--json", action="store_true")

@@ -48,7 +48,7 @@ def _study_view(args: argparse.Namespace, width: int) -> int:
     )
 
     opts = StudyOptions(stats=parse_stats(args.stat), order=parse_order(args.order), mark=args.mark, show=args.show,
-                        target=args.target, scale=args.scale, baseline=args.baseline or "none",
+                        holm=args.holm, target=args.target, scale=args.scale, baseline=args.baseline or "none",
                         resamples=args.resamples, seed=args.seed)
     records = load_records(Path(args.db), args.spec, args.filter)
     if args.output:
@@ -118,12 +118,16 @@ def register(sub: Commands) -> None:
     res.add_argument("--stat", default="mean",
                      help="matrix: mean, best, median or degenerate, or a comma list (default mean)")
     res.add_argument("--order", default="name",
-                     help="matrix columns: name (default), gain (by the average Δ over targets) or a,b,c")
+                     help="matrix columns: name (default), gain (by the average Δ over targets), paper (the second "
+                          "study's figure order, rows too) or a,b,c")
     res.add_argument("--mark", default="ci", help="matrix: * where the 95%% bootstrap interval excludes 0 (ci, "
                                                   "default) or where the permutation p passes Holm-Bonferroni (holm)")
     res.add_argument("--scale", type=float, help="matrix: the |Δ ×100| at full colour (default: the largest, rounded up)")
     res.add_argument("--show", default="full", help="correlation: full (every pair, default) or targets (targets × "
                                                     "every column, only significant cells labelled)")
+    res.add_argument("--holm", default="jiant",
+                     help="correlation: jiant (default: the study's plot_results.py thresholds α/(m−k+2) over its "
+                          "target rows × all columns) or standard (α/(m−k+1) over distinct pairs)")
     res.add_argument("--target", help="ranking: the target to rank intermediates for (default the first)")
     res.add_argument("-o", "--output", help="matrix/correlation/ranking: write to this file, the type by its suffix "
                                             "(.png .svg .pdf figure; .csv .json .md .tex .txt)")
