@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from stilts_tui.analysis import paper_order
 from stilts_tui.train.config import RunConfig
 
 INTERMEDIATES = ("none", "hellaswag", "hellaswag_p", "synthesis_gpt2", "hellaswag_p@2000", "hellaswag_p@10000",
@@ -50,14 +51,8 @@ def synthetic_records(n: int, seed: int = 0) -> list[dict]:
     return out
 
 
-STUDY_INTERMEDIATES = ("none", "qamr", "commonsenseqa", "scitail", "cosmosqa", "socialiqa", "ccg", "hellaswag", "qasrl",
-                       "sst2", "qqp", "mnli")
-STUDY_TARGETS = ("rte", "boolq", "cb", "copa", "multirc", "record", "wic_span", "wsc", "commonsenseqa", "cosmosqa")
-STUDY_PROBES = ("edges_pos", "edges_nonterminal", "edges_ner", "edges_srl", "edges_coref", "edges_spr1", "edges_spr2",
-                "edges_dpr", "edges_rel_semeval", "edges_dep", "se_sentence_length", "se_word_content", "se_tree_depth",
-                "se_top_constituents", "se_bigram_shift", "se_past_present", "se_subj_number", "se_obj_number",
-                "se_odd_man_out", "se_coordination_inversion", "cola", "acceptability_wh", "acceptability_def",
-                "acceptability_conj", "acceptability_eos")
+STUDY_INTERMEDIATES = ("none", *paper_order.INTERMEDIATES)
+STUDY_TARGETS, STUDY_PROBES = paper_order.TARGETS, paper_order.PROBES
 STUDY_LRS = (5e-6, 1e-5, 2e-5, 3e-5, 5e-5, 1e-4, 2e-4, 3e-4)
 
 
