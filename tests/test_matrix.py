@@ -298,7 +298,8 @@ def test_cli_views_and_their_errors(tmp_path):
     out = run_cli("results", "--db", str(db), "--view", "matrix", "-o", str(tmp_path / "fig.svg"))
     assert out.returncode == 0 and (tmp_path / "fig.svg").stat().st_size > 0
     for bad, needle in ((["--stat", "average"], "unknown statistic 'average'"), (["--order", "A,Z"], "'Z'"),
-                        (["--mark", "fdr"], "--mark 'fdr'"), (["-o", str(tmp_path / "x.docx")], "unknown file type")):
+                        (["--mark", "fdr"], "--mark 'fdr'"), (["-o", str(tmp_path / "x.docx")], "unknown file type"),
+                        (["-o", "/proc/no-such-dir/m.png"], "could not write")):
         out = run_cli("results", "--db", str(db), "--view", "matrix", *bad)
         assert out.returncode != 0 and needle in out.stderr and "Traceback" not in out.stderr
     out = run_cli("results", "--db", str(db), "--view", "ranking", "--target", "boolq")

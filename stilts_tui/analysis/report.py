@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import platform
 import time
 from pathlib import Path
 
 from stilts_tui.analysis import export
+from stilts_tui.analysis.flat import flat_records
 from stilts_tui.analysis.stats import (
     DEFAULT_RESAMPLES,
     DEFAULT_SEED,
@@ -47,16 +45,6 @@ def run_rows(records: list[dict]) -> list[dict]:
     return rows
 
 
-def _flat(rows: list[dict], fmt: str) -> str:
-    if fmt == "json":
-        return json.dumps(rows, indent=2) + "\n"
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else [], extrasaction="ignore", lineterminator="\n")
-    w.writeheader()
-    w.writerows({k: (repr(v) if isinstance(v, float) else v) for k, v in r.items()} for r in rows)
-    return buf.getvalue()
-
-
 def runs_table(records: list[dict]) -> Table:
     rows = run_rows(records)
     cols = ["run", "pair", "lr", "bs", "warmup", "seed", "status", "score"]
@@ -78,14 +66,14 @@ def render_results(records: list[dict], fmt: str = "table", runs: bool = False, 
                    baseline: str | None = "none", resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
                    view: str = "pairs", width: int = 120) -> str:
     if runs:
-        return _flat(run_rows(records), fmt) if fmt in ("json", "csv") else export.render(runs_table(records), fmt,
+        return flat_records(run_rows(records), fmt) if fmt in ("json", "csv") else export.render(runs_table(records), fmt,
                                                                                           width=width)
     if view == "table4":
         return export.render(table4(records), fmt, width=width)
     stats = stats_for(records, by, baseline, resamples, seed)
     if view == "pairs":
         if fmt in ("json", "csv"):
-            return _flat(pair_records(stats), fmt)
+            return flat_records(pair_records(stats), fmt)
         if not stats:
             return "no target runs in the results file yet\n"
         return export.render(pair_table(stats, resamples, seed), fmt, TERMINAL_PAIR_COLUMNS if fmt == "table" else None,

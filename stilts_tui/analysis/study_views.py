@@ -4,9 +4,6 @@ precision, and a figure file."""
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +11,7 @@ from rich.text import Text
 
 from stilts_tui.analysis import export, heatmap
 from stilts_tui.analysis.correlation import correlations
+from stilts_tui.analysis.flat import flat_records
 from stilts_tui.analysis.matrix import MARKS, STATS, build_matrix, ranking
 from stilts_tui.analysis.matrix_views import (
     CORRELATION_SHOWS,
@@ -108,16 +106,6 @@ def _records(records: list[dict], view: str, opts: StudyOptions) -> list[dict]:
     return correlation_records(_correlations(records, opts))
 
 
-def flat(rows: list[dict], fmt: str) -> str:
-    if fmt == "json":
-        return json.dumps(rows, indent=2) + "\n"
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else [], lineterminator="\n")
-    w.writeheader()
-    w.writerows({k: (repr(v) if isinstance(v, float) else v) for k, v in r.items()} for r in rows)
-    return buf.getvalue()
-
-
 def render_study(records: list[dict], view: str, fmt: str, opts: StudyOptions, width: int = 120,
                  colour: bool = False) -> str | Text:
     """The view as text; for the terminal format with `colour`, as rich Text."""
@@ -128,7 +116,7 @@ def render_study(records: list[dict], view: str, fmt: str, opts: StudyOptions, w
         table = _ranking(records, opts)
         return export.render(table, fmt, width=width)
     if fmt in ("csv", "json"):
-        return flat(_records(records, view, opts), fmt)
+        return flat_records(_records(records, view, opts), fmt)
     heat = heat_for(records, view, opts)
     if fmt == "markdown":
         return heatmap.to_markdown(heat)
@@ -140,6 +128,14 @@ def render_study(records: list[dict], view: str, fmt: str, opts: StudyOptions, w
 
 def write_study(records: list[dict], view: str, path: Path, opts: StudyOptions) -> str:
     """Write the view to `path`, the format chosen by its suffix; returns what was written."""
+    try:
+        return _write(records, view, path, opts)
+    except OSError as exc:
+        raise StiltsError(f"could not write {path}: {exc.strerror or exc}",
+                          "choose a folder you can write to (-o DIR/FILE)") from None
+
+
+def _write(records: list[dict], view: str, path: Path, opts: StudyOptions) -> str:
     suffix = path.suffix.lower()
     if suffix in FIGURE_SUFFIXES:
         if view == "ranking":
