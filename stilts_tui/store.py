@@ -17,6 +17,7 @@ from filelock import FileLock, Timeout
 from tinydb import Query, TinyDB
 from tinydb.storages import Storage
 
+from stilts_tui.diskspace import DiskFullError, inject, is_disk_full
 from stilts_tui.errors import StiltsError
 from stilts_tui.fileio import atomic_write
 from stilts_tui.records import RunStatus
@@ -57,12 +58,15 @@ class AtomicJSONStorage(Storage):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         payload = orjson.dumps(data)
         try:
+            inject("store", self.path)
             atomic_write(self.path, lambda fh: fh.write(payload))
             self.cache = data if not self.read_only else None
         except OSError as exc:
             self.cache = None  # memory may hold a change the file does not: read the file again
+            if is_disk_full(exc):
+                raise DiskFullError(self.path, "write the results file") from None
             raise StiltsError(f"could not write results file {self.path}: {exc.strerror}",
-                              "free disk space; the previous results file is intact") from None
+                              "check the folder's permissions; the previous results file is intact") from None
 
     def close(self) -> None:
         pass

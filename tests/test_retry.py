@@ -24,6 +24,13 @@ CASES = [
                          "would change; give it a device with more memory")),
     # failures the same run would meet again
     *[({"reason": r}, Decision("give_up", f"not retried: {why}")) for r, why in NOT_RETRIED.items()],
+    # a full disk is not the run's fault: back to the queue, its retries untouched, however many were spent
+    ({"reason": "disk_full"}, Decision("requeue")),
+    ({"reason": "disk_full", "retries": 2}, Decision("requeue")),
+    ({"reason": "disk_full", "stop_requested": True}, Decision("stopped")),
+    # a run that stalled is killed and retried like any transient failure, within the budget
+    ({"reason": "stalled"}, Decision("retry")),
+    ({"reason": "stalled", "retries": 2}, Decision("give_up", "gave up after 2 retries")),
     # anything else: retried until the budget is spent
     ({"reason": "killed"}, Decision("retry")),
     ({"reason": "error", "retries": 1}, Decision("retry")),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -26,16 +27,22 @@ def quiet_transformers() -> None:
 
 
 def foreground(db: Path, name: str, runs: list, options: RunnerOptions, resume: bool = False,
-                sweep_file: str | None = None) -> dict[str, int]:
-    """The runner in this process, with a progress display; Ctrl-C stops it cleanly."""
+               sweep_file: str | None = None, spec_path: str | None = None) -> dict[str, int]:
+    """The runner in this process, with a progress display; Ctrl-C stops it cleanly. The sweep
+    is written down first, like a detached one's, so that `stilts resume` continues it whatever
+    ends this process (a closed terminal, a dropped SSH session, a full disk)."""
     from stilts_tui.runner.control import ensure_no_runner
     from stilts_tui.runner.files import RunnerFiles
     from stilts_tui.runner.loop import Runner
     from stilts_tui.runner.options import slots_from_options
     from stilts_tui.runner.slurm import slurm_lane
+    from stilts_tui.runner.sweepfile import write_sweep
     from stilts_tui.sweep.progress import SweepProgress
 
-    ensure_no_runner(RunnerFiles(db))
+    files = RunnerFiles(db)
+    ensure_no_runner(files)
+    if sweep_file is None:
+        sweep_file = str(write_sweep(files, name, runs, options, spec_path))
     lane = slurm_lane(db, options)
     slots = [] if lane else slots_from_options(options, runs)
     where = f"Slurm ({lane.settings.describe()})" if lane else \
@@ -43,10 +50,15 @@ def foreground(db: Path, name: str, runs: list, options: RunnerOptions, resume: 
     print(f"{name}: {len(runs)} runs on {where}; results in {db}", file=sys.stderr)
     with SweepProgress(len(runs)) as progress:
         runner = Runner(db, runs, slots, max_retries=options.max_retries, resume=resume, name=name,
-                        sweep_file=sweep_file, on_event=progress.on_event, on_run=progress.on_run, lane=lane)
+                        sweep_file=sweep_file, on_event=progress.on_event, on_run=progress.on_run, lane=lane,
+                        stall_limit_s=options.stall_limit_s, on_notice=progress.notice)
         progress.progress.update(progress.sweep, completed=0)
         counts = runner.run()
+    if runner.disk_full is not None:
+        raise runner.disk_full.with_fix(runner.resume_hint())
     if runner.stop_flag:
+        with contextlib.suppress(OSError):  # the terminal may be the thing that went away
+            print(f"sweep stopped; `stilts resume --db {db}` continues it", file=sys.stderr)
         raise KeyboardInterrupt
     return counts
 

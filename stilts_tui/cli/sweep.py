@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections import Counter
@@ -28,7 +29,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     summary = sweep_summary(db, runs)
     if args.foreground:
         print(f"{spec.name}: {summary}", file=sys.stderr)
-        counts = foreground(db, spec.name, runs, options)
+        counts = foreground(db, spec.name, runs, options, spec_path=str(Path(args.spec).resolve()))
         print_results(db, "table", runs=False, spec=spec.name)
         return 0 if counts["failed"] == 0 and counts["blocked"] == 0 else 1
     pid = launch(db, spec.name, runs, options, str(Path(args.spec).resolve()))
@@ -48,6 +49,13 @@ def cmd_resume(args: argparse.Namespace) -> int:
     db = Path(args.db)
     sweep_file = last_sweep(db)
     name, runs, options = read_sweep(sweep_file)
+    if args.stall_limit is not None:
+        if not args.stall_limit > 0:
+            raise StiltsError(f"--stall-limit must be a positive number of minutes (got {args.stall_limit})")
+        from dataclasses import replace
+
+        options = replace(options, stall_limit_s=args.stall_limit * 60)
+        sweep_file = str(_rewrite_options(db, sweep_file, name, runs, options))
     if args.foreground:
         counts = foreground(db, name, runs, options, resume=True, sweep_file=sweep_file)
         print_results(db, "table", runs=False, spec=name)
@@ -56,6 +64,20 @@ def cmd_resume(args: argparse.Namespace) -> int:
     print(f"{name}: {sweep_summary(db, runs)}; runner resumed in the background (pid {pid})\n"
           f"  watch: stilts status --db {db}")
     return 0
+
+
+def _rewrite_options(db: Path, sweep_file: str, name: str, runs: list, options) -> Path:
+    """A resumed sweep with new runner options: a new sweep file, so the runner and any later
+    resume read the same options."""
+    import json as _json
+
+    from stilts_tui.runner.files import RunnerFiles
+    from stilts_tui.runner.sweepfile import write_sweep
+
+    spec = None
+    with contextlib.suppress(OSError, ValueError):
+        spec = _json.loads(Path(sweep_file).read_text(encoding="utf-8")).get("spec")
+    return write_sweep(RunnerFiles(db), name, runs, options, spec)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -183,6 +205,7 @@ def register(sub: Commands) -> None:
     rs = sub.add_parser("resume", help="continue the sweep on a results file whose runner stopped or died")
     rs.add_argument("--db", default=DEFAULT_DB)
     rs.add_argument("--foreground", action="store_true")
+    rs.add_argument("--stall-limit", type=float, metavar="MIN", help="a new stall limit in minutes for this sweep")
     rs.set_defaults(func=cmd_resume)
 
     st = sub.add_parser("status", help="where the sweep stands: runs by status, what runs on each slot, ETA")

@@ -5,6 +5,7 @@ in the foreground. It listens on nothing: see files.py for its control files."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -26,7 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     from stilts_tui.sweep.expand import describe
 
     def log(msg: str) -> None:
-        print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}", flush=True)
+        with contextlib.suppress(OSError):  # the log's disk may be the one that is full
+            print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}", flush=True)
 
     def on_run(cfg, rec) -> None:
         score = f"{rec.get('metric')} {rec['score']:.4f}" if rec.get("status") == "finished" else \
@@ -39,11 +41,16 @@ def main(argv: list[str] | None = None) -> int:
         slots = [] if lane else slots_from_options(options, runs)
         where = f"Slurm ({lane.settings.describe()})" if lane else f"slots {', '.join(s.id for s in slots)}"
         log(f"runner {os.getpid()}: sweep {name}, {len(runs)} runs, {where}{' (resumed)' if args.resume else ''}")
-        counts = Runner(args.db, runs, slots, max_retries=options.max_retries, resume=args.resume,
-                        name=name, sweep_file=args.sweep, on_run=on_run, lane=lane).run()
+        runner = Runner(args.db, runs, slots, max_retries=options.max_retries, resume=args.resume, name=name,
+                        sweep_file=args.sweep, on_run=on_run, lane=lane, stall_limit_s=options.stall_limit_s,
+                        on_notice=log)
+        counts = runner.run()
     except StiltsError as exc:
         log(f"error: {exc.problem}" + (f"\n  fix: {exc.fix}" if exc.fix else ""))
         return 2
+    if runner.disk_full is not None:
+        log(f"runner {os.getpid()} paused: {runner.disk_full.problem}. {runner.resume_hint()}. {counts}")
+        return 4
     log(f"runner {os.getpid()} done: {counts}")
     return 0
 

@@ -64,6 +64,15 @@ class Executor(Protocol):
 
     def stop_run(self, run_id: str) -> None: ...
 
+    def running(self) -> list[tuple[RunConfig, int, float]]:
+        """Runs executing now (not waiting in a queue): (config, attempt, since when), for the
+        stall watch (runner/stall.py)."""
+        ...
+
+    def kill_stalled(self, run_id: str) -> None:
+        """End a run that stopped making progress; its failure is then recorded as `stalled`."""
+        ...
+
     def reap(self) -> None:
         """Escalate stops that were asked for a while ago (terminate, then kill)."""
         ...

@@ -8,6 +8,7 @@ nothing: control is a file dropped in its control folder, state is a file it rew
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -17,7 +18,10 @@ from typing import TypeGuard
 
 import psutil
 
+from stilts_tui.diskspace import DiskFullError, inject, is_disk_full
 from stilts_tui.fileio import atomic_write
+
+BALLAST_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,26 @@ class RunnerFiles:
     @property
     def workers(self) -> Path:
         return self.db.with_name(self.db.stem + ".workers")
+
+    @property
+    def ballast(self) -> Path:
+        """Space the runner holds while it runs and lets go of on a full disk, so that it can
+        still write its state and its log to say what happened."""
+        return self.control / ".ballast"
+
+    def make_ballast(self) -> None:
+        size = BALLAST_BYTES + 2 * (self.state.stat().st_size if self.state.is_file() else 0)
+        try:
+            with self.ballast.open("wb") as fh:
+                fh.write(bytes(size))  # real blocks, not a sparse file: they are what gets freed
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError:
+            self.release_ballast()  # already too full to hold it: the sweep's own writes will say so
+
+    def release_ballast(self) -> None:
+        with contextlib.suppress(OSError):
+            self.ballast.unlink()
 
     def make_dirs(self) -> None:
         for d in (self.db.parent, self.control, self.sweeps, self.workers):
@@ -100,8 +124,14 @@ class RunnerFiles:
 
 
 def write_private_json(path: Path, data: dict) -> None:
-    """Atomic replace, mode 0600."""
-    atomic_write(path, lambda fh: fh.write(json.dumps(data, default=str).encode()), mode=0o600)
+    """Atomic replace, mode 0600; a full disk is a DiskFullError (the old file stays whole)."""
+    try:
+        inject("state", path)
+        atomic_write(path, lambda fh: fh.write(json.dumps(data, default=str).encode()), mode=0o600)
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise DiskFullError(path) from None
+        raise
 
 
 def process_alive(pid: int | None, create_time: float | None = None) -> bool:

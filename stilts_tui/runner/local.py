@@ -9,6 +9,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from stilts_tui.diskspace import DiskFullError
 from stilts_tui.records import RunStatus
 from stilts_tui.runner.executor import Host
 from stilts_tui.runner.pool import Worker
@@ -63,7 +64,14 @@ class LocalExecutor:
                 host.store.update(cfg.run_id, status=RunStatus.RUNNING, attempts=attempt, started_at=time.time(),
                                   pid=w.pid, slot=w.slot.id, device=w.slot.device, config=asdict(cfg),
                                   warm_start=w.ready_at is not None)
-                w.assign(cfg, attempt)
+                try:
+                    w.assign(cfg, attempt)
+                except DiskFullError:  # its run file could not be written: it never started
+                    with contextlib.suppress(DiskFullError):
+                        host.store.update(cfg.run_id, status=RunStatus.QUEUED, pid=None, slot=None,
+                                          attempts=attempt - 1, reason="disk_full",
+                                          message="the disk was full when it was to start; `stilts resume` runs it")
+                    raise
             if ready:
                 host.dirty = True
         # Idle workers that no queued run will ever need are let go (memory back to the others).
@@ -114,6 +122,15 @@ class LocalExecutor:
         for w in self.workers.values():
             if w.run is not None and w.run.run_id == run_id:
                 w.stop_requested = True
+                w.terminate()
+
+    def running(self) -> list[tuple]:
+        return [(w.run, w.attempt, w.assigned_at or time.time()) for w in self.workers.values() if w.run is not None]
+
+    def kill_stalled(self, run_id: str) -> None:
+        for w in self.workers.values():
+            if w.run is not None and w.run.run_id == run_id:
+                w.dump_stacks()  # where it hangs, into its log, before the kill
                 w.terminate()
 
     def reap(self) -> None:

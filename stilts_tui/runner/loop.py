@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, replace
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import psutil
 
+from stilts_tui.diskspace import DiskFullError, free_bytes
 from stilts_tui.records import RunStatus
 from stilts_tui.runner.estimate import cost
 from stilts_tui.runner.executor import Executor, Handle
@@ -25,6 +27,7 @@ from stilts_tui.runner.retry import Attempt, decide
 from stilts_tui.runner.slots import Slot
 from stilts_tui.runner.slurm import SlurmLane
 from stilts_tui.runner.slurm_executor import SlurmExecutor
+from stilts_tui.runner.stall import StallWatch
 from stilts_tui.store import Store
 from stilts_tui.train.config import RunConfig
 from stilts_tui.train.events import Event, Finished, read_events
@@ -59,7 +62,8 @@ class Runner:
     def __init__(self, db: str | Path, runs: list[RunConfig], slots: list[Slot], *, max_retries: int = 2,
                  resume: bool = False, name: str = "", sweep_file: str | None = None,
                  on_event: OnEvent | None = None, on_run: OnRun | None = None,
-                 env: dict[str, str] | None = None, poll_s: float = 0.25, lane: SlurmLane | None = None) -> None:
+                 env: dict[str, str] | None = None, poll_s: float = 0.25, lane: SlurmLane | None = None,
+                 stall_limit_s: float | None = None, on_notice: Callable[[str], None] | None = None) -> None:
         self.db = Path(db)
         self.files = RunnerFiles(self.db)
         self.runs = {r.run_id: r for r in runs}
@@ -69,12 +73,17 @@ class Runner:
         self.sweep_file = sweep_file
         self.on_event = on_event
         self.on_run = on_run
+        self.on_notice = on_notice
         self.env = env
         self.poll_s = poll_s
         self.stopped_by: int | None = None
+        self.disk_full: DiskFullError | None = None  # set when a write failed for want of space: no new runs start
+        self.error: str | None = None                # what ended a crashed runner, for `stilts status`
+        self.stalls = StallWatch(stall_limit_s)
         self.pending: dict[str, RunConfig] = {}
         self.stop_flag = False
-        self.counts = {"finished": 0, "failed": 0, "stopped": 0, "blocked": 0, "skipped": 0, "retried": 0, "recovered": 0}
+        self.counts = {"finished": 0, "failed": 0, "stopped": 0, "blocked": 0, "skipped": 0, "retried": 0, "recovered": 0,
+                       "stalled": 0}
         self.started_at = time.time()
         self.last_state = 0.0
         self.store: Store = None  # type: ignore[assignment]  # opened by run(), which holds the writer lock
@@ -136,19 +145,25 @@ class Runner:
 
     def _record_finished(self, cfg: RunConfig, ev: Finished, recovered: bool = False) -> None:
         m = ev["metrics"]
+        self.stalls.killed.pop(cfg.run_id, None)  # it finished as it was being killed: the result stands
         self.store.update(cfg.run_id, status=RunStatus.FINISHED, finished_at=ev["t"], pid=None,
                           score=m["score"], metric=m["metric"], metrics=m, wall_s=ev.get("wall_s"), reason=None,
                           message="result recovered from the event log after the runner stopped" if recovered else None)
         self.pending.pop(cfg.run_id, None)
         self.dirty = True
         self.counts["recovered" if recovered else "finished"] += 1
-        if self.on_run:
-            self.on_run(cfg, self.store.get(cfg.run_id) or {})
+        self._tell(self.on_run, cfg, self.store.get(cfg.run_id) or {})
 
     def record_failure(self, h: Handle, reason: str, message: str, tail: list[str]) -> None:
         """One failed attempt: stored with its reason, then retried or given up (runner/retry.py)."""
         cfg = h.run
         assert cfg is not None
+        stalled = self.stalls.killed.pop(cfg.run_id, None)
+        if stalled is not None and not h.stop_requested:  # what the killed worker said is not why it ended
+            reason, message = "stalled", stalled
+            self.counts["stalled"] += 1
+            dump = getattr(h, "stderr_tail", None)  # its log's tail holds every thread's stack (runner/stall.py)
+            tail = (dump(40) if dump else []) or tail
         rec = self.store.get(cfg.run_id) or {}
         failures = [*rec.get("failures", []), {"attempt": h.attempt, "reason": reason, "message": message,
                                                "t": time.time(), "slot": h.slot.id}]
@@ -169,6 +184,11 @@ class Runner:
                               message=f"out of memory with a device batch of {cfg.micro_batch()[0]}; retrying with "
                                       f"{smaller.micro_batch()[0]} and gradient accumulation (same effective batch)", **common)
             self.counts["retried"] += 1
+        elif d.action == "requeue":  # a full disk: the run waits in the queue, its retries untouched
+            self.store.update(cfg.run_id, status=RunStatus.QUEUED, reason=reason,
+                              message=f"{message} (queued again: `stilts resume` runs it once space is freed)", **common)
+            self.counts["retried"] += 1
+            self._enter_disk_full(DiskFullError(cfg.output_dir or self.db.parent, "write the run's files in"), message)
         elif d.action == "retry":
             self.store.update(cfg.run_id, status=RunStatus.QUEUED, reason=reason, retries=retries + 1,
                               message=f"{message} (retry {retries + 1} of {self.max_retries})", **common)
@@ -177,8 +197,17 @@ class Runner:
             self.store.update(cfg.run_id, status=RunStatus.FAILED, reason=reason, message=f"{message} ({d.why})", **common)
             self.pending.pop(cfg.run_id, None)
             self.counts["failed"] += 1
-        if self.on_run:
-            self.on_run(cfg, self.store.get(cfg.run_id) or {})
+        self._tell(self.on_run, cfg, self.store.get(cfg.run_id) or {})
+
+    def _tell(self, callback, cfg: RunConfig, what) -> None:
+        """A display's callback: one that fails (its terminal is gone: EIO after a dropped SSH
+        session) is dropped; the sweep goes on and the store still gets everything."""
+        if callback is None:
+            return
+        try:
+            callback(cfg, what)
+        except OSError:
+            self.on_event = self.on_run = None
 
     # ------------------------------------------------------------------ scheduling
 
@@ -227,8 +256,8 @@ class Runner:
         cfg = h.run
         if cfg is None or ev["run_id"] != cfg.run_id or ev["attempt"] != h.attempt:
             return  # a stray line from an earlier run
-        if self.on_event:
-            self.on_event(cfg, ev)
+        self.stalls.progress(cfg, ev)
+        self._tell(self.on_event, cfg, ev)
         if ev["event"] == "started":
             self.store.update(cfg.run_id, train_examples=ev.get("train_examples"), total_steps=ev.get("total_steps"),
                               micro_batch=ev.get("micro_batch"), accumulation=ev.get("accumulation"),
@@ -264,6 +293,41 @@ class Runner:
                 self.counts["stopped"] += 1
         self.executor.reap()
 
+    # ------------------------------------------------------------------ stalls
+
+    def _check_stalls(self) -> None:
+        running = self.executor.running()
+        for stalled in self.stalls.due(running):
+            self.stalls.killed[stalled.run_id] = stalled.message()
+            self._notice(f"run {stalled.run_id}: {stalled.message()}; it is retried")
+            self.executor.kill_stalled(stalled.run_id)
+
+    # ------------------------------------------------------------------ a full disk
+
+    def _enter_disk_full(self, exc: DiskFullError, detail: str | None = None) -> None:
+        """Stop taking new runs: the ones in flight go on (what they finish is kept), then the
+        runner stops, and `stilts resume` continues once space is freed."""
+        if self.disk_full is not None:
+            return
+        self.disk_full = exc
+        self.files.release_ballast()  # room for the state file and the log to say so
+        in_flight = len(self.executor.busy())
+        self._notice(f"{exc.problem}" + (f" [{detail}]" if detail and detail not in exc.problem else "")
+                     + "; no new run starts" + (f", the {in_flight} in flight go on" if in_flight else "")
+                     + f". {self.resume_hint()}")
+
+    def resume_hint(self) -> str:
+        return f"Free space on {self.disk_full_mount()}, then `stilts resume --db {self.db}` continues the sweep"
+
+    def disk_full_mount(self) -> str:
+        from stilts_tui.diskspace import mount_point
+
+        return str(mount_point(self.disk_full.path)) if self.disk_full else ""
+
+    def _notice(self, msg: str) -> None:
+        with contextlib.suppress(OSError):  # a terminal gone, or the log's own disk full: the state file says it too
+            (self.on_notice or _print_notice)(msg)
+
     # ------------------------------------------------------------------ state file
 
     def _state(self, status: str, force: bool = False) -> None:
@@ -272,11 +336,32 @@ class Runner:
             return
         self.last_state = now
         me = psutil.Process()
-        self.files.write_state({
+        state = {
             "pid": os.getpid(), "create_time": me.create_time(), "status": status, "name": self.name,
             "db": str(self.db), "sweep_file": self.sweep_file, "started_at": self.started_at, "heartbeat": now,
             "run_ids": list(self.runs), "counts": self.counts, "pending": len(self.pending),
-            "executor": self.executor.kind, "slots": self.executor.slots_state()})
+            "executor": self.executor.kind, "slots": self.executor.slots_state(),
+            "stalls": self.stalls.report(self.executor.running(), now),
+            "stall_limit_s": self.stalls.fixed_s}
+        if status in ("stopped", "finished", "crashed"):
+            state["ended_at"] = now
+            state["stop_reason"] = self._stop_reason(status)
+        if self.disk_full is not None:
+            state["disk_full"] = {"path": self.disk_full.path, "free": free_bytes(self.disk_full.path),
+                                  "mount": self.disk_full_mount(), "message": self.disk_full.problem}
+        if self.error:
+            state["error"] = self.error
+        self.files.write_state(state)
+
+    def _stop_reason(self, status: str) -> str | None:
+        if status == "crashed":
+            return "error"
+        if status == "finished":
+            return None
+        if self.disk_full is not None and not self.stop_flag:
+            return "disk_full"
+        return {signal.SIGHUP: "hangup", signal.SIGINT: "interrupt", signal.SIGTERM: "terminated"}.get(
+            self.stopped_by or 0, "stop_requested")  # type: ignore[call-overload]
 
     # ------------------------------------------------------------------ main
 
@@ -286,32 +371,65 @@ class Runner:
         self.store = Store(self.db, writer=True)
         try:
             self._state("starting", force=True)
-            self._prepare()
-            while not self.stop_flag:
-                self._control()
-                if self.stop_flag:
-                    break
-                self.executor.assign()
-                if not self.pending and not self.executor.in_flight():
-                    break
-                self.executor.wait(self.poll_s)
-                self._state("running")
-            stopped = self.stop_flag
+            self.files.make_ballast()
+            try:
+                self._prepare()
+            except DiskFullError as exc:
+                self._enter_disk_full(exc)
+            while not self.stop_flag and self._turn():
+                pass
+            stopped = self.stop_flag or self.disk_full is not None
             self._shutdown()
-            self._state("stopped" if stopped else "finished", force=True)
-        except BaseException:
+            self._final_state("stopped" if stopped else "finished")
+        except BaseException as exc:
+            self.error = f"{type(exc).__name__}: {exc}".splitlines()[0]
             self._shutdown()
-            self._state("crashed", force=True)
+            self._final_state("crashed")
             raise
         finally:
+            self.files.release_ballast()
             self.store.close()
             for sig, handler in self.old_handlers.items():
                 signal.signal(sig, handler)
         return self.counts
+
+    def _turn(self) -> bool:
+        """One pass of the loop; False when the sweep is over (or, on a full disk, drained)."""
+        try:
+            self._control()
+            if self.stop_flag:
+                return False
+            if self.disk_full is None:
+                self.executor.assign()
+            elif not self.executor.in_flight():
+                return False
+            if not self.pending and not self.executor.in_flight():
+                return False
+            self.executor.wait(self.poll_s)
+            self._check_stalls()
+            self._state("running")
+        except DiskFullError as exc:
+            if self.disk_full is not None:
+                time.sleep(self.poll_s)  # still full while draining: what the runs write is in their logs
+            self._enter_disk_full(exc)
+        return True
+
+    def _final_state(self, status: str) -> None:
+        try:
+            self._state(status, force=True)
+        except DiskFullError as exc:  # even the released ballast was not enough: the old state stands
+            self._notice(f"could not record that the runner {status}: {exc.problem}")
 
     def _shutdown(self) -> None:
         """Stop every run in flight; they go back to the queue for `stilts resume`. Slurm jobs are
         cancelled only when the user stopped the sweep (`stilts stop --all`, Ctrl-C); a runner
         that is merely terminated leaves them to run, and `stilts resume` re-attaches to them."""
         cancel = self.stopped_by == signal.SIGINT or (self.files.control / "stop-all").exists()
-        self.executor.shutdown(cancel)
+        try:
+            self.executor.shutdown(cancel)
+        except DiskFullError as exc:
+            self._enter_disk_full(exc)
+
+
+def _print_notice(msg: str) -> None:
+    print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}", file=sys.stderr, flush=True)

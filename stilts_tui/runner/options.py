@@ -17,6 +17,9 @@ def add_slot_arguments(p: argparse.ArgumentParser, executor: bool = True) -> Non
     g.add_argument("--slots", type=int, help="CPU only: runs at once (default: one per core)")
     g.add_argument("--threads", type=int, help="threads per run (default: 1 on CPU; cores shared out on GPUs)")
     g.add_argument("--max-retries", type=int, default=2, help="retries of a run failing for a transient reason (default 2)")
+    g.add_argument("--stall-limit", type=float, metavar="MIN",
+                   help="kill and retry a run that reports no progress for this many minutes "
+                        "(default: the spec's stall_limit_min, else learnt from the model's step times, at least 10)")
     if executor:
         g.add_argument("--executor", choices=("local", "slurm"),
                        help="where runs execute (default: the spec's executor, else local); slurm reads the spec's [slurm] table")
@@ -33,6 +36,7 @@ class RunnerOptions:
     threads: int | None = None
     max_retries: int = 2
     slurm: dict = field(default_factory=dict)   # SlurmSettings.to_dict(), when executor is "slurm"
+    stall_limit_s: float | None = None          # None: learnt (runner/stall.py)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -57,9 +61,13 @@ def options_from_args(args: argparse.Namespace) -> RunnerOptions:
             raise StiltsError(f"--{name.replace('_', '-')} must be at least 1 (got {v})")
     if getattr(args, "max_retries", 2) < 0:
         raise StiltsError("--max-retries must be 0 or more")
+    stall = getattr(args, "stall_limit", None)
+    if stall is not None and not stall > 0:
+        raise StiltsError(f"--stall-limit must be a positive number of minutes (got {stall})", "e.g. --stall-limit 30")
     return RunnerOptions(executor=getattr(args, "executor", None), gpus=gpus, per_gpu=getattr(args, "per_gpu", None),
                          slots=getattr(args, "slots", None), threads=getattr(args, "threads", None),
-                         max_retries=getattr(args, "max_retries", 2))
+                         max_retries=getattr(args, "max_retries", 2),
+                         stall_limit_s=None if stall is None else stall * 60)
 
 
 def slots_from_options(options: RunnerOptions, runs: list[RunConfig]) -> list[Slot]:
@@ -93,6 +101,9 @@ def with_executor(options: RunnerOptions, spec) -> RunnerOptions:
     from stilts_tui.sweep.executors import executor_options
 
     chosen = executor_options(options.executor or getattr(spec, "executor", "local"), getattr(spec, "slurm", {}))
+    stall_min = getattr(spec, "stall_limit_min", None)
+    if options.stall_limit_s is None and stall_min is not None:
+        options = replace(options, stall_limit_s=stall_min * 60)
     if chosen["executor"] == "slurm":
         from stilts_tui.runner.slurm_check import check_slurm
         from stilts_tui.sweep.executors import SlurmSettings

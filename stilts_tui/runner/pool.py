@@ -13,7 +13,8 @@ import sys
 import time
 from pathlib import Path
 
-from stilts_tui.fileio import EventLines
+from stilts_tui.diskspace import DiskFullError, inject, is_disk_full
+from stilts_tui.fileio import EventLines, atomic_write
 from stilts_tui.runner.slots import Slot
 from stilts_tui.train.config import RunConfig
 from stilts_tui.train.events import Event
@@ -54,8 +55,14 @@ class Worker:
 
     def assign(self, cfg: RunConfig, attempt: int) -> None:
         run_file = Path(cfg.output_dir) / "run.json"
-        run_file.parent.mkdir(parents=True, exist_ok=True)
-        run_file.write_text(cfg.to_json(), encoding="utf-8")
+        try:
+            run_file.parent.mkdir(parents=True, exist_ok=True)
+            inject("run_file", run_file)
+            atomic_write(run_file, lambda fh: fh.write(cfg.to_json().encode()))
+        except OSError as exc:
+            if is_disk_full(exc):
+                raise DiskFullError(run_file, "write the run file") from None
+            raise
         self.run, self.attempt, self.assigned_at = cfg, attempt, time.time()
         self.stop_requested = False
         try:
@@ -70,6 +77,13 @@ class Worker:
         except (OSError, ValueError):
             chunk = None
         return self.lines.feed(chunk)
+
+    def dump_stacks(self, wait_s: float = 0.5) -> None:
+        """Ask the worker for every thread's stack (faulthandler, on SIGUSR1) into its stderr log:
+        it answers even when its Python code is stuck, and the log's tail is kept with the run."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(self.proc.pid, signal.SIGUSR1)
+            time.sleep(wait_s)
 
     def terminate(self) -> None:
         """SIGTERM to the worker's process group now, SIGKILL if it is still there after a grace."""

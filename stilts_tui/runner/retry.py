@@ -15,7 +15,7 @@ NOT_RETRIED = {"nan_loss": "the same seed would fail the same way", "data_error"
 class Attempt:
     """What the policy needs to know of a failed attempt."""
 
-    reason: str                      # oom, nan_loss, data_error, killed, error, timeout, host_oom, ...
+    reason: str                      # oom, nan_loss, data_error, disk_full, killed, stalled, error, timeout, host_oom, ...
     retries: int                     # retries already spent on this run
     max_retries: int
     device_batch: int                # the device batch the attempt ran with
@@ -26,18 +26,20 @@ class Attempt:
 
 @dataclass(frozen=True)
 class Decision:
-    action: Literal["stopped", "retry", "shrink", "give_up"]
+    action: Literal["stopped", "retry", "shrink", "requeue", "give_up"]
     why: str = ""                    # for give_up: why, as shown after the failure's message
     device_batch: int | None = None  # for shrink: the next attempt's device batch
 
     @property
     def retried(self) -> bool:
-        return self.action in ("retry", "shrink")
+        return self.action in ("retry", "shrink", "requeue")
 
 
 def decide(a: Attempt) -> Decision:
     if a.stop_requested:
         return Decision("stopped")
+    if a.reason == "disk_full":  # not the run's fault: it waits in the queue for space, its retries untouched
+        return Decision("requeue")
     if a.reason == "oom":
         if a.can_shrink:
             return Decision("shrink", device_batch=a.device_batch // 2)

@@ -65,6 +65,7 @@ class SlurmRun:
         self.stop_requested = False
         self.bystander = False          # its job was cancelled for another run of the same pack
         self.queue_state = "PENDING"
+        self.running_since: float | None = None   # when it was first seen RUNNING (the stall watch's start)
         self.ended_since: float | None = None
         self.unknown_since: float | None = None
         self.requeues = 0

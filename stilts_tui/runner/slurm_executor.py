@@ -68,6 +68,7 @@ class SlurmExecutor:
         cfg = RunConfig.from_dict(rec["config"]) if rec.get("config") else cfg
         handle = self.lane.attach(cfg, rec.get("attempts", 1), str(job_id), rec.get("slurm_name") or "")
         handle.queue_state = state
+        handle.running_since = time.time() if state == "RUNNING" else None
         handle.assigned_at = rec.get("started_at") or time.time()
         self.jobs[cfg.run_id] = handle
         self.host.pending[cfg.run_id] = cfg
@@ -158,6 +159,7 @@ class SlurmExecutor:
             fields["device"] = node
         self.host.store.update(run_id, **fields)
         h.queue_state = state
+        h.running_since = time.time() if state == "RUNNING" else None
         h.ended_since = None
 
     def _unless_lost(self, h: SlurmRun, state: str, now: float) -> str:
@@ -203,6 +205,19 @@ class SlurmExecutor:
                 if other is not h and other.job_id == h.job_id:
                     other.bystander = True
             h.terminate()
+
+    def running(self) -> list[tuple]:
+        return [(h.run, h.attempt, h.running_since) for h in self.jobs.values()
+                if h.run is not None and h.queue_state == "RUNNING" and h.running_since is not None]
+
+    def kill_stalled(self, run_id: str) -> None:
+        h = self.jobs.get(run_id)
+        if h is None:
+            return
+        for other in self.jobs.values():  # runs packed in the same job go back to the queue
+            if other is not h and other.job_id == h.job_id:
+                other.bystander = True
+        h.terminate()
 
     def reap(self) -> None:
         return None  # scancel is the whole stop: Slurm escalates by itself

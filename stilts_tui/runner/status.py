@@ -7,12 +7,14 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from stilts_tui.diskspace import fmt_bytes, free_bytes
 from stilts_tui.records import RunStatus
 from stilts_tui.runner.estimate import cost
 from stilts_tui.runner.files import RunnerFiles, runner_alive
+from stilts_tui.runner.stall import nearing
 from stilts_tui.store import Store
 from stilts_tui.train.config import RunConfig
-from stilts_tui.train.events import Started, Step, parse_event
+from stilts_tui.train.events import Event, Started, Step, parse_event
 
 
 def last_progress(events_path: str | None, attempt: int) -> Started | Step | None:
@@ -63,12 +65,72 @@ def sweep_status(db: Path) -> dict:
     if alive and started and done_cost > 0:
         eta = (now - started) * left_cost / done_cost
     by_slot = Counter(r.get("slot") for r in mine if r.get("status") == "running")
-    return {"db": str(db), "name": state.get("name"), "runner_pid": state.get("pid"),
-            "runner": "running" if alive else (state.get("status") if state.get("status") in ("finished", "stopped")
-                                               else ("died" if state else "none")),
+    stalls = state.get("stalls") or {}
+    for r in running:
+        st = stalls.get(r["run_id"]) or {}
+        r["limit_s"] = st.get("limit_s")
+        # quiet since its last event (from its log: fresher than the state file), else the runner's count
+        last = last_progress_any(mine, r["run_id"])
+        r["quiet_s"] = now - last["t"] if last else st.get("quiet_s")
+    runner = "running" if alive else (state.get("status") if state.get("status") in ("finished", "stopped", "crashed")
+                                      else ("died" if state else "none"))
+    left = counts.get("queued", 0) + counts.get("running", 0)
+    return {"db": str(db), "name": state.get("name"), "runner_pid": state.get("pid"), "runner": runner,
+            "stop_reason": state.get("stop_reason"), "ended_at": state.get("ended_at"), "error": state.get("error"),
+            "disk_full": state.get("disk_full"), "last_heard_at": state.get("heartbeat"),
+            "resume": f"stilts resume --db {db}" if runner in ("stopped", "died", "crashed") and left else None,
+            "free_bytes": free_bytes(db.parent),
             "heartbeat_age_s": now - state["heartbeat"] if state.get("heartbeat") else None,
             "runs": len(mine), "counts": dict(counts), "running": running, "eta_s": eta,
             "slots": [s | {"runs_now": by_slot.get(s["id"], 0)} for s in state.get("slots", [])], "log": str(files.log)}
+
+
+def last_progress_any(records: list[dict], run_id: str) -> Event | None:
+    """The newest event of any kind of a running run's current attempt."""
+    rec = next((r for r in records if r["run_id"] == run_id), None)
+    if not rec or not rec.get("events_path"):
+        return None
+    try:
+        with open(rec["events_path"], "rb") as fh:
+            fh.seek(0, 2)
+            fh.seek(max(0, fh.tell() - 16384))
+            lines = fh.read().splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        ev = parse_event(line)
+        if ev and ev["attempt"] == rec.get("attempts", 1):
+            return ev
+    return None
+
+
+STOP_REASONS = {"hangup": "its terminal closed (SIGHUP: a dropped SSH session?)", "interrupt": "Ctrl-C",
+                "terminated": "SIGTERM", "stop_requested": "stilts stop --all", "disk_full": "the disk is full",
+                "error": "an error"}
+
+
+def runner_line(st: dict) -> str:
+    """The runner's state in words: running, finished, stopped (why, when), died (when last heard of)."""
+    r = st["runner"]
+    if r == "running":
+        line = f"runner: running (pid {st['runner_pid']})"
+    elif r == "stopped":
+        line = f"runner: stopped {_when(st.get('ended_at'))} by {STOP_REASONS.get(st.get('stop_reason') or '', 'a stop')}"
+    elif r == "crashed":
+        line = f"runner: crashed {_when(st.get('ended_at'))}: {st.get('error') or '?'}"
+    elif r == "died":
+        line = f"runner: died (pid {st['runner_pid']}, last heard of {_when(st.get('last_heard_at'))})"
+    else:
+        line = f"runner: {r}"
+    if st.get("resume"):
+        line += f"\n  continue it with: {st['resume']}"
+    return line
+
+
+def _when(t: float | None) -> str:
+    if not t:
+        return "at an unknown time"
+    return f"at {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(t))} ({fmt_duration(time.time() - t)} ago)"
 
 
 def fmt_duration(s: float | None) -> str:
@@ -80,10 +142,11 @@ def fmt_duration(s: float | None) -> str:
 
 def render_status(st: dict) -> str:
     c = st["counts"]
-    lines = [f"sweep {st['name'] or '?'}  ({st['db']})",
-             f"runner: {st['runner']}" + (f" (pid {st['runner_pid']})" if st["runner"] == "running" else "")
-             + ("  — continue it with `stilts resume`" if st["runner"] == "died" else ""),
-             "runs: " + "  ".join(f"{k} {c.get(k, 0)}" for k in ("queued", "running", "finished", "failed", "stopped", "blocked"))
+    lines = [f"sweep {st['name'] or '?'}  ({st['db']})", runner_line(st)]
+    full = st.get("disk_full")
+    if full:
+        lines.append(f"disk full: {full.get('message')}; now {fmt_bytes(st.get('free_bytes'))} free on {full.get('mount')}")
+    lines += ["runs: " + "  ".join(f"{k} {c.get(k, 0)}" for k in ("queued", "running", "finished", "failed", "stopped", "blocked"))
              + f"  of {st['runs']}" + (f"   ETA {fmt_duration(st['eta_s'])}" if st["eta_s"] is not None else "")]
     queue = Counter(r["queue_state"] for r in st["running"] if r.get("queue_state"))
     if queue:
@@ -102,7 +165,9 @@ def render_status(st: dict) -> str:
             prog += f" (requeued {r['requeues']}×)"
         loss = f" loss {r['loss']:.3f}" if r["loss"] is not None else ""
         pair = r["target"] if r["kind"] == "intermediate" else f"{r['intermediate']} → {r['target']}"
+        quiet = f"  ⚠ silent {fmt_duration(r['quiet_s'])} of its {fmt_duration(r['limit_s'])} stall limit" \
+            if st["runner"] == "running" and nearing(r.get("quiet_s"), r.get("limit_s")) else ""
         lines.append(f"  {r['slot'] or '?':<9} {r['run_id']}  {pair:<36} {prog}{loss}  {fmt_duration(r['elapsed_s'])}"
-                     + (f"  (attempt {r['attempt']})" if (r["attempt"] or 1) > 1 else ""))
+                     + (f"  (attempt {r['attempt']})" if (r["attempt"] or 1) > 1 else "") + quiet)
     lines.append(f"log: {st['log']}")
     return "\n".join(lines) + "\n"

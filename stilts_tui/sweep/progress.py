@@ -67,3 +67,7 @@ class SweepProgress:
         else:
             line = f"[red]✗[/] {what}  {status}: {record.get('reason')} {escape(record.get('message') or '')}"
         self.console.print(line, soft_wrap=True)  # one line per run, also in a log or a pipe
+
+    def notice(self, message: str) -> None:
+        """What the runner has to say beside the runs (a full disk, a stalled run), above the bars."""
+        self.console.print(f"[yellow]![/] {escape(message)}", soft_wrap=True)

@@ -8,6 +8,7 @@
     targets = ["rte", "wic"]
     zero_shot = false                    # also evaluate each MC intermediate on MC targets untrained
     executor = "local"                   # or "slurm", with a [slurm] table (sweep/executors.py)
+    stall_limit_min = 30                 # a run silent this long is killed and retried (default: learnt)
 
     [grid]                               # the target grid: every combination is one run
     lr = [5e-6, 1e-5, 2e-5]
@@ -62,7 +63,7 @@ from stilts_tui.tomlfile import read_toml
 from stilts_tui.train.config import RunConfig
 
 TOP_KEYS = {"name", "description", "model", "data_dir", "task_files", "intermediates", "targets", "probes", "zero_shot",
-            "grid", "intermediate", "tasks", "train", "executor", "slurm", "study", "restarts"}
+            "grid", "intermediate", "tasks", "train", "executor", "slurm", "study", "restarts", "stall_limit_min"}
 STUDIES = (study2.NAME,)
 RESTART_ROLES = ("intermediate", "target", "probe", "baseline_target", "baseline_probe")
 # Which RunConfig fields each table may set; types and ranges come from RunConfig itself (settings.py).
@@ -111,6 +112,7 @@ class Spec:
     probes: list[str] = field(default_factory=list)
     study: str | None = None            # "pruksachatkun2020": that study's settings as task defaults
     restarts: dict[str, list[int]] = field(default_factory=dict)  # role -> one seed per restart
+    stall_limit_min: float | None = None  # a run silent this long is killed and retried (runner/stall.py)
 
     def n_restarts(self) -> int:
         return len(self.restarts.get("target", [])) or 1
@@ -217,7 +219,10 @@ def parse_spec(raw: dict, where: str = "spec", base: Path | None = None) -> Spec
         raise _err(where, exc.problem, exc.fix or "") from None
     if "slurm" in raw and executor["executor"] != "slurm":
         raise _err(where, "a [slurm] table but executor is not \"slurm\"", 'add executor = "slurm" (or drop [slurm])')
-    return Spec(executor=executor["executor"], slurm=executor.get("slurm", {}),
+    stall = raw.get("stall_limit_min")
+    if stall is not None and (isinstance(stall, bool) or not isinstance(stall, (int, float)) or stall <= 0):
+        raise _err(where, f"stall_limit_min = {stall!r}", "a positive number of minutes, e.g. stall_limit_min = 30")
+    return Spec(executor=executor["executor"], slurm=executor.get("slurm", {}), stall_limit_min=stall,
                 name=str(raw.get("name", "experiment")), description=str(raw.get("description", "")), model=str(raw["model"]),
                 intermediates=intermediates, targets=targets, grid=grid, intermediate=inter, tasks=tasks, train=train,
                 data_dir=str((base / data_dir).resolve()) if data_dir else None, task_files=task_files,

@@ -13,6 +13,7 @@ Exit codes: 0 finished, 3 failed (the `failed` event says why), 2 unreadable run
 from __future__ import annotations
 
 import ctypes
+import faulthandler
 import json
 import os
 import signal
@@ -37,8 +38,11 @@ def _die_with_parent() -> None:
 
 def _message(exc: BaseException) -> str:
     """One line: a user error's problem and its fix; anything else its first line."""
+    from stilts_tui.diskspace import DiskFullError, is_disk_full
     from stilts_tui.errors import StiltsError
 
+    if is_disk_full(exc) and not isinstance(exc, DiskFullError):
+        exc = DiskFullError.from_os_error(exc, _RUN_DIR or ".")
     if isinstance(exc, StiltsError):
         return exc.one_line()
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -47,9 +51,12 @@ def _message(exc: BaseException) -> str:
 def _reason(exc: BaseException) -> str:
     import torch
 
+    from stilts_tui.diskspace import is_disk_full
     from stilts_tui.errors import StiltsError
     from stilts_tui.train.loop import NanLossError
 
+    if is_disk_full(exc):  # before the others: a full disk can surface as any of them
+        return "disk_full"
     if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower():
         return "oom"
     if isinstance(exc, NanLossError):
@@ -74,6 +81,7 @@ def _quiet_imports() -> None:
 
 
 _terminated = False
+_RUN_DIR: str | None = None  # the current run's folder: where a full disk is reported when no file is named
 
 
 def _terminate(*_) -> None:
@@ -92,7 +100,14 @@ def run_file(path: str, attempt: int = 1, cache=None) -> int:
     except (OSError, ValueError, TypeError) as exc:
         print(f"error: cannot read run file {path}: {exc}", file=sys.stderr)
         return 2
-    events = EventWriter(cfg.run_id, cfg.events_path or None, attempt=attempt)
+    global _RUN_DIR
+    _RUN_DIR = cfg.output_dir or None
+    try:
+        events = EventWriter(cfg.run_id, cfg.events_path or None, attempt=attempt)
+    except OSError as exc:  # its log cannot even be opened: said on stdout, the runner's pipe
+        events = EventWriter(cfg.run_id, None, attempt=attempt)
+        events.emit("failed", reason=_reason(exc), message=_message(exc), stderr_tail=[])
+        return 3
     try:
         metrics = run(cfg, events, cache=cache)
     except SystemExit:  # a Slurm job requeued by submitit: the run continues there, it has not failed
@@ -140,6 +155,8 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, _terminate)  # a stopped run is recorded as killed
     if argv[:1] == ["--serve"]:
         _die_with_parent()
+        # The runner asks for every thread's stack before killing a stalled run (runner/stall.py).
+        faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True)
         threads = int(argv[2]) if len(argv) > 2 and argv[1] == "--threads" else None
         try:
             return serve(threads)

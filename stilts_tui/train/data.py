@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+import shutil
 from pathlib import Path
 
 import torch
 from filelock import FileLock
 
+from stilts_tui.diskspace import inject
 from stilts_tui.tasks import Task, load_examples
 from stilts_tui.tasks.encode import encode
 from stilts_tui.tasks.encode_heads import IGNORE
@@ -43,7 +45,13 @@ def tokenised_split(task: Task, split: str, data_dir: str | None, tokenizer, max
     with FileLock(str(folder) + ".lock", timeout=600):
         if not (folder / "dataset_info.json").is_file():
             tmp = folder.with_name(folder.name + ".tmp")
-            datasets.Dataset.from_dict(encode(task, examples, tokenizer, max_length)).save_to_disk(str(tmp))
+            shutil.rmtree(tmp, ignore_errors=True)  # half a cache left by a worker that died
+            try:
+                inject("cache", tmp)
+                datasets.Dataset.from_dict(encode(task, examples, tokenizer, max_length)).save_to_disk(str(tmp))
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)  # a full disk gets back what the cache took
+                raise
             tmp.rename(folder)
     return datasets.load_from_disk(str(folder)), examples
 

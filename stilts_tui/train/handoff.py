@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from stilts_tui.diskspace import inject
 from stilts_tui.errors import StiltsError
 from stilts_tui.models import resolve_model
 from stilts_tui.tasks import Task
@@ -123,18 +124,22 @@ def build_model(model_name: str, task: Task, checkpoint: str | None, attn: str |
 
 
 def save_checkpoint(model, tokenizer, task: Task, folder: Path, run_id: str) -> None:
-    """Write atomically: a folder that exists is a complete checkpoint."""
+    """Write atomically: a folder that exists is a complete checkpoint. A failed write (a full
+    disk) removes its half-written folder, giving back the space it took."""
+    import shutil
+
     tmp = folder.with_name(folder.name + ".tmp")
-    if tmp.exists():
-        import shutil
-
-        shutil.rmtree(tmp)
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    meta = {"head": task.head, "task": task.name, "num_choices": task.num_choices, "labels": list(task.labels), "run_id": run_id}
-    (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        inject("checkpoint", tmp)
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        meta = {"head": task.head, "task": task.name, "num_choices": task.num_choices, "labels": list(task.labels),
+                "run_id": run_id}
+        (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     if folder.exists():
-        import shutil
-
         shutil.rmtree(folder)
     tmp.rename(folder)
