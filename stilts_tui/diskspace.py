@@ -99,6 +99,15 @@ class DiskFullError(StiltsError):
     def from_os_error(cls, exc: BaseException, path: str | Path, what: str = "write") -> DiskFullError:
         return cls(failed_path(exc) or path, what)
 
+    @classmethod
+    def reported(cls, path: str | Path, message: str) -> DiskFullError:
+        """What a run's worker reported (its own message names the file), seen from `path`."""
+        exc = cls(path)
+        if message:
+            exc.problem = message.split(" (fix: ")[0]
+            exc.args = (f"{exc.problem}\n  fix: {exc.fix}",)
+        return exc
+
 
 # ------------------------------------------------------------------ fault injection (tests)
 
@@ -114,6 +123,19 @@ def _injected(spec: str) -> dict[str, int]:
 
 
 _calls: dict[str, int] = {}
+_room_made = False
+
+
+def room_made() -> None:
+    """The runner let go of its ballast: small writes (its state file) fit again, as on a real disk."""
+    global _room_made
+    _room_made = True
+
+
+def reset_injection() -> None:
+    global _room_made
+    _calls.clear()
+    _room_made = False
 
 
 def inject(point: str, path: str | Path = "") -> None:
@@ -128,5 +150,7 @@ def inject(point: str, path: str | Path = "") -> None:
         return
     _calls[point] = _calls.get(point, 0) + 1
     freed = os.environ.get("STILTS_FAULT_ENOSPC_FREED")
+    if point == "state" and _room_made:
+        return
     if _calls[point] > points[point] and not (freed and Path(freed).exists()):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC) + " (injected)", str(path) or None)

@@ -33,6 +33,9 @@ def snapshot_dir(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def in_snapshot_dir(snapshot_dir, monkeypatch):
     monkeypatch.chdir(snapshot_dir)
+    # The Plan screen says how much disk is free where results go: fixed here, as the machine's varies.
+    monkeypatch.setattr("stilts_tui.runner.disk_need.free_bytes", lambda _path: 500 * 2**30)
+    monkeypatch.setattr("stilts_tui.runner.disk_need.mount_point", lambda _path: Path("/data"))
 
 
 def waiting_for(text: str, *keys: str, focus: str | None = None):

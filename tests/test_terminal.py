@@ -74,3 +74,45 @@ def test_tui_in_tmux_and_the_sweep_outlives_the_terminal(tiny_models, train_data
              "the sweep to finish after the terminal closed", 0.5)
     runs = json.loads(stilts("results", "--db", str(db), "--runs", "--format", "json").stdout)
     assert len(runs) == 4 and {r["status"] for r in runs} == {"finished"}
+
+
+def test_a_foreground_sweep_cut_by_a_closed_terminal_is_resumed(tiny_models, train_data, tmp_path):
+    """`stilts run --foreground` in a real terminal, which then goes away (tmux kill-session: the
+    SIGHUP of a dropped SSH session): the runner stops cleanly, `stilts status` says why and
+    what continues it, and `stilts resume` (no spec needed) finishes every run exactly once."""
+    from stilts_tui.store import Store
+    from stilts_tui.train.events import read_events
+
+    spec = tmp_path / "s.toml"
+    spec.write_bytes(tomli_w.dumps({
+        "name": "hangup", "model": str(tiny_models["roberta"]), "data_dir": str(train_data), "targets": ["rte"],
+        "grid": {"lr": [1e-3], "batch_size": [8], "seed": [1, 2, 3]},
+        "tasks": {"rte": {"epochs": 2, "max_length": 32}}}).encode())
+    db = tmp_path / "results.json"
+    gate = tmp_path / "gate"  # the last seed's run waits at step 2: the sweep is mid-way when the terminal goes
+    session = f"stilts-hup-{os.getpid()}"
+    env = f"HF_HUB_OFFLINE=1 TERM=xterm-256color STILTS_FAULT_INJECT=gate:2@seed=3 STILTS_FAULT_GATE={gate}"
+    tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "30",
+         f"cd {Path.cwd()} && {env} exec {sys.executable} -m stilts_tui run {spec} --db {db} --foreground --slots 1")
+    state_file = tmp_path / "results.runner.json"
+    try:
+        wait_screen(session, "✓", 180)  # a run finished, in this terminal's progress display
+
+        def held() -> bool:
+            with Store(db) as store:
+                return any(r["config"]["seed"] == 3 and r["status"] == "running" for r in store.runs())
+
+        wait_for(held, 120, "the last run to be in flight")
+    finally:
+        tmux("kill-session", "-t", session)
+    wait_for(lambda: json.loads(state_file.read_text())["status"] == "stopped", 60, "the runner to record its stop")
+    state = json.loads(state_file.read_text())
+    assert state["stop_reason"] == "hangup" and state["sweep_file"]
+    status = stilts("status", "--db", str(db)).stdout
+    assert "its terminal closed (SIGHUP" in status and f"continue it with: stilts resume --db {db}" in status, status
+    gate.touch()
+    stilts("resume", "--db", str(db), "--foreground")
+    runs = json.loads(stilts("results", "--db", str(db), "--runs", "--format", "json").stdout)
+    assert len(runs) == 3 and {r["status"] for r in runs} == {"finished"}
+    for r in Store(db).runs():
+        assert len([e for e in read_events(r["events_path"]) if e["event"] == "finished"]) == 1

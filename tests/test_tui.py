@@ -115,6 +115,17 @@ async def test_plan_screen_counts_runs_live(store_db, tmp_path):
         assert len(expand(load_spec(tmp_path / "mine.toml"), tmp_path)) == 3 + 32 * 6  # 1 lr x 3 bs x 2 warmup x 1 seed
 
 
+async def test_plan_screen_warns_before_launch_when_the_disk_is_too_small(store_db, monkeypatch):
+    monkeypatch.setattr("stilts_tui.runner.disk_need.free_bytes", lambda _path: 2 * 2**30)  # 2 GB free
+    app = StiltsApp(store_db, refresh_s=0.5)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("1")
+        app.screen.load(Path("experiments/figure2.toml").resolve())
+        # three RoBERTa-large intermediate checkpoints do not fit in 2 GB
+        await until(pilot, lambda: "not enough disk" in screen_text(app), what="the disk warning")
+        assert "3 checkpoint(s) x 1.3 GB" in screen_text(app) and "2.0 GB free" in screen_text(app)
+
+
 async def test_plan_screen_sends_the_study_to_slurm_or_says_why_it_cannot(store_db, tmp_path, monkeypatch):
     import tomllib
 
@@ -269,3 +280,37 @@ async def test_matrix_view_walks_cells_opens_a_pair_and_exports_a_figure(tmp_pat
         await until(pilot, lambda: " × " in screen_text(app) and "ρ" in screen_text(app), what="a correlation cell")
         await pilot.press("v")
         await until(pilot, lambda: "ranked by Δ mean" in screen_text(app), what="ranking")
+
+
+async def test_the_app_shows_a_run_nearing_its_stall_limit_and_why_the_runner_stopped(tmp_path):
+    import os
+    import time
+
+    import psutil
+
+    from stilts_tui.runner.files import RunnerFiles
+    from stilts_tui.runner.loop import run_record
+    from stilts_tui.train.config import RunConfig
+
+    cfg = RunConfig(kind="target", model="tiny-bert", task="rte", spec_name="t", events_path=str(tmp_path / "ev.jsonl"))
+    cfg.run_id = cfg.compute_id()
+    db = tmp_path / "results.json"
+    write_store(db, [run_record(cfg) | {"status": "running", "attempts": 1, "slot": "cpu0"}])
+    quiet_since = time.time() - 400  # silent for 6m40s
+    base = {"v": 1, "run_id": cfg.run_id, "attempt": 1}
+    Path(cfg.events_path).write_text("\n".join(json.dumps(base | e) for e in (
+        {"event": "started", "t": quiet_since - 5, "total_steps": 10},
+        {"event": "step", "t": quiet_since, "step": 3, "total_steps": 10, "epoch": 0.3, "loss": 0.7, "lr": 1e-3,
+         "sequences_per_s": 10.0, "tokens_per_s": 100.0, "memory_mb": None})) + "\n")
+    files = RunnerFiles(db)
+    state = {"pid": os.getpid(), "create_time": psutil.Process().create_time(), "status": "running", "name": "t",
+             "heartbeat": time.time(), "sweep_file": str(tmp_path / "sweep.json"),
+             "stalls": {cfg.run_id: {"quiet_s": 400, "limit_s": 600}}}
+    files.write_state(state)
+    app = StiltsApp(db, refresh_s=0.3)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: "stall limit" in screen_text(app), what="the stall warning")
+        assert "⚠ silent 6m4" in screen_text(app) and "of its 10m00s stall limit" in screen_text(app)
+        files.write_state(state | {"status": "stopped", "stop_reason": "disk_full", "ended_at": time.time()})
+        await until(pilot, lambda: "runner: stopped: the disk is full" in screen_text(app), what="the stop reason")
+        assert "Resume the sweep" in screen_text(app) and "stall limit" not in screen_text(app)

@@ -205,9 +205,19 @@ class PlanScreen(Screen):
             todo = [r for r in runs if r.run_id not in done_ids]
             secs, basis = estimate_seconds(todo, records)
             est = f"≈ {secs / 3600:.1f} device-hours" if secs is not None else "no throughput measured for this model yet"
-            text = (f"[b]{len(runs)} runs[/b] ({sum(r.kind == 'intermediate' for r in runs)} intermediate)  "
-                    f"done {len(runs) - len(todo)}  to run {len(todo)}  {est}   ctrl+s save · ctrl+l launch")
+            disk = self._disk(spec, runs, done_ids)
+            counts = (f"[b]{len(runs)} runs[/b] ({sum(r.kind == 'intermediate' for r in runs)} intermediate)  "
+                      f"done {len(runs) - len(todo)}  to run {len(todo)}  {est}   ctrl+s save · ctrl+l launch")
+            # Not enough disk comes first: on a narrow terminal the second line may not show.
+            text = (f"[b red]⚠ not enough disk:[/] {esc(disk.describe())}\n{counts}" if disk.short
+                    else f"{counts}\ndisk: {esc(disk.describe())}")
         self.app.call_from_thread(self._show_count, get_current_worker(), text)
+
+    def _disk(self, spec, runs: list, finished: set[str]):
+        from stilts_tui.runner.disk_need import sweep_disk_need
+        from stilts_tui.runner.options import RunnerOptions, with_executor
+
+        return sweep_disk_need(runs, self.app.db, finished, with_executor(RunnerOptions(), spec, check=False))
 
     def _show_count(self, worker, text: str) -> None:
         # A newer count cancelled this one while it ran (a thread cannot be stopped): its figure is
@@ -278,12 +288,18 @@ class PlanScreen(Screen):
         try:
             spec = load_spec(path)
             runs = expand(spec, db.parent)
-            pid = launch(db, spec.name, runs, with_executor(RunnerOptions(), spec), str(path))
+            options = with_executor(RunnerOptions(), spec)
+            done = {r["run_id"] for r in (self.app.snapshot.records if self.app.snapshot else [])
+                    if r.get("status") == RunStatus.FINISHED}
+            warning = self._disk(spec, runs, done).warning()
+            pid = launch(db, spec.name, runs, options, str(path))
         except StiltsError as exc:
             self.app.call_from_thread(self.notify, exc.problem + (f"\n{exc.fix}" if exc.fix else ""), markup=False, severity="error",
                                       timeout=8)
             return
         self.app.call_from_thread(self.notify, f"launched {spec.name}: {len(runs)} runs (runner pid {pid})", markup=False)
+        if warning:
+            self.app.call_from_thread(self.notify, warning, markup=False, severity="warning", timeout=12)
         self.app.call_from_thread(self._show_runs)
 
     def _show_runs(self) -> None:

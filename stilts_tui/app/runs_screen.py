@@ -19,6 +19,8 @@ from stilts_tui.app.format import esc, run_row, sparkline
 from stilts_tui.app.runs_table import RunsTable
 from stilts_tui.errors import StiltsError
 from stilts_tui.records import RunStatus
+from stilts_tui.runner.stall import nearing
+from stilts_tui.runner.status import fmt_duration, runner_words
 
 if TYPE_CHECKING:
     from stilts_tui.app.app import StiltsApp
@@ -108,7 +110,10 @@ class RunsScreen(Screen):
             self.live_steps = {k: (lv.step, len(lv.lines)) for k, lv in snap.live.items()}
         rows_n = self.shown_rows
         c = snap.counts
-        runner = "runner: running" if snap.runner_running else ("runner: " + ((snap.state or {}).get("status") or "none"))
+        runner = "runner: " + runner_words(snap.state, snap.runner_running)
+        left = c.get("queued", 0) + c.get("running", 0)
+        if not snap.runner_running and snap.state and left and snap.state.get("status") != "finished":
+            runner += " (resume: ctrl+p, Resume the sweep)"
         self.query_one("#runs-summary", Static).update(
             f"{esc(_short(snap.db))}  {esc(runner)}  │ " + "  ".join(f"{k} {c.get(k, 0)}" for k in
                                                   ("queued", "running", "finished", "failed", "stopped", "blocked"))
@@ -141,12 +146,21 @@ class RunsScreen(Screen):
                          f"  [{'█' * filled}{'░' * (20 - filled)}] {live.step}/{live.total_steps}\n"
                          f"  loss {sparkline(live.losses, 20)} {live.loss or 0:.3f}\n"
                          f"  {live.sequences_per_s or 0:.0f} seq/s  {live.memory_mb or 0:.0f} MB\n"
-                         f"  {esc(live.lines[-1]) if live.lines else ''}")
+                         f"  {esc(live.lines[-1]) if live.lines else ''}" + self._stall_line(snap, r["run_id"], live))
         if not running:
             st = snap.state or {}
             parts.append("nothing running" + (f"\nlast sweep: {esc(st.get('name'))} ({esc(st.get('status'))})" if st else
                                               "\nplan a sweep (1) or start one with stilts run"))
         self.query_one("#runs-live", Static).update("\n".join(parts))
+
+    @staticmethod
+    def _stall_line(snap: Snapshot, run_id: str, live) -> str:
+        """A run silent for over half its stall limit (runner/stall.py), before it is killed."""
+        limit = ((snap.state or {}).get("stalls") or {}).get(run_id, {}).get("limit_s")
+        quiet = snap.loaded_at - live.last_t if live.last_t else None
+        if not snap.runner_running or not nearing(quiet, limit):
+            return ""
+        return f"\n  [yellow]⚠ silent {fmt_duration(quiet)} of its {fmt_duration(limit)} stall limit[/]"
 
     def _gpus(self) -> None:
         gpus = self.app.gpus()

@@ -27,6 +27,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     options = with_executor(options_from_args(args), spec)
     runs = expand(spec, db.parent)
     summary = sweep_summary(db, runs)
+    _warn_disk(db, runs, options)
     if args.foreground:
         print(f"{spec.name}: {summary}", file=sys.stderr)
         counts = foreground(db, spec.name, runs, options, spec_path=str(Path(args.spec).resolve()))
@@ -40,6 +41,24 @@ def cmd_run(args: argparse.Namespace) -> int:
           f"  results: stilts results --db {db}\n"
           f"  log:     {RunnerFiles(db).log}")
     return 0
+
+
+def _warn_disk(db: Path, runs: list, options) -> None:
+    """Before launch: a sweep that will not fit on its disk is said so (it would pause when full)."""
+    from stilts_tui.runner.disk_need import sweep_disk_need
+
+    warning = sweep_disk_need(runs, db, _finished(db), options).warning()
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
+
+
+def _finished(db: Path) -> set[str]:
+    from stilts_tui.store import Store
+
+    if not db.is_file():
+        return set()
+    with Store(db) as store:
+        return {r["run_id"] for r in store.runs() if r.get("status") == RunStatus.FINISHED}
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -124,7 +143,9 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    from stilts_tui.runner.disk_need import sweep_disk_need
     from stilts_tui.runner.estimate import estimate_seconds
+    from stilts_tui.runner.options import options_from_args, with_executor
     from stilts_tui.store import Store
     from stilts_tui.sweep.expand import expand, shadowed_settings, study_notes
     from stilts_tui.sweep.spec import load_spec
@@ -144,9 +165,15 @@ def cmd_plan(args: argparse.Namespace) -> int:
     kinds = Counter("probe" if r.probe else r.kind for r in runs)
     seconds, basis = estimate_seconds(todo, records)
     notes = shadowed_settings(spec) + study_notes(spec)
+    options = with_executor(options_from_args(args), spec, check=False)  # planning needs no cluster
+    disk = sweep_disk_need(runs, db, finished, options)
     out = {"spec": spec.name, "runs": len(runs), "by_kind": dict(kinds), "done": len(runs) - len(todo),
            "to_run": len(todo), "estimate_device_hours": None if seconds is None else seconds / 3600,
-           "estimate_basis_runs": basis, "notes": notes}
+           "estimate_basis_runs": basis, "notes": notes,
+           "disk": {"need_bytes": disk.total, "free_bytes": disk.free, "folder": str(db.parent),
+                    "checkpoints": disk.checkpoints, "checkpoint_bytes": disk.checkpoint_bytes,
+                    "resume_states": disk.resume_states, "resume_bytes": disk.resume_bytes,
+                    "cache_bytes": disk.cache_bytes, "short": disk.short}}
     if fmt == "json":
         print(json.dumps(out))
         return 0
@@ -156,6 +183,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
         print("  estimate: no run of this model has finished in the store yet; run a few, then plan again")
     else:
         print(f"  estimate: {seconds / 3600:.2f} device-hours (one slot), from the throughput of {basis} finished run(s)")
+    print(f"  disk: {disk.describe()}")
+    if disk.short:
+        print(f"  warning: {disk.warning()}")
     for note in notes:
         print(f"  note: {note}")
     print(f"  every run's settings: stilts plan {args.spec} --runs")
@@ -232,4 +262,5 @@ def register(sub: Commands) -> None:
     pl.add_argument("--runs", action="store_true", help="one row per run with its fully resolved settings")
     pl.add_argument("--format", choices=["table", "json"], default="table")
     pl.add_argument("--json", action="store_true", help="the same as --format json")
+    add_slot_arguments(pl)
     pl.set_defaults(func=cmd_plan)

@@ -18,7 +18,7 @@ from typing import TypeGuard
 
 import psutil
 
-from stilts_tui.diskspace import DiskFullError, inject, is_disk_full
+from stilts_tui.diskspace import DiskFullError, inject, is_disk_full, room_made
 from stilts_tui.fileio import atomic_write
 
 BALLAST_BYTES = 64 * 1024
@@ -72,6 +72,7 @@ class RunnerFiles:
     def release_ballast(self) -> None:
         with contextlib.suppress(OSError):
             self.ballast.unlink()
+            room_made()
 
     def make_dirs(self) -> None:
         for d in (self.db.parent, self.control, self.sweeps, self.workers):

@@ -125,7 +125,9 @@ class LocalExecutor:
                 w.terminate()
 
     def running(self) -> list[tuple]:
-        return [(w.run, w.attempt, w.assigned_at or time.time()) for w in self.workers.values() if w.run is not None]
+        """A run waits for its worker's imports before it starts: the clock starts when both are there."""
+        return [(w.run, w.attempt, max(w.assigned_at or 0.0, w.ready_at)) for w in self.workers.values()
+                if w.run is not None and w.ready_at is not None]
 
     def kill_stalled(self, run_id: str) -> None:
         for w in self.workers.values():

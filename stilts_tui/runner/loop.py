@@ -185,10 +185,12 @@ class Runner:
                                       f"{smaller.micro_batch()[0]} and gradient accumulation (same effective batch)", **common)
             self.counts["retried"] += 1
         elif d.action == "requeue":  # a full disk: the run waits in the queue, its retries untouched
+            full = DiskFullError.reported(cfg.output_dir or self.db.parent, message)
             self.store.update(cfg.run_id, status=RunStatus.QUEUED, reason=reason,
-                              message=f"{message} (queued again: `stilts resume` runs it once space is freed)", **common)
+                              message=f"{full.problem}; queued again: `stilts resume` runs it once space is freed",
+                              **common)
             self.counts["retried"] += 1
-            self._enter_disk_full(DiskFullError(cfg.output_dir or self.db.parent, "write the run's files in"), message)
+            self._enter_disk_full(full, ending=cfg.run_id)
         elif d.action == "retry":
             self.store.update(cfg.run_id, status=RunStatus.QUEUED, reason=reason, retries=retries + 1,
                               message=f"{message} (retry {retries + 1} of {self.max_retries})", **common)
@@ -304,16 +306,15 @@ class Runner:
 
     # ------------------------------------------------------------------ a full disk
 
-    def _enter_disk_full(self, exc: DiskFullError, detail: str | None = None) -> None:
+    def _enter_disk_full(self, exc: DiskFullError, ending: str | None = None) -> None:
         """Stop taking new runs: the ones in flight go on (what they finish is kept), then the
         runner stops, and `stilts resume` continues once space is freed."""
         if self.disk_full is not None:
             return
         self.disk_full = exc
         self.files.release_ballast()  # room for the state file and the log to say so
-        in_flight = len(self.executor.busy())
-        self._notice(f"{exc.problem}" + (f" [{detail}]" if detail and detail not in exc.problem else "")
-                     + "; no new run starts" + (f", the {in_flight} in flight go on" if in_flight else "")
+        in_flight = len(self.executor.busy() - {ending})
+        self._notice(f"{exc.problem}; no new run starts" + (f", the {in_flight} in flight go on" if in_flight else "")
                      + f". {self.resume_hint()}")
 
     def resume_hint(self) -> str:

@@ -94,7 +94,7 @@ def slots_from_options(options: RunnerOptions, runs: list[RunConfig]) -> list[Sl
                       threads=options.threads, shape=shape, batch=batch, seq=seq)
 
 
-def with_executor(options: RunnerOptions, spec) -> RunnerOptions:
+def with_executor(options: RunnerOptions, spec, check: bool = True) -> RunnerOptions:
     """The options with the executor resolved: --executor over the spec's, the spec's [slurm]
     settings checked, and Slurm itself checked when it is to be used (a clear error here,
     not in the detached runner's log)."""
@@ -104,7 +104,7 @@ def with_executor(options: RunnerOptions, spec) -> RunnerOptions:
     stall_min = getattr(spec, "stall_limit_min", None)
     if options.stall_limit_s is None and stall_min is not None:
         options = replace(options, stall_limit_s=stall_min * 60)
-    if chosen["executor"] == "slurm":
+    if chosen["executor"] == "slurm" and check:
         from stilts_tui.runner.slurm_check import check_slurm
         from stilts_tui.sweep.executors import SlurmSettings
 

@@ -48,7 +48,8 @@ class Worker:
 
     @property
     def idle(self) -> bool:
-        return self.run is None and self.alive()
+        """Free for a run: alive, and not on its way out (a stopped or stalled run's worker exits)."""
+        return self.run is None and self.alive() and self.kill_deadline is None
 
     def alive(self) -> bool:
         return self.proc.poll() is None

@@ -105,8 +105,8 @@ def last_progress_any(records: list[dict], run_id: str) -> Event | None:
 
 
 STOP_REASONS = {"hangup": "its terminal closed (SIGHUP: a dropped SSH session?)", "interrupt": "Ctrl-C",
-                "terminated": "SIGTERM", "stop_requested": "stilts stop --all", "disk_full": "the disk is full",
-                "error": "an error"}
+                "terminated": "terminated (SIGTERM)", "stop_requested": "stilts stop --all",
+                "disk_full": "the disk is full", "error": "an error"}
 
 
 def runner_line(st: dict) -> str:
@@ -115,7 +115,7 @@ def runner_line(st: dict) -> str:
     if r == "running":
         line = f"runner: running (pid {st['runner_pid']})"
     elif r == "stopped":
-        line = f"runner: stopped {_when(st.get('ended_at'))} by {STOP_REASONS.get(st.get('stop_reason') or '', 'a stop')}"
+        line = f"runner: stopped {_when(st.get('ended_at'))}: {STOP_REASONS.get(st.get('stop_reason') or '', 'stopped')}"
     elif r == "crashed":
         line = f"runner: crashed {_when(st.get('ended_at'))}: {st.get('error') or '?'}"
     elif r == "died":
@@ -125,6 +125,20 @@ def runner_line(st: dict) -> str:
     if st.get("resume"):
         line += f"\n  continue it with: {st['resume']}"
     return line
+
+
+def runner_words(state: dict | None, alive: bool) -> str:
+    """The runner's state in a few words, for the app's summary line."""
+    if alive:
+        return "running"
+    if not state:
+        return "none"
+    status = state.get("status")
+    if status == "stopped":
+        return f"stopped: {STOP_REASONS.get(state.get('stop_reason') or '', 'stopped')}"
+    if status in ("finished", "crashed"):
+        return str(status)
+    return f"died ({fmt_duration(time.time() - state['heartbeat'])} ago)" if state.get("heartbeat") else "died"
 
 
 def _when(t: float | None) -> str:
@@ -145,7 +159,7 @@ def render_status(st: dict) -> str:
     lines = [f"sweep {st['name'] or '?'}  ({st['db']})", runner_line(st)]
     full = st.get("disk_full")
     if full:
-        lines.append(f"disk full: {full.get('message')}; now {fmt_bytes(st.get('free_bytes'))} free on {full.get('mount')}")
+        lines.append(f"  {full.get('message')}; now {fmt_bytes(st.get('free_bytes'))} free on {full.get('mount')}")
     lines += ["runs: " + "  ".join(f"{k} {c.get(k, 0)}" for k in ("queued", "running", "finished", "failed", "stopped", "blocked"))
              + f"  of {st['runs']}" + (f"   ETA {fmt_duration(st['eta_s'])}" if st["eta_s"] is not None else "")]
     queue = Counter(r["queue_state"] for r in st["running"] if r.get("queue_state"))

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from filelock import FileLock
 
-from stilts_tui.diskspace import inject
+from stilts_tui.diskspace import DiskFullError, inject, is_disk_full
 from stilts_tui.tasks import Task, load_examples
 from stilts_tui.tasks.encode import encode
 from stilts_tui.tasks.encode_heads import IGNORE
@@ -49,8 +49,10 @@ def tokenised_split(task: Task, split: str, data_dir: str | None, tokenizer, max
             try:
                 inject("cache", tmp)
                 datasets.Dataset.from_dict(encode(task, examples, tokenizer, max_length)).save_to_disk(str(tmp))
-            except BaseException:
+            except BaseException as exc:
                 shutil.rmtree(tmp, ignore_errors=True)  # a full disk gets back what the cache took
+                if is_disk_full(exc):
+                    raise DiskFullError(folder, "write the tokenised cache") from exc
                 raise
             tmp.rename(folder)
     return datasets.load_from_disk(str(folder)), examples

@@ -21,6 +21,7 @@ import psutil
 import torch
 
 from stilts_tui.data.subsample import subsample_indices
+from stilts_tui.diskspace import DiskFullError, is_disk_full
 from stilts_tui.errors import StiltsError
 from stilts_tui.models import resolve_model
 from stilts_tui.tasks import Example, Task, get_task, register_task_file, with_label_set
@@ -351,7 +352,13 @@ def run(cfg: RunConfig, events: EventWriter, cache: WarmCache | None = None) -> 
     result = score_dev(dev_ds, dev_examples)
     events.emit("eval", epoch=cfg.epochs, step=step, **result)
     if cfg.kind == "intermediate" or cfg.save_checkpoint:
-        save_checkpoint(model, tokenizer, task, Path(cfg.output_dir) / "checkpoint", cfg.run_id)
+        folder = Path(cfg.output_dir) / "checkpoint"
+        try:
+            save_checkpoint(model, tokenizer, task, folder, cfg.run_id)
+        except Exception as exc:  # a library's own error (safetensors) names no file: say which
+            if is_disk_full(exc):
+                raise DiskFullError(folder, "write the checkpoint") from exc
+            raise
     state.remove()
     return {**result, **recipe, "baselines": baselines, "steps": step, "wall_s": time.time() - start_time,
             "train_sequences_per_s": seqs / train_time if train_time else None,
