@@ -166,6 +166,23 @@ def test_sweep_through_slurm_with_a_cancel_a_killed_runner_and_a_resume(slurm_en
     assert accounting.pop(doomed_job) == "CANCELLED" and set(accounting.values()) == {"COMPLETED"}
 
 
+def test_a_hanging_run_on_slurm_is_cancelled_at_its_stall_limit_and_runs_again(slurm_env, tiny_models, train_data,
+                                                                                tmp_path):
+    raw = sweep_spec(tiny_models, train_data, seeds=(1,), intermediates=("none",)) | {
+        "executor": "slurm", "stall_limit_min": 0.25,  # 15 s (45 s while the job starts and loads)
+        "slurm": {"gpus_per_run": 0, "cpus_per_run": 1, "mem_gb": 2, "time_min": 10, "poll_s": 1.0}}
+    spec = write_toml(tmp_path / "s.toml", raw)
+    db = tmp_path / "results.json"
+    env = slurm_env | {"STILTS_FAULT_INJECT": "hang_once:2"}  # the first attempt hangs at step 2
+    stilts("run", str(spec), "--db", str(db), "--foreground", env=env, timeout=600)
+    [rec] = Store(db).runs()
+    assert rec["status"] == "finished" and rec["attempts"] == 2
+    [stalled] = rec["failures"]
+    assert stalled["reason"] == "stalled" and "stall limit 15s" in stalled["message"]
+    first_job = stalled["slot"].removeprefix("job ")
+    wait_for(lambda: job_state(sacct_jobs(slurm_env), first_job) == "CANCELLED", timeout=60, what="sacct CANCELLED")
+
+
 def test_stop_all_cancels_every_job_of_the_sweep(slurm_env, tiny_models, train_data, tmp_path):
     raw = sweep_spec(tiny_models, train_data, seeds=(1, 2), intermediates=("none",)) | {
         "executor": "slurm", "slurm": {"gpus_per_run": 0, "cpus_per_run": 1, "mem_gb": 2, "time_min": 10, "poll_s": 1.0}}

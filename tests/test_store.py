@@ -38,8 +38,9 @@ def test_a_crash_mid_write_leaves_the_previous_file_intact(tmp_path, monkeypatch
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "replace", crash)
-    with pytest.raises(StiltsError, match="No space left on device"):
+    with pytest.raises(StiltsError, match="the disk is full: could not write the results file") as err:
         s.update("r0", status="finished", score=1.0)
+    assert "free on" in err.value.problem and "the results file is intact" in (err.value.fix or "")
     monkeypatch.undo()
     s.close()
     assert db.read_bytes() == before

@@ -89,11 +89,13 @@ def test_a_foreground_sweep_cut_by_a_closed_terminal_is_resumed(tiny_models, tra
         "grid": {"lr": [1e-3], "batch_size": [8], "seed": [1, 2, 3]},
         "tasks": {"rte": {"epochs": 2, "max_length": 32}}}).encode())
     db = tmp_path / "results.json"
-    gate = tmp_path / "gate"  # the last seed's run waits at step 2: the sweep is mid-way when the terminal goes
+    # Seed 3's run waits at step 2 on one slot while the other slot finishes the rest: the sweep is
+    # mid-way when the terminal goes, whichever run the queue takes first.
+    gate = tmp_path / "gate"
     session = f"stilts-hup-{os.getpid()}"
     env = f"HF_HUB_OFFLINE=1 TERM=xterm-256color STILTS_FAULT_INJECT=gate:2@seed=3 STILTS_FAULT_GATE={gate}"
     tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "30",
-         f"cd {Path.cwd()} && {env} exec {sys.executable} -m stilts_tui run {spec} --db {db} --foreground --slots 1")
+         f"cd {Path.cwd()} && {env} exec {sys.executable} -m stilts_tui run {spec} --db {db} --foreground --slots 2")
     state_file = tmp_path / "results.runner.json"
     try:
         wait_screen(session, "✓", 180)  # a run finished, in this terminal's progress display

@@ -263,8 +263,12 @@ class PlanScreen(Screen):
             return None
         path = Path(self.query_one("#plan-path", Input).value.strip() or "experiments/my-study.toml")
         path = path if path.is_absolute() else self.root / path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(tomli_w.dumps(raw), encoding="utf-8")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(tomli_w.dumps(raw), encoding="utf-8")
+        except OSError as exc:  # a full disk, a read-only folder: said, and the app goes on
+            self.notify(f"cannot save {path}: {exc.strerror or exc}", severity="error", timeout=8, markup=False)
+            return None
         return path
 
     def action_save(self) -> None:

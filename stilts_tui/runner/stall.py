@@ -11,7 +11,8 @@ where a step's time is the span between two `step` events over the steps between
 spell is the span between any two events of one attempt (an evaluation, a checkpoint write), and
 the dev pass is estimated from the run's dev size and its training throughput (a forward pass
 of one sequence costs about a third of a training step's). Before a run's first event (loading
-and tokenising, which report nothing) the default limit is three times as long."""
+and tokenising, which report nothing; a Slurm job's own start) the limit, learnt or set, is
+three times as long."""
 
 from __future__ import annotations
 
@@ -89,12 +90,13 @@ class StallWatch:
             self.runs.pop(cfg.run_id, None)
 
     def limit(self, cfg: RunConfig, w: _Watched | None) -> float:
+        loading = LOADING_FACTOR if w is None or not w.events else 1.0
         if self.fixed_s is not None:
-            return self.fixed_s
+            return self.fixed_s * loading
         learnt = max(FLOOR_S, STEP_FACTOR * self.slowest_step.get(cfg.model, 0.0),
                      GAP_FACTOR * self.longest_gap.get(cfg.model, 0.0),
                      EVAL_FACTOR * (w.dev_s if w else 0.0))
-        return learnt * (LOADING_FACTOR if w is None or not w.events else 1.0)
+        return learnt * loading
 
     def watch(self, cfg: RunConfig, attempt: int, since: float) -> _Watched:
         """The run's record, begun at `since` when the run has said nothing yet this attempt."""
