@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psutil
 
-from stilts_tui.diskspace import DiskFullError, free_bytes
+from stilts_tui.diskspace import DiskFullError, free_bytes, mount_point
 from stilts_tui.records import RunStatus
 from stilts_tui.runner.estimate import cost
 from stilts_tui.runner.executor import Executor, Handle
@@ -321,8 +321,6 @@ class Runner:
         return f"Free space on {self.disk_full_mount()}, then `stilts resume --db {self.db}` continues the sweep"
 
     def disk_full_mount(self) -> str:
-        from stilts_tui.diskspace import mount_point
-
         return str(mount_point(self.disk_full.path)) if self.disk_full else ""
 
     def _notice(self, msg: str) -> None:

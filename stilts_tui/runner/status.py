@@ -14,25 +14,21 @@ from stilts_tui.runner.files import RunnerFiles, runner_alive
 from stilts_tui.runner.stall import nearing
 from stilts_tui.store import Store
 from stilts_tui.train.config import RunConfig
-from stilts_tui.train.events import Event, Started, Step, parse_event
+from stilts_tui.train.events import Event, parse_event
 
 
-def last_progress(events_path: str | None, attempt: int) -> Started | Step | None:
-    """The newest step event of this attempt, from the end of the run's event log."""
+def newest_events(events_path: str | None, attempt: int) -> list[Event]:
+    """This attempt's events at the end of the run's event log, newest first."""
     if not events_path:
-        return None
+        return []
     try:
         with open(events_path, "rb") as fh:
             fh.seek(0, 2)
             fh.seek(max(0, fh.tell() - 16384))
             lines = fh.read().splitlines()
     except OSError:
-        return None
-    for line in reversed(lines):
-        ev = parse_event(line)
-        if ev and ev["attempt"] == attempt and ev["event"] in ("step", "started"):
-            return ev
-    return None
+        return []
+    return [ev for ev in map(parse_event, reversed(lines)) if ev and ev["attempt"] == attempt]
 
 
 def sweep_status(db: Path) -> dict:
@@ -45,16 +41,22 @@ def sweep_status(db: Path) -> dict:
     counts = Counter(r.get("status", "?") for r in mine)
     now = time.time()
     running = []
+    stalls = state.get("stalls") or {}
     for r in mine:
         if r.get("status") != RunStatus.RUNNING:
             continue
-        ev: dict = dict(last_progress(r.get("events_path"), r.get("attempts", 1)) or {})
+        events = newest_events(r.get("events_path"), r.get("attempts", 1))
+        ev: dict = dict(next((e for e in events if e["event"] in ("step", "started")), None) or {})
+        stall = stalls.get(r["run_id"]) or {}
         running.append({"run_id": r["run_id"], "kind": r.get("kind"), "intermediate": r.get("intermediate"),
                          "target": r.get("target"), "slot": r.get("slot"), "device": r.get("device"),
                          "attempt": r.get("attempts"), "step": ev.get("step", 0),
                          "total_steps": ev.get("total_steps") or r.get("total_steps"), "loss": ev.get("loss"),
                          "elapsed_s": now - (r.get("started_at") or now), "queue_state": r.get("queue_state"),
-                         "slurm_job": r.get("slurm_job"), "requeues": r.get("requeues", 0)})
+                         "slurm_job": r.get("slurm_job"), "requeues": r.get("requeues", 0),
+                         # quiet since its last event (its log is fresher than the state file), and its limit
+                         "quiet_s": now - events[0]["t"] if events else stall.get("quiet_s"),
+                         "limit_s": stall.get("limit_s")})
     alive = runner_alive(state)
     eta = None
     started = state.get("started_at")
@@ -65,13 +67,6 @@ def sweep_status(db: Path) -> dict:
     if alive and started and done_cost > 0:
         eta = (now - started) * left_cost / done_cost
     by_slot = Counter(r.get("slot") for r in mine if r.get("status") == "running")
-    stalls = state.get("stalls") or {}
-    for r in running:
-        st = stalls.get(r["run_id"]) or {}
-        r["limit_s"] = st.get("limit_s")
-        # quiet since its last event (from its log: fresher than the state file), else the runner's count
-        last = last_progress_any(mine, r["run_id"])
-        r["quiet_s"] = now - last["t"] if last else st.get("quiet_s")
     runner = "running" if alive else (state.get("status") if state.get("status") in ("finished", "stopped", "crashed")
                                       else ("died" if state else "none"))
     left = counts.get("queued", 0) + counts.get("running", 0)
@@ -83,25 +78,6 @@ def sweep_status(db: Path) -> dict:
             "heartbeat_age_s": now - state["heartbeat"] if state.get("heartbeat") else None,
             "runs": len(mine), "counts": dict(counts), "running": running, "eta_s": eta,
             "slots": [s | {"runs_now": by_slot.get(s["id"], 0)} for s in state.get("slots", [])], "log": str(files.log)}
-
-
-def last_progress_any(records: list[dict], run_id: str) -> Event | None:
-    """The newest event of any kind of a running run's current attempt."""
-    rec = next((r for r in records if r["run_id"] == run_id), None)
-    if not rec or not rec.get("events_path"):
-        return None
-    try:
-        with open(rec["events_path"], "rb") as fh:
-            fh.seek(0, 2)
-            fh.seek(max(0, fh.tell() - 16384))
-            lines = fh.read().splitlines()
-    except OSError:
-        return None
-    for line in reversed(lines):
-        ev = parse_event(line)
-        if ev and ev["attempt"] == rec.get("attempts", 1):
-            return ev
-    return None
 
 
 STOP_REASONS = {"hangup": "its terminal closed (SIGHUP: a dropped SSH session?)", "interrupt": "Ctrl-C",
