@@ -27,6 +27,8 @@ class Live:
     total_steps: int = 0
     loss: float | None = None
     losses: deque = field(default_factory=lambda: deque(maxlen=HISTORY))
+    steps: deque = field(default_factory=lambda: deque(maxlen=HISTORY))     # the step of each loss point
+    lrs: deque = field(default_factory=lambda: deque(maxlen=HISTORY))       # the learning rate there
     sequences_per_s: float | None = None
     memory_mb: float | None = None
     evals: list[Eval] = field(default_factory=list)
@@ -40,14 +42,16 @@ class Live:
 class EventTails:
     """Per run, the byte offset read so far in its event log and what it said."""
 
-    def __init__(self) -> None:
+    def __init__(self, history: int = HISTORY) -> None:
         self.readers: dict[str, EventLines] = {}
         self.live: dict[str, Live] = {}
+        self.history = history  # points kept per run: a sparkline's few, or a whole curve
 
     def read(self, run_id: str, path: str | None, attempt: int) -> Live:
         live = self.live.get(run_id)
         if live is None or live.attempt != attempt:
-            live = self.live[run_id] = Live(attempt=attempt)
+            live = self.live[run_id] = Live(attempt=attempt, losses=deque(maxlen=self.history),
+                                            steps=deque(maxlen=self.history), lrs=deque(maxlen=self.history))
             self.readers[run_id] = EventLines()
         for ev in self.readers[run_id].read_file(path):
             if ev["attempt"] == attempt:
@@ -69,6 +73,8 @@ def apply_event(live: Live, ev: Event) -> None:
         live.step, live.total_steps = ev["step"], ev["total_steps"]
         live.loss, live.sequences_per_s, live.memory_mb = ev["loss"], ev["sequences_per_s"], ev["memory_mb"]
         live.losses.append(ev["loss"])
+        live.steps.append(ev["step"])
+        live.lrs.append(ev["lr"])
         live.lines.append(f"step {live.step}/{live.total_steps} loss {ev['loss']:.4f} {ev['sequences_per_s']:.0f} seq/s")
     elif ev["event"] == "eval":
         live.evals.append(ev)
@@ -126,6 +132,9 @@ def load_snapshot(db: Path, tails: EventTails, previous: Snapshot | None = None)
     return Snapshot(db, records, state, runner_alive(state), live, time.time(), time.perf_counter() - t0, stamp, version)
 
 
+CURVE_HISTORY = 100_000  # loss points the run detail keeps: a whole run's curve
+
+
 def read_full(record: dict) -> Live:
-    """Everything the event log of a run's latest attempt holds (the run detail screen)."""
-    return EventTails().read(record["run_id"], record.get("events_path"), record.get("attempts", 1) or 1)
+    """Everything the event log of a run's latest attempt holds."""
+    return EventTails(CURVE_HISTORY).read(record["run_id"], record.get("events_path"), record.get("attempts", 1) or 1)

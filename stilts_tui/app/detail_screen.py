@@ -1,23 +1,26 @@
-"""One run: its full config, the hand-off report, loss and eval curves, the log, and why it failed."""
+"""One run: its full config, the hand-off report, its loss (or learning-rate) curve drawn through
+plotext, growing while the run trains, its evaluations, the log, and why it failed."""
 
 from __future__ import annotations
 
 import json
+import os
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from stilts_tui.app.data import read_full
-from stilts_tui.app.format import esc, pair, sparkline
+from stilts_tui.analysis.curves import Curve, render_curves
+from stilts_tui.app.data import CURVE_HISTORY, EventTails, Live, Snapshot
+from stilts_tui.app.format import esc, pair
 from stilts_tui.records import RunStatus
 
 
-def detail_text(rec: dict) -> str:
+def detail_head(rec: dict, live: Live) -> str:
     """Markup: every value that came from a user or a run goes through `esc`."""
-    live = read_full(rec)
     lines = [f"[b]run {esc(rec['run_id'])}[/b]  {esc(pair(rec))}  status {esc(rec.get('status'))}  "
              f"attempts {esc(rec.get('attempts', 0))}"]
     if rec.get("score") is not None:
@@ -36,27 +39,74 @@ def detail_text(rec: dict) -> str:
         h = live.handoff
         lines += ["[b]hand-off:[/b] " + esc(h["rule"]),
                   esc(f"  kept {', '.join(h.get('kept', []))}; re-initialised {', '.join(h.get('reinitialised', [])) or '—'}")]
-    if live.losses:
-        lines += [f"[b]loss[/b] ({len(live.losses)} points, last {live.losses[-1]:.4f})", "  " + sparkline(live.losses, 60)]
+    return "\n".join(lines)
+
+
+def detail_tail(rec: dict, live: Live) -> str:
+    lines = []
     if live.evals:
-        lines.append("[b]evals:[/b] " + ", ".join(f"epoch {esc(e['epoch'])}: {e['score'] * 100:.1f}"
-                                                  for e in live.evals))
+        lines.append("[b]evals:[/b] " + ", ".join(f"epoch {esc(e['epoch'])} (step {esc(e['step'])}): "
+                                                  f"{e['score'] * 100:.1f}" for e in live.evals))
     lines += ["[b]log:[/b]", *[f"  {esc(x)}" for x in list(live.lines)[-15:]]]
     lines += ["[b]config:[/b]", esc(json.dumps(rec.get("config", {}), indent=2, sort_keys=True))]
     return "\n".join(lines)
 
 
+def run_curve(rec: dict, live: Live, what: str) -> Curve:
+    """The run's loss (with its evaluations' steps marked on the curve) or its learning rate."""
+    steps = list(live.steps)
+    if what == "lr":
+        return Curve("learning rate", steps, list(live.lrs))
+    losses = list(live.losses)
+    marks = []
+    for e in live.evals:  # an evaluation sits on the curve at the loss of its step
+        if steps and e["step"] in steps:
+            marks.append((float(e["step"]), float(losses[steps.index(e["step"])])))
+    return Curve("loss", steps, losses, marks)
+
+
 class RunDetailScreen(Screen):
-    BINDINGS = [Binding("escape,q", "app.pop_screen", "Back", id="detail.back")]
+    BINDINGS = [Binding("escape,q", "app.pop_screen", "Back", id="detail.back"),
+                Binding("l", "toggle_curve", "Loss / LR", id="detail.curve")]
 
     def __init__(self, record: dict) -> None:
         super().__init__(id="detail")
         self.record = record
+        self.tails = EventTails(CURVE_HISTORY)  # its own reader: the whole curve, read incrementally
+        self.curve = "loss"
+        self.ready = False
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="detail-body"):
-            yield Static(detail_text(self.record), id="detail-text", markup=True)
+            yield Static("", id="detail-head", markup=True)
+            yield Static("", id="detail-chart", markup=False)
+            yield Static("", id="detail-tail", markup=True)
         yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#detail-body").focus()
+        self.ready = True
+        self.redraw()
+
+    def show(self, snap: Snapshot) -> None:
+        """A new snapshot: the record's newest state, and the lines its log gained (live while it runs)."""
+        rec = next((r for r in snap.records if r["run_id"] == self.record["run_id"]), None)
+        if rec is not None:
+            self.record = rec
+        self.redraw()
+
+    def action_toggle_curve(self) -> None:
+        self.curve = "lr" if self.curve == "loss" else "loss"
+        self.redraw()
+
+    def redraw(self) -> None:
+        rec = self.record
+        live = self.tails.read(rec["run_id"], rec.get("events_path"), rec.get("attempts", 1) or 1)
+        self.query_one("#detail-head", Static).update(detail_head(rec, live))
+        width = max(40, min(self.size.width - 4, 120)) if self.size.width else 80
+        title = (f"{'training loss' if self.curve == 'loss' else 'learning rate'} by step "
+                 f"({len(live.steps)} points; l: {'learning rate' if self.curve == 'loss' else 'loss'})")
+        chart = render_curves([run_curve(rec, live, self.curve)], title, "loss" if self.curve == "loss" else "lr",
+                              width=width, height=14, color="NO_COLOR" not in os.environ)
+        self.query_one("#detail-chart", Static).update(Text.from_ansi(chart))
+        self.query_one("#detail-tail", Static).update(detail_tail(rec, live))

@@ -10,6 +10,7 @@ from textual.widgets import Static
 
 
 def keys_text(app) -> str:
+    from stilts_tui.app.detail_screen import RunDetailScreen
     from stilts_tui.app.pair_screen import PairScreen
     from stilts_tui.app.plan_screen import PlanScreen
     from stilts_tui.app.results_screen import ResultsScreen
@@ -17,7 +18,8 @@ def keys_text(app) -> str:
     from stilts_tui.app.runs_table import RunsTable
 
     sections = [("everywhere", type(app).BINDINGS), ("runs", RunsScreen.BINDINGS + RunsTable.BINDINGS),
-                ("results", ResultsScreen.BINDINGS), ("a matrix cell opened", PairScreen.BINDINGS),
+                ("a run opened", RunDetailScreen.BINDINGS), ("results", ResultsScreen.BINDINGS),
+                ("a matrix cell opened", PairScreen.BINDINGS),
                 ("plan", PlanScreen.BINDINGS)]
     out = ["[b]stilts tui[/b] — quitting never stops a sweep; the runner works on in the background.", ""]
     for name, bindings in sections:

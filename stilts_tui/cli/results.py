@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -70,15 +71,48 @@ def _study_view(args: argparse.Namespace, width: int) -> int:
 def cmd_plot(args: argparse.Namespace) -> int:
     from stilts_tui.analysis.report import violins_for
 
+    if args.width < 40 or args.height < 6:
+        raise StiltsError("--width must be at least 40 and --height at least 6")
+    if args.runs:
+        sys.stdout.write(_curves(Path(args.db), args.runs, "lr" if args.lr else "loss", args.width, args.height))
+        return 0
+    if not args.target:
+        raise StiltsError("say what to plot: a target's violins, or runs' curves",
+                          "stilts plot rte  or  stilts plot --runs RUN_ID [RUN_ID ...]")
     records = load_records(Path(args.db), args.spec, args.filter)
     targets = sorted({r["target"] for r in records if r.get("kind") == "target"})
     if args.target not in targets:
         raise StiltsError(f"no target runs for {args.target!r} in {args.db}",
                           "targets with runs: " + (", ".join(targets) or "none yet"))
-    if args.width < 40 or args.height < 6:
-        raise StiltsError("--width must be at least 40 and --height at least 6")
     sys.stdout.write(violins_for(records, args.target, args.baseline, args.width, args.height))
     return 0
+
+
+def _curves(db: Path, run_ids: list[str], what: str, width: int, height: int) -> str:
+    """The runs' loss (or learning-rate) curves, overlaid, from their event logs' current attempts."""
+    from stilts_tui.analysis.curves import Curve, differing_labels, render_curves
+    from stilts_tui.store import Store
+    from stilts_tui.train.events import read_events
+
+    with Store(db) as store:
+        records = [store.get(run_id) for run_id in run_ids]
+    missing = [run_id for run_id, rec in zip(run_ids, records, strict=True) if rec is None]
+    if missing:
+        raise StiltsError(f"no run {', '.join(missing)} in {db}", f"list them with stilts results --runs --db {db}")
+    labels = differing_labels([r.get("config") or r for r in records if r], run_ids)
+    curves = []
+    for rec, label in zip(records, labels, strict=True):
+        assert rec is not None
+        events = [e for e in read_events(rec.get("events_path") or "") if e["attempt"] == (rec.get("attempts") or 1)]
+        steps = [e for e in events if e["event"] == "step"]
+        loss_at = {e["step"]: e["loss"] for e in steps}
+        marks = [] if what == "lr" else [(float(e["step"]), float(loss_at[e["step"]])) for e in events
+                                          if e["event"] == "eval" and e["step"] in loss_at]
+        curves.append(Curve(label, [e["step"] for e in steps], [e["lr" if what == "lr" else "loss"] for e in steps],
+                            marks))
+    title = f"{'learning rate' if what == 'lr' else 'training loss'} of {len(curves)} run(s)" + \
+        ("" if what == "lr" else "  (◆ evaluations)")
+    return render_curves(curves, title, what, width, height, color=sys.stdout.isatty() and "NO_COLOR" not in os.environ)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -139,8 +173,10 @@ def register(sub: Commands) -> None:
     res.add_argument("--spec", help="only runs of this spec name")
     res.set_defaults(func=cmd_results)
 
-    pt = sub.add_parser("plot", help="violins of dev scores per intermediate for one target")
-    pt.add_argument("target")
+    pt = sub.add_parser("plot", help="violins of dev scores per intermediate for one target, or runs' loss curves")
+    pt.add_argument("target", nargs="?")
+    pt.add_argument("--runs", nargs="+", metavar="RUN_ID", help="overlay these runs' training-loss curves instead")
+    pt.add_argument("--lr", action="store_true", help="with --runs: their learning-rate schedules")
     pt.add_argument("--db", default=DEFAULT_DB)
     pt.add_argument("--filter", action="append", metavar="KEY=VALUE")
     pt.add_argument("--spec", help="only runs of this spec name")
