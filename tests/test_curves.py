@@ -98,3 +98,31 @@ async def test_the_run_detail_curve_grows_while_the_run_trains(tmp_path):
         assert "learning rate by step" in text()
         await pilot.press("l")
         assert "training loss by step" in text()
+
+
+async def test_marked_runs_are_compared_in_one_chart(tmp_path):
+    from stilts_tui.app.runs_table import RunsTable
+
+    a, rec_a = _run(tmp_path, 1, 1e-5)
+    b, rec_b = _run(tmp_path, 1, 2e-5)
+    for cfg in (a, b):
+        Path(cfg.events_path).write_text(_steps(cfg, 1, 30))
+    db = tmp_path / "results.json"
+    write_store(db, [rec_a, rec_b])
+    app = StiltsApp(db, refresh_s=0.5)
+
+    def text() -> str:
+        return "\n".join(str(w.render()) for w in app.screen.query("Static"))
+
+    async with app.run_test(size=(100, 30)) as pilot:
+        table = app.screen.query_one(RunsTable)
+        await until(pilot, lambda: len(table.rows) == 2, what="rows")
+        await pilot.press("space", "space")
+        assert sorted(table.marked) == sorted([a.run_id, b.run_id])
+        await pilot.press("c")
+        await until(pilot, lambda: app.screen.id == "curves" and "training loss of 2 run(s)" in text(), what="chart")
+        assert "lr 1e-05" in text() and "lr 2e-05" in text() and sum(ch in BRAILLE for ch in text()) > 20
+        await pilot.press("l")
+        assert "learning rate of 2 run(s)" in text()
+        await pilot.press("escape")
+        assert app.screen.id == "runs"

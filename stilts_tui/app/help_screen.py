@@ -10,6 +10,7 @@ from textual.widgets import Static
 
 
 def keys_text(app) -> str:
+    from stilts_tui.app.curves_screen import CurvesScreen
     from stilts_tui.app.detail_screen import RunDetailScreen
     from stilts_tui.app.pair_screen import PairScreen
     from stilts_tui.app.plan_screen import PlanScreen
@@ -18,7 +19,8 @@ def keys_text(app) -> str:
     from stilts_tui.app.runs_table import RunsTable
 
     sections = [("everywhere", type(app).BINDINGS), ("runs", RunsScreen.BINDINGS + RunsTable.BINDINGS),
-                ("a run opened", RunDetailScreen.BINDINGS), ("results", ResultsScreen.BINDINGS),
+                ("a run opened", RunDetailScreen.BINDINGS), ("marked runs compared", CurvesScreen.BINDINGS),
+                ("results", ResultsScreen.BINDINGS),
                 ("a matrix cell opened", PairScreen.BINDINGS),
                 ("plan", PlanScreen.BINDINGS)]
     out = ["[b]stilts tui[/b] — quitting never stops a sweep; the runner works on in the background.", ""]

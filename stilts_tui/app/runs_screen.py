@@ -47,6 +47,7 @@ class RunsScreen(Screen):
         Binding("o", "sort", "Sort", id="runs.sort"),
         Binding("x", "stop", "Stop run", id="runs.stop"),
         Binding("R", "retry", "Retry", id="runs.retry"),
+        Binding("c", "compare", "Curves", id="runs.compare"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="runs.clear_filter"),
     ]
 
@@ -199,6 +200,19 @@ class RunsScreen(Screen):
     @on(RunsTable.Opened)
     def _open(self, event: RunsTable.Opened) -> None:
         self.app.open_run(event.run_id)
+
+    def action_compare(self) -> None:
+        """The loss curves of the marked runs (space), or of the run under the cursor, overlaid."""
+        from stilts_tui.app.curves_screen import CurvesScreen
+
+        table = self.query_one(RunsTable)
+        ids = list(table.marked) or ([table.current["run_id"]] if table.current else [])
+        by_id = {r["run_id"]: r for r in (self.snapshot.records if self.snapshot else [])}
+        records = [by_id[i] for i in ids if i in by_id]
+        if not records:
+            self.notify("mark runs with space first, then press c", severity="warning")
+            return
+        self.app.push_screen(CurvesScreen(records))
 
     def action_stop(self) -> None:
         self._on_current("stop")

@@ -66,6 +66,7 @@ class RunsTable(ScrollView, can_focus=True):
         Binding("home", "cursor_to(0)", "First", show=False, id="runs.first"),
         Binding("end", "cursor_to(-1)", "Last", show=False, id="runs.last"),
         Binding("enter", "open", "Open", id="runs.open"),
+        Binding("space", "mark", "Mark", key_display="␣", id="runs.mark"),
     ]
     COMPONENT_CLASSES = {"runs-table--header", "runs-table--cursor"}
     DEFAULT_CSS = """
@@ -84,6 +85,7 @@ class RunsTable(ScrollView, can_focus=True):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.rows: list[dict] = []
+        self.marked: list[str] = []  # run ids marked with space, in the order marked (compared together)
 
     def set_rows(self, rows: list[dict]) -> None:
         keep = self.rows[self.cursor]["run_id"] if self.rows and self.cursor < len(self.rows) else None
@@ -118,6 +120,18 @@ class RunsTable(ScrollView, can_focus=True):
         if self.rows:
             self.cursor = index % len(self.rows)
 
+    def action_mark(self) -> None:
+        """Mark (or unmark) the run under the cursor and move on, as a file manager does."""
+        if not self.current:
+            return
+        run_id = self.current["run_id"]
+        if run_id in self.marked:
+            self.marked.remove(run_id)
+        else:
+            self.marked.append(run_id)
+        self.action_cursor(1)
+        self.refresh()
+
     def action_open(self) -> None:
         if self.current:
             self.post_message(self.Opened(self.current["run_id"]))
@@ -126,6 +140,8 @@ class RunsTable(ScrollView, can_focus=True):
         parts = []
         for c in cols:
             text = c.title if row is None else str(row.get(c.key, ""))
+            if row is not None and c.key == "status" and row["run_id"] in self.marked:
+                text = "●" + text
             text = text[: c.width]
             parts.append(text.rjust(c.width) if c.right else text.ljust(c.width))
         return " ".join(parts)
