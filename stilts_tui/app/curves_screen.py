@@ -9,6 +9,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
@@ -48,6 +49,12 @@ class CurvesScreen(Screen):
         self.redraw()
 
     def redraw(self) -> None:
+        try:
+            self._redraw()
+        except NoMatches:  # a refresh landing while the screen closes: its widgets are gone
+            return
+
+    def _redraw(self) -> None:
         curves = []
         for rec, label in zip(self.records, self.labels, strict=True):
             live = self.tails.read(rec["run_id"], rec.get("events_path"), rec.get("attempts", 1) or 1)

@@ -10,6 +10,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
@@ -100,6 +101,12 @@ class RunDetailScreen(Screen):
         self.redraw()
 
     def redraw(self) -> None:
+        try:
+            self._redraw()
+        except NoMatches:  # a refresh landing while the screen closes: its widgets are gone
+            return
+
+    def _redraw(self) -> None:
         rec = self.record
         live = self.tails.read(rec["run_id"], rec.get("events_path"), rec.get("attempts", 1) or 1)
         self.query_one("#detail-head", Static).update(detail_head(rec, live))
