@@ -15,7 +15,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from stilts_tui.analysis.curves import Curve, render_curves
-from stilts_tui.app.data import CURVE_HISTORY, EventTails, Live, Snapshot
+from stilts_tui.app.data import CURVE_HISTORY, EventTails, Live, Snapshot, read_full
 from stilts_tui.app.format import esc, pair
 from stilts_tui.records import RunStatus
 
@@ -51,6 +51,12 @@ def detail_tail(rec: dict, live: Live) -> str:
     lines += ["[b]log:[/b]", *[f"  {esc(x)}" for x in list(live.lines)[-15:]]]
     lines += ["[b]config:[/b]", esc(json.dumps(rec.get("config", {}), indent=2, sort_keys=True))]
     return "\n".join(lines)
+
+
+def detail_text(rec: dict) -> str:
+    """Everything the detail says of a run but its chart, from the whole event log (markup)."""
+    live = read_full(rec)
+    return detail_head(rec, live) + "\n" + detail_tail(rec, live)
 
 
 def run_curve(rec: dict, live: Live, what: str) -> Curve:
