@@ -10,13 +10,12 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.css.query import NoMatches
-from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from stilts_tui.analysis.curves import Curve, render_curves
-from stilts_tui.app.data import CURVE_HISTORY, EventTails, Live, Snapshot, read_full
+from stilts_tui.analysis.curves import render_curves
+from stilts_tui.app.data import Live, read_full
 from stilts_tui.app.format import esc, pair
+from stilts_tui.app.live_curves import LiveCurvesScreen, run_curve
 from stilts_tui.records import RunStatus
 
 
@@ -59,29 +58,16 @@ def detail_text(rec: dict) -> str:
     return detail_head(rec, live) + "\n" + detail_tail(rec, live)
 
 
-def run_curve(rec: dict, live: Live, what: str) -> Curve:
-    """The run's loss (with its evaluations' steps marked on the curve) or its learning rate."""
-    steps = list(live.steps)
-    if what == "lr":
-        return Curve("learning rate", steps, list(live.lrs))
-    losses = list(live.losses)
-    marks = []
-    for e in live.evals:  # an evaluation sits on the curve at the loss of its step
-        if steps and e["step"] in steps:
-            marks.append((float(e["step"]), float(losses[steps.index(e["step"])])))
-    return Curve("loss", steps, losses, marks)
-
-
-class RunDetailScreen(Screen):
+class RunDetailScreen(LiveCurvesScreen):
     BINDINGS = [Binding("escape,q", "app.pop_screen", "Back", id="detail.back"),
                 Binding("l", "toggle_curve", "Loss / LR", id="detail.curve")]
 
     def __init__(self, record: dict) -> None:
-        super().__init__(id="detail")
-        self.record = record
-        self.tails = EventTails(CURVE_HISTORY)  # its own reader: the whole curve, read incrementally
-        self.curve = "loss"
-        self.ready = False
+        super().__init__([record], "detail")
+
+    @property
+    def record(self) -> dict:
+        return self.records[0]
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="detail-body"):
@@ -92,34 +78,16 @@ class RunDetailScreen(Screen):
 
     def on_mount(self) -> None:
         self.query_one("#detail-body").focus()
-        self.ready = True
-        self.redraw()
-
-    def show(self, snap: Snapshot) -> None:
-        """A new snapshot: the record's newest state, and the lines its log gained (live while it runs)."""
-        rec = next((r for r in snap.records if r["run_id"] == self.record["run_id"]), None)
-        if rec is not None:
-            self.record = rec
-        self.redraw()
-
-    def action_toggle_curve(self) -> None:
-        self.curve = "lr" if self.curve == "loss" else "loss"
-        self.redraw()
-
-    def redraw(self) -> None:
-        try:
-            self._redraw()
-        except NoMatches:  # a refresh landing while the screen closes: its widgets are gone
-            return
+        super().on_mount()
 
     def _redraw(self) -> None:
         rec = self.record
-        live = self.tails.read(rec["run_id"], rec.get("events_path"), rec.get("attempts", 1) or 1)
+        live = self.live(rec)
         self.query_one("#detail-head", Static).update(detail_head(rec, live))
         width = max(40, min(self.size.width - 4, 120)) if self.size.width else 80
         title = (f"{'training loss' if self.curve == 'loss' else 'learning rate'} by step "
                  f"({len(live.steps)} points; l: {'learning rate' if self.curve == 'loss' else 'loss'})")
-        chart = render_curves([run_curve(rec, live, self.curve)], title, "loss" if self.curve == "loss" else "lr",
+        chart = render_curves([run_curve(live, self.curve)], title, "loss" if self.curve == "loss" else "lr",
                               width=width, height=14, color="NO_COLOR" not in os.environ)
         self.query_one("#detail-chart", Static).update(Text.from_ansi(chart))
         self.query_one("#detail-tail", Static).update(detail_tail(rec, live))
