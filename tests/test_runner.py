@@ -316,6 +316,36 @@ def test_sigkill_of_the_runner_then_resume_gives_every_result_exactly_once(phase
         assert len(finished) == 1, (cfg.run_id, len(finished))
 
 
+@pytest.mark.parametrize("where", ["stdout", "log", "neither"])
+def test_a_run_that_finished_as_the_runner_stopped_keeps_its_result(where, tiny_models, train_data, tmp_path):
+    """The stop (SIGHUP, Ctrl-C) lands after a worker wrote `finished` but before the runner read
+    it: shutdown keeps that result (from the unread stdout, or from the event log) instead of
+    queueing the run to train a second time; a run stopped mid-way goes back to the queue."""
+    from types import SimpleNamespace
+
+    runs = expand(parse_spec(sweep_spec(tiny_models, train_data, seeds=(1,), intermediates=("none",))), tmp_path)
+    [cfg] = runs
+    runner = Runner(tmp_path / "results.json", runs, plan_slots(gpus=[], cpu_slots=1, threads=1))
+    runner.store = Store(runner.db, writer=True)
+    runner._prepare()
+    runner.store.update(cfg.run_id, status="running", attempts=1)
+    base = {"v": 1, "run_id": cfg.run_id, "attempt": 1, "t": 1.0}
+    finished = base | {"event": "finished", "wall_s": 2.0,
+                       "metrics": {"score": 0.625, "metric": "accuracy", "n": 8, "final_loss": 0.69}}
+    killed = base | {"event": "failed", "reason": "killed", "message": "SIGTERM"}
+    Path(cfg.events_path).parent.mkdir(parents=True, exist_ok=True)
+    Path(cfg.events_path).write_text(json.dumps(finished if where == "log" else killed) + "\n")
+    handle = SimpleNamespace(run=cfg, attempt=1)
+    kept = runner.keep_finished(handle, [killed, finished] if where == "stdout" else [killed])
+    rec = runner.store.get(cfg.run_id)
+    runner.store.close()
+    assert kept is (where != "neither")
+    if kept:
+        assert handle.run is None and rec["status"] == "finished" and rec["score"] == 0.625
+    else:
+        assert handle.run is cfg and rec["status"] == "running"  # shutdown then queues it again
+
+
 # ------------------------------------------------------------------ the sweep benchmark
 
 

@@ -159,6 +159,9 @@ class LocalExecutor:
         for w in self.workers.values():
             if w.alive():
                 w.kill_now(grace=0)
+            if w.run is not None and self.host.keep_finished(w, w.read_events()):
+                w.close()
+                continue
             if w.run is not None:
                 with contextlib.suppress(Exception):
                     self.host.store.update(w.run.run_id, status=RunStatus.QUEUED, pid=None, slot=None, reason="stopped",

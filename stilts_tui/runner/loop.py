@@ -154,6 +154,21 @@ class Runner:
         self.counts["recovered" if recovered else "finished"] += 1
         self._tell(self.on_run, cfg, self.store.get(cfg.run_id) or {})
 
+    def keep_finished(self, h: Handle, events: list[Event]) -> bool:
+        """At shutdown: a run whose worker got to `finished` before it was stopped (the line still
+        unread on its stdout, or only in its event log) keeps that result instead of training again."""
+        cfg = h.run
+        if cfg is None:
+            return False
+        said = [ev for ev in events
+                if ev["event"] == "finished" and ev["run_id"] == cfg.run_id and ev["attempt"] == h.attempt]
+        ev = said[-1] if said else recovered_result(self.store.get(cfg.run_id) or {})
+        if ev is None:
+            return False
+        h.run = None
+        self._record_finished(cfg, ev)
+        return True
+
     def record_failure(self, h: Handle, reason: str, message: str, tail: list[str]) -> None:
         """One failed attempt: stored with its reason, then retried or given up (runner/retry.py)."""
         cfg = h.run

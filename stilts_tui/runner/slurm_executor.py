@@ -230,7 +230,7 @@ class SlurmExecutor:
         for h in self.jobs.values():
             if cancel:
                 h.terminate()
-            if cancel and h.run is not None:
+            if cancel and h.run is not None and not self.host.keep_finished(h, h.read_events()):
                 self.host.store.update(h.run.run_id, status=RunStatus.QUEUED, pid=None, reason="stopped",
                                        queue_state="CANCELLED",
                                        message="the sweep was stopped and its Slurm job cancelled; stilts resume runs it")
