@@ -14,7 +14,7 @@ from scipy import stats as sps
 
 from stilts_tui.analysis.export import to_csv, to_latex, to_markdown
 from stilts_tui.analysis.filters import apply_filters, parse_filters
-from stilts_tui.analysis.report import render_results
+from stilts_tui.analysis.report import render_results, violins_for
 from stilts_tui.analysis.stats import bootstrap_ci, is_degenerate, pair_stats, permutation_p
 from stilts_tui.analysis.tables import pair_records, pair_table, size_points, table2, table3
 from stilts_tui.analysis.violin import Violin, kde, render_violins
@@ -101,35 +101,72 @@ def test_filters_compare_numbers_as_numbers():
 # ------------------------------------------------------------------ violins
 
 
-def widths(text: str) -> list[int]:
-    """Shape width per plot row of the first violin."""
-    rows = [ln for ln in text.splitlines() if "┤" in ln or ("│" in ln and "└" not in ln)]
-    return [ln.split("┤" if "┤" in ln else "│", 1)[1][:19].count("█") + ln.split("┤" if "┤" in ln else "│", 1)[1][:19].count("◆")
-            for ln in rows]
+def canvas_rows(text: str) -> tuple[list[str], list[int]]:
+    """The chart's rows inside its frame, and the columns of its x ticks (┬ on the bottom frame)."""
+    lines = text.splitlines()
+    top = next(i for i, ln in enumerate(lines) if "┌" in ln)
+    bottom = next(i for i, ln in enumerate(lines) if "└" in ln)
+    return lines[top + 1 : bottom], [i for i, ch in enumerate(lines[bottom]) if ch == "┬"]
 
 
-def test_violin_shapes_annotations_and_guess_line():
+def dots(text: str, violin: int = 0) -> list[int]:
+    """Braille points per chart row within one violin's columns: the drawn width at 2×4 resolution."""
+    rows, ticks = canvas_rows(text)
+    gap = ticks[1] - ticks[0] if len(ticks) > 1 else 20
+    lo, hi = ticks[violin] - gap // 2, ticks[violin] + gap // 2
+    return [sum(bin(ord(ch) - 0x2800).count("1") for ch in row[lo:hi] if 0x2800 <= ord(ch) <= 0x28FF) for row in rows]
+
+
+def value_of_row(text: str):
+    """Row index -> value, from two of plotext's labelled y ticks."""
+    rows, _ = canvas_rows(text)
+    labelled = [(i, float(m.group(1))) for i, r in enumerate(rows) if (m := re.match(r"\s*(-?[\d.]+)[┤┼]", r))]
+    (i0, v0), (i1, v1) = labelled[0], labelled[-1]
+    return lambda i: v0 + (v1 - v0) * (i - i0) / (i1 - i0)
+
+
+def test_violin_shape_follows_the_kde_on_the_rendered_characters():
     rng = np.random.default_rng(0)
     uni = list(rng.normal(60, 2, 200))
-    bi = list(np.r_[rng.normal(50, 1.5, 100), rng.normal(70, 1.5, 100)])
-    text = render_violins("t", [Violin("uni", uni)], guess=50.0, height=21)
-    w = widths(text)
-    labels = [float(ln.split("┤")[0]) for ln in text.splitlines() if "┤" in ln]
-    top, bottom = labels[0], labels[-1]
-    mode_row = round((top - 60) / (top - bottom) * 20)
-    assert abs(w.index(max(w)) - mode_row) <= 1  # widest at the mode of N(60, 2)
-    text_bi = render_violins("t", [Violin("bi", bi)], height=21)
-    wb = widths(text_bi)
-    upper, lower = wb[:7], wb[-7:]
-    waist = min(wb[8:13])
-    assert max(upper) > 2 * max(waist, 1) and max(lower) > 2 * max(waist, 1)  # two modes, a narrow waist
+    text = render_violins("t", [Violin("uni", uni)], height=21)
+    w = dots(text)
+    at = value_of_row(text)
+    assert abs(at(w.index(max(w))) - 60) < 1.5  # widest at the mode of N(60, 2)
     assert f"mean {np.mean(uni):.1f}" in text and f"min {min(uni):.1f}" in text and f"best {max(uni):.1f}" in text
-    guess_line = next(ln for ln in text.splitlines() if "╌" in ln and "┤" in ln)
-    assert guess_line.startswith(" 50.0 ┤")
+    assert "◆" in canvas_rows(text)[0][round(np.interp(np.mean(uni), [at(20), at(0)], [20, 0]))]  # ◆ on the mean's row
+
+    bi = list(np.r_[rng.normal(50, 1.5, 100), rng.normal(70, 1.5, 100)])
+    wb = dots(render_violins("t", [Violin("bi", bi)], height=21))
+    inked = [i for i, d in enumerate(wb) if d]
+    body = wb[inked[0] : inked[-1] + 1]
+    third = len(body) // 3
+    upper, waist, lower = max(body[:third]), min(body[third : 2 * third]), max(body[2 * third :])
+    assert upper > 3 * max(waist, 1) and lower > 3 * max(waist, 1)  # two bulges, a narrow waist between
+
+    both = render_violins("t", [Violin("tight", list(rng.normal(60, 0.3, 100))), Violin("wide", list(rng.normal(60, 5, 100)))],
+                          height=21)
+    tight_rows, wide_rows = sum(d > 0 for d in dots(both, 0)), sum(d > 0 for d in dots(both, 1))
+    assert tight_rows <= 3 and wide_rows >= 12  # a tight sample draws a narrow shape, a spread one a tall shape
     assert kde(np.array([1.0, 2.0]), np.array([1.5]))[0] > 0
 
 
-def test_violins_fit_80_by_24():
+def test_violin_guess_line_identical_scores_key_and_colour():
+    rng = np.random.default_rng(2)
+    vs = [Violin("none", list(rng.normal(65, 3, 40)), 1, colour=0), Violin("same", [60.0] * 5, 5, colour=3)]
+    text = render_violins("t", vs, guess=50.0, height=16)
+    rows, _ = canvas_rows(text)
+    at = value_of_row(text)
+    guess_row = next(i for i, r in enumerate(rows) if "┈" in r)
+    assert abs(at(guess_row) - 50) <= abs(at(1) - at(0))  # the dotted line sits at the guess, within a row
+    assert sum(d > 0 for d in dots(text, 1)) == 1 and "degen 5" in text and "best 60.0" in text  # a line, not nothing
+    assert "┈┈ random guess 50.0" in text and "◆ mean" in text
+    assert "\x1b[" not in text
+    coloured = render_violins("t", vs, guess=50.0, height=16, color=True)
+    assert "38;2;31;119;180" in coloured and "38;2;214;39;40" in coloured  # palette 0 and 3: the violins' own colours
+    assert re.sub(r"\x1b\[[0-9;]*m", "", coloured).split("\n")[2].rstrip() == text.split("\n")[2]
+
+
+def test_violins_fit_80_by_24_and_split_what_does_not_fit():
     rng = np.random.default_rng(1)
     vs = [Violin(name, list(rng.normal(60, 3, 36)), 2) for name in ("none", "hellaswag", "hellaswag_p", "synthesis_gpt2")]
     text = render_violins("rte: dev accuracy ×100 per intermediate", vs, guess=50.0)
@@ -137,6 +174,15 @@ def test_violins_fit_80_by_24():
     assert len(lines) <= 24 and max(len(ln) for ln in lines) <= 80
     assert all(name in text for name in ("none", "hellaswag", "hellaswag_p", "synthesis_gp"))
     assert text.count("degen 2") == 4
+    _, ticks = canvas_rows(text)
+    for line in lines[-6:-1]:  # each statistic sits under its own violin's tick
+        cells = [m.start() + len(m.group()) // 2 for m in re.finditer(r"\S+ \S+", line)]
+        assert len(cells) == 4 and all(abs(c - t) <= 2 for c, t in zip(cells, ticks, strict=True)), line
+    records = [run(name, "rte", x / 100, seed=i) for name in ("none", "a", "b", "c", "d", "e", "f")
+               for i, x in enumerate(rng.normal(60, 3, 6))]
+    split = violins_for(records, "rte", width=60)
+    assert split.count("┌") == 2 and all(f" {n} " in split or f" {n}\n" in split for n in "abcdef")
+    assert max(len(ln) for ln in split.splitlines()) <= 60
 
 
 # ------------------------------------------------------------------ tables and exports
@@ -208,6 +254,10 @@ def test_results_plot_and_report_from_the_cli(synthetic_db, tmp_path):
     assert "\\begin{tabular}" in latex and "$\\Delta$ mean" in latex
     plot = stilts("plot", "rte", "--db", str(synthetic_db)).stdout
     assert "none" in plot and "random guess" in plot and max(len(x) for x in plot.splitlines()) <= 80
+    assert "\x1b[" not in plot and any(0x2800 < ord(ch) <= 0x28FF for ch in plot)  # piped: plain braille
+    coloured = stilts("plot", "rte", "--db", str(synthetic_db), "--format", "color").stdout
+    assert "\x1b[38;2;31;119;180m" in coloured  # the baseline's colour
+    assert re.sub(r"\x1b\[[0-9;]*m", "", coloured).split("\n")[5].rstrip() == plot.split("\n")[5]
     bad = stilts("plot", "nope", "--db", str(synthetic_db), check=False)
     assert bad.returncode == 2 and "targets with runs: " in bad.stderr
     report = tmp_path / "report.md"
@@ -216,3 +266,8 @@ def test_results_plot_and_report_from_the_cli(synthetic_db, tmp_path):
     for part in ("# stilts report", "**dev scores per (intermediate, target)**", "**Table 2", "**Table 3", "**Figure 3",
                  "```", "## Software", "- torch ", "random guess"):
         assert part in text, part
+    figures = sorted((tmp_path / "report-figures").glob("violins-*.png"))
+    assert len(figures) == 8 and all(f"](report-figures/{f.name})" in text for f in figures)  # one per target, linked
+    assert all(f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for f in figures)
+    stilts("report", str(synthetic_db), "-o", str(tmp_path / "plain.md"), "--resamples", "200", "--no-figures")
+    assert "![" not in (tmp_path / "plain.md").read_text() and not (tmp_path / "plain-figures").exists()

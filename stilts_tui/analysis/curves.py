@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from stilts_tui.analysis import canvas
+
 # What tells runs of one sweep apart, in the order a label names them.
 LABEL_FIELDS = (("intermediate", "from"), ("target", ""), ("lr", "lr"), ("batch_size", "bs"),
                 ("warmup_ratio", "wu"), ("seed", "seed"), ("train_size", "size"), ("dropout", "drop"),
@@ -43,26 +45,19 @@ def _fmt(v) -> str:
 def render_curves(curves: Sequence[Curve], title: str, ylabel: str = "loss", width: int = 80, height: int = 16,
                   color: bool = False) -> str:
     """The curves in one chart of `width` × `height` characters; an empty note when none has points."""
-    import plotext as plt
-
     shown = [c for c in curves if c.steps]
     if not shown:
         return f"{title}\n(no {ylabel} reported yet)\n"
-    fig = plt.figure
-    fig.clear()
-    for c in shown:
-        line = fig.signal(c.steps, c.values, marker="braille")
-        line.lines()
-        if len(shown) > 1:
-            line.label(c.label)
-        fig.draw(line)
-        if c.marks:
-            fig.draw(fig.signal([m[0] for m in c.marks], [m[1] for m in c.marks], marker="◆"))
-    fig.plot_size(max(width, 30), max(height, 8))
-    fig.title(title)
-    fig.label("step", axis="x")
-    fig.label(ylabel, axis="y")
-    fig.theme("pro" if color else "clear")
-    text = str(fig.build())
-    fig.clear()
-    return (text if color else plt.uncolorize(text)).rstrip() + "\n"
+    with canvas.chart(max(width, 30), max(height, 8), color) as fig:
+        for c in shown:
+            line = fig.signal(c.steps, c.values, marker="braille")
+            line.lines()
+            if len(shown) > 1:
+                line.label(c.label)
+            fig.draw(line)
+            if c.marks:
+                fig.draw(fig.signal([m[0] for m in c.marks], [m[1] for m in c.marks], marker="◆"))
+        fig.title(title)
+        fig.label("step", axis="x")
+        fig.label(ylabel, axis="y")
+        return canvas.text(fig, color)

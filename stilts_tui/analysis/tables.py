@@ -116,25 +116,20 @@ def figure3_table(stats: list[PairStats], baseline: str = "none") -> Table:
 
 def figure3_plot(stats: list[PairStats], baseline: str = "none", width: int = 78, height: int = 18) -> str:
     """Δ best (o) and Δ mean (x) ×100 against the intermediate's size, one pair of lines per target."""
-    import plotext as plt
+    from stilts_tui.analysis import canvas
 
     points = size_points(stats, baseline)
     if not points:
         return "Figure 3: no intermediate named NAME@SIZE with a baseline to compare\n"
-    markers = "o*+#@%&$"
     chunks = []
     for (name, target), pts in sorted(points.items()):
-        fig = plt.figure
-        fig.clear()
-        xs = [p[0] for p in pts]
-        for label, idx, mark in (("Δ best", 1, markers[0]), ("Δ mean", 2, "x")):
-            sig = fig.signal(xs, [p[idx] * 100 for p in pts], marker=mark)
-            sig.lines()
-            sig.label(label)
-            fig.draw(sig)
-        fig.plot_size(width, height)
-        fig.title(f"{name} → {target}: improvement over {baseline} (×100) vs training size")
-        fig.theme("clear")
-        chunks.append(plt.uncolorize(str(fig.build())).rstrip())
-        fig.clear()
+        with canvas.chart(width, height, color=False) as fig:
+            xs = [p[0] for p in pts]
+            for label, idx, mark in (("Δ best", 1, "o"), ("Δ mean", 2, "x")):
+                sig = fig.signal(xs, [p[idx] * 100 for p in pts], marker=mark)
+                sig.lines()
+                sig.label(label)
+                fig.draw(sig)
+            fig.title(f"{name} → {target}: improvement over {baseline} (×100) vs training size")
+            chunks.append(canvas.text(fig, color=False).rstrip())
     return "\n\n".join(chunks) + "\n"

@@ -1,10 +1,17 @@
 """Violin-like distributions in the terminal, one per intermediate for a target, side by side.
 
-plotext draws lines, bars and boxes but no density shape, so the violins are drawn here: a
-Gaussian kernel density estimate (Scott's bandwidth) cut at each distribution's min and best, as
-a symmetric shape of full blocks; the mean is a ◆ on the shape, a dashed line marks the
-random-guess level, and min / mean / best / degenerate runs are written under each violin.
-Plain text, so it reads on any terminal, in a log and in a Markdown code block."""
+Drawn through plotext (analysis/canvas.py): each violin is the Gaussian kernel density estimate
+(Scott's bandwidth, `kde` below) of its scores, cut at the distribution's min and best and
+mirrored about its centre: two plotext signals (the right and the left outline) with the space
+between them filled (`signal.fill`), in braille markers, so every character cell holds 2×4
+points and the outline is smooth at any size. Axes, y ticks and the intermediates' names come
+from plotext; the mean is a ◆ on the shape; the random-guess level is a dotted plotext line
+across the canvas; each intermediate has its own colour where colour is on.
+
+Drawn here by hand, below the chart: the n / min / mean / best / degenerate rows under each
+violin (plotext's tick labels are one line each) and the one-line key (plotext's legend is a
+box inside the canvas, over the violins). They are aligned on the tick marks plotext drew, read
+from its bottom frame line, so they sit under their violins at any width."""
 
 from __future__ import annotations
 
@@ -12,7 +19,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-AXIS = 7  # "  72.3 ┤"
+from stilts_tui.analysis import canvas
+
+HALF = 0.42         # a violin's widest point, in units of the gap between violins
+MIN_COLUMN = 12     # characters per violin: room for "best 100.0" under it
+MAX_COLUMN = 24     # a lone violin stays a violin, not a band across the screen
+SUBROWS = 4         # braille: 4 points per character row
 
 
 @dataclass
@@ -20,6 +32,7 @@ class Violin:
     label: str
     scores: list[float]        # ×100
     degenerate: int = 0
+    colour: int | None = None  # index into canvas.PALETTE (the same intermediate, the same colour)
 
 
 def kde(scores: np.ndarray, at: np.ndarray, bandwidth: float | None = None) -> np.ndarray:
@@ -31,68 +44,73 @@ def kde(scores: np.ndarray, at: np.ndarray, bandwidth: float | None = None) -> n
     return np.exp(-0.5 * z**2).sum(axis=1) / (n * bw * np.sqrt(2 * np.pi))
 
 
-def _fmt(v: float | None) -> str:
-    return f"{v:5.1f}" if v is not None else "    ?"
+def outline(scores: np.ndarray, points: int) -> tuple[np.ndarray, np.ndarray]:
+    """(heights, half-widths): the density between min and best, scaled so the widest point is HALF."""
+    lo, hi = float(scores.min()), float(scores.max())
+    ys = np.linspace(lo, hi, points) if hi > lo else np.array([lo])
+    dens = kde(scores, ys)
+    peak = float(dens.max())
+    return ys, (dens / peak * HALF if peak > 0 else np.zeros_like(ys))
+
+
+def fits(width: int) -> int:
+    """How many violins fit side by side in `width` columns."""
+    return max(1, (width - 8) // MIN_COLUMN)
 
 
 def render_violins(title: str, violins: list[Violin], guess: float | None = None, width: int = 80,
-                   height: int = 14) -> str:
-    """Text of at most `width` columns: title, `height` plot rows, axis, labels and statistics."""
-    shown = [v for v in violins if v.scores]
+                   height: int = 14, color: bool = False) -> str:
+    """Title, `height` plot rows, the names, statistics and key, at most `width` columns (the
+    first `fits(width)` violins: the caller splits longer lists)."""
+    shown = [v for v in violins if v.scores][: fits(width)]
     if not shown:
         return f"{title}\n(no finished runs)\n"
-    col = max(7, min(19, (width - AXIS) // len(shown)))
-    if (width - AXIS) // col < len(shown):
-        shown = shown[: (width - AXIS) // col]  # what fits; the caller splits long lists
-    values = np.concatenate([np.asarray(v.scores, dtype=float) for v in shown])
-    lo, hi = float(values.min()), float(values.max())
+    arrays = [np.asarray(v.scores, dtype=float) for v in shown]
+    lo, hi = min(float(a.min()) for a in arrays), max(float(a.max()) for a in arrays)
     if guess is not None:
         lo, hi = min(lo, guess), max(hi, guess)
     pad = max((hi - lo) * 0.04, 0.5)
-    lo, hi = lo - pad, hi + pad
-    rows = np.linspace(hi, lo, height)  # value at the centre of each row, top to bottom
-    step = (hi - lo) / (height - 1)
+    col = max(MIN_COLUMN, min(MAX_COLUMN, (width - 8) // len(shown)))
+    with canvas.chart(min(width, 8 + col * len(shown)), height + 4, color) as fig:
+        for i, (v, s) in enumerate(zip(shown, arrays, strict=True)):
+            rgb = canvas.PALETTE[(v.colour if v.colour is not None else i) % len(canvas.PALETTE)]
+            ys, half = outline(s, height * SUBROWS + 1)
+            right = fig.signal(list(i + half), list(ys), marker=canvas.marker("braille", rgb))
+            left = fig.signal(list(i - half), list(ys), marker=canvas.marker("braille", rgb))
+            right.density("full", scope="fill").fill(left).lines()
+            fig.draw(right)
+            fig.draw(fig.signal([i], [float(s.mean())], marker=canvas.marker("◆")))
+        if guess is not None:
+            fig.line(guess, orientation=0, relative=True, style="dotted")
+        fig.ruler(axis=0).ticks(list(range(len(shown))), [v.label[: col - 1] for v in shown])
+        fig.ruler(axis=0).lim(-0.5, len(shown) - 0.5)
+        fig.ruler(axis=1).lim(lo - pad, hi + pad)
+        fig.title(title)
+        chart = canvas.text(fig, color)
+    return chart + _statistics(shown, _tick_columns(chart), col, guess)
 
-    def row_of(value: float) -> int:
-        return int(round((hi - value) / step))
 
-    grid = [[" "] * (col * len(shown)) for _ in range(height)]
-    half_max = (col - 3) // 2
-    for i, v in enumerate(shown):
-        s = np.asarray(v.scores, dtype=float)
-        dens = kde(s, rows)
-        top, bottom = row_of(float(s.max())), row_of(float(s.min()))
-        inside = np.zeros(height, dtype=bool)
-        inside[top : bottom + 1] = True
-        peak = dens[inside].max() if inside.any() else 1.0
-        centre = i * col + col // 2
-        for r in range(height):
-            if not inside[r]:
-                continue
-            half = int(round(dens[r] / peak * half_max)) if peak > 0 else 0
-            for c in range(centre - half, centre + half + 1):
-                grid[r][c] = "█"
-        grid[row_of(float(s.mean()))][centre] = "◆"
-    guess_row = row_of(guess) if guess is not None else None
-    if guess_row is not None:
-        grid[guess_row] = [ch if ch != " " else "╌" for ch in grid[guess_row]]
+def _tick_columns(chart: str) -> list[int]:
+    """Where plotext put the x ticks: the ┬ of its bottom frame line."""
+    import plotext as plt
 
-    label_rows = {0, height - 1} | ({guess_row} if guess_row is not None else set())
-    lines = [title[:width]]
-    for r in range(height):
-        value = guess if r == guess_row else rows[r]  # the guess row is labelled with the guess itself
-        axis = f"{_fmt(value)} ┤" if r in label_rows else " " * (AXIS - 1) + "│"
-        lines.append((axis + "".join(grid[r])).rstrip())
-    lines.append(" " * (AXIS - 1) + "└" + "─" * (col * len(shown)))
+    bottom = next(ln for ln in plt.uncolorize(chart).splitlines() if "└" in ln)
+    return [i for i, ch in enumerate(bottom) if ch == "┬"]
 
+
+def _statistics(shown: list[Violin], ticks: list[int], col: int, guess: float | None) -> str:
     def row(cells: list[str]) -> str:
-        return (" " * AXIS + "".join(c[: col - 1].center(col) for c in cells)).rstrip()
+        line = ""
+        for at, cell in zip(ticks, cells, strict=False):
+            cell = cell[: col - 1]
+            start = max(len(line) + 1 if line else 0, at - len(cell) // 2)
+            line += " " * (start - len(line)) + cell
+        return line.rstrip()
 
-    lines.append(row([v.label for v in shown]))
-    lines.append(row([f"n {len(v.scores)}" for v in shown]))
+    rows = [row([f"n {len(v.scores)}" for v in shown])]
     for name, fn in (("min", min), ("mean", lambda s: sum(s) / len(s)), ("best", max)):
-        lines.append(row([f"{name} {fn(v.scores):.1f}" for v in shown]))
-    lines.append(row([f"degen {v.degenerate}" for v in shown]))
-    if guess is not None:
-        lines.append(f"{' ' * AXIS}╌╌ random guess {guess:.1f}   ◆ mean")
-    return "\n".join(lines) + "\n"
+        rows.append(row([f"{name} {fn(v.scores):.1f}" for v in shown]))
+    rows.append(row([f"degen {v.degenerate}" for v in shown]))
+    key = "◆ mean" + (f"   ┈┈ random guess {guess:.1f}" if guess is not None else "")
+    rows.append(" " * max(0, (ticks[0] if ticks else 0) - 3) + key)
+    return "\n".join(rows) + "\n"

@@ -3,8 +3,6 @@ each labelled by what differs between them; live while they train; l shows the l
 
 from __future__ import annotations
 
-import os
-
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -38,5 +36,5 @@ class CurvesScreen(LiveCurvesScreen):
         width = max(40, self.size.width - 2) if self.size.width else 80
         height = max(10, self.size.height - 3) if self.size.height else 20
         chart = render_curves(curves, title, "loss" if self.curve == "loss" else "lr", width=width, height=height,
-                              color="NO_COLOR" not in os.environ)
+                              color=not self.app.no_color)
         self.query_one("#curves-chart", Static).update(Text.from_ansi(chart))

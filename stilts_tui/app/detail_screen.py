@@ -4,7 +4,6 @@ plotext, growing while the run trains, its evaluations, the log, and why it fail
 from __future__ import annotations
 
 import json
-import os
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -88,6 +87,6 @@ class RunDetailScreen(LiveCurvesScreen):
         title = (f"{'training loss' if self.curve == 'loss' else 'learning rate'} by step "
                  f"({len(live.steps)} points; l: {'learning rate' if self.curve == 'loss' else 'loss'})")
         chart = render_curves([run_curve(live, self.curve)], title, "loss" if self.curve == "loss" else "lr",
-                              width=width, height=14, color="NO_COLOR" not in os.environ)
+                              width=width, height=14, color=not self.app.no_color)
         self.query_one("#detail-chart", Static).update(Text.from_ansi(chart))
         self.query_one("#detail-tail", Static).update(detail_tail(rec, live))

@@ -48,9 +48,9 @@ class PairScreen(Screen):
 
     def on_mount(self) -> None:
         names = (self.baseline, self.intermediate)
-        chosen = [r for r in self.records if r.get("intermediate") in names]
-        self.query_one("#pair-violins", Static).update(
-            violins_for(chosen, self.target, self.baseline, width=max(60, self.size.width - 4)))
+        self.query_one("#pair-violins", Static).update(Text.from_ansi(
+            violins_for(self.records, self.target, self.baseline, width=max(60, self.size.width - 4),
+                        color=not self.app.no_color, only=names)))
         table = self.query_one("#pair-runs", DataTable)
         table.add_columns(*RUN_COLUMNS)
         for r in pair_runs(self.records, self.target, names):

@@ -211,19 +211,25 @@ class ResultsScreen(Screen):
 
     @work(thread=True, exclusive=True, group="results")
     def _draw_view(self, view: str, target: str | None, baseline: str, records: list[dict]) -> None:
+        text: str | Text
         if view == "ranking":
             opts = StudyOptions(baseline=baseline, target=target)
             text = render_study(records, "ranking", "table", opts, width=max(40, self.size.width - 3)) if target \
                 else "no target runs yet"
         elif view == "violins":
-            text = violins_for(records, target, baseline, width=max(60, self.size.width - 2)) if target else "no target runs yet"
+            text = self._violins(records, target, baseline) if target else "no target runs yet"
         elif not any(r.get("status") == RunStatus.FINISHED for r in records):
             text = "no finished runs yet"
         else:
             text = render_results(records, "table", view=view, baseline=baseline, width=max(40, self.size.width - 3))
             if view == "pairs" and target and self.size.width >= WIDE:
-                text += "\n" + violins_for(records, target, baseline, width=self.size.width - 2)
+                text = Text(text + "\n") + self._violins(records, target, baseline)
         self.app.call_from_thread(self.query_one("#results-view", Static).update, text)
+
+    def _violins(self, records: list[dict], target: str, baseline: str) -> Text:
+        """In colour, one per intermediate (ANSI from plotext, read as styles: names are never markup)."""
+        return Text.from_ansi(violins_for(records, target, baseline, width=max(60, self.size.width - 2),
+                                          color=not self.app.no_color))
 
     def action_next_view(self) -> None:
         self.view = VIEWS[(VIEWS.index(self.view) + 1) % len(VIEWS)]

@@ -74,7 +74,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
     if args.width < 40 or args.height < 6:
         raise StiltsError("--width must be at least 40 and --height at least 6")
     if args.runs:
-        sys.stdout.write(_curves(Path(args.db), args.runs, "lr" if args.lr else "loss", args.width, args.height))
+        sys.stdout.write(_curves(Path(args.db), args.runs, "lr" if args.lr else "loss", args.width, args.height,
+                                 _colour(args)))
         return 0
     if not args.target:
         raise StiltsError("say what to plot: a target's violins, or runs' curves",
@@ -84,11 +85,18 @@ def cmd_plot(args: argparse.Namespace) -> int:
     if args.target not in targets:
         raise StiltsError(f"no target runs for {args.target!r} in {args.db}",
                           "targets with runs: " + (", ".join(targets) or "none yet"))
-    sys.stdout.write(violins_for(records, args.target, args.baseline, args.width, args.height))
+    sys.stdout.write(violins_for(records, args.target, args.baseline, args.width, args.height, _colour(args)))
     return 0
 
 
-def _curves(db: Path, run_ids: list[str], what: str, width: int, height: int) -> str:
+def _colour(args: argparse.Namespace) -> bool:
+    """Colour on a terminal unless NO_COLOR is set (https://no-color.org) or `--format text`."""
+    if args.format != "auto":
+        return args.format == "color"
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+
+def _curves(db: Path, run_ids: list[str], what: str, width: int, height: int, colour: bool) -> str:
     """The runs' loss (or learning-rate) curves, overlaid, from their event logs' current attempts."""
     from stilts_tui.analysis.curves import Curve, differing_labels, render_curves
     from stilts_tui.store import Store
@@ -112,7 +120,7 @@ def _curves(db: Path, run_ids: list[str], what: str, width: int, height: int) ->
                             marks))
     title = f"{'learning rate' if what == 'lr' else 'training loss'} of {len(curves)} run(s)" + \
         ("" if what == "lr" else "  (◆ evaluations)")
-    return render_curves(curves, title, what, width, height, color=sys.stdout.isatty() and "NO_COLOR" not in os.environ)
+    return render_curves(curves, title, what, width, height, color=colour)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -131,11 +139,14 @@ def cmd_report(args: argparse.Namespace) -> int:
         db = source
     records = load_records(db, spec_name, args.filter)
     title = args.title or (f"stilts report: {spec_name}" if spec_name else f"stilts report: {db}")
-    text = markdown_report(records, title, spec_text, args.baseline, args.resamples, args.seed)
     out = Path(args.output)
+    figures = None if args.no_figures else out.parent / f"{out.stem}-figures"
+    text = markdown_report(records, title, spec_text, args.baseline, args.resamples, args.seed,
+                           figures=figures, relative_to=out.parent)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
-    print(f"wrote {out} ({len(records)} runs)")
+    drawn = text.count("![")
+    print(f"wrote {out} ({len(records)} runs)" + (f" and {drawn} figure(s) in {figures}" if drawn else ""))
     return 0
 
 
@@ -183,6 +194,9 @@ def register(sub: Commands) -> None:
     pt.add_argument("--baseline", default="none", help="the intermediate drawn first (default none)")
     pt.add_argument("--width", type=int, default=80)
     pt.add_argument("--height", type=int, default=14)
+    pt.add_argument("--format", choices=["auto", "text", "color"], default="auto",
+                    help="text: plain characters; color: ANSI colours; auto (default): colour on a terminal "
+                         "unless NO_COLOR is set")
     pt.set_defaults(func=cmd_plot)
 
     rp = sub.add_parser("report", help="a Markdown report: every table, the violins, the spec and software versions")
@@ -194,4 +208,6 @@ def register(sub: Commands) -> None:
     rp.add_argument("--resamples", type=int, default=10000, help="resamples for intervals and tests (default 10000)")
     rp.add_argument("--seed", type=int, default=0)
     rp.add_argument("--title")
+    rp.add_argument("--no-figures", action="store_true",
+                    help="text only: no violin figures (PNG, next to the report in REPORT-figures/; needs matplotlib)")
     rp.set_defaults(func=cmd_report)
