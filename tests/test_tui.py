@@ -314,3 +314,12 @@ async def test_the_app_shows_a_run_nearing_its_stall_limit_and_why_the_runner_st
         files.write_state(state | {"status": "stopped", "stop_reason": "disk_full", "ended_at": time.time()})
         await until(pilot, lambda: "runner: stopped: the disk is full" in screen_text(app), what="the stop reason")
         assert "Resume the sweep" in screen_text(app) and "stall limit" not in screen_text(app)
+
+
+def test_bench_tui_measures_the_table_keys_and_the_violins():
+    """`stilts bench tui` end to end on a small file: every figure BENCHMARKS.md reports is measured."""
+    from runner_helpers import stilts
+
+    out = json.loads(stilts("bench", "tui", "--runs", "300", "--streams", "2", "--presses", "5", "--json").stdout)
+    assert out["runs"] == 300 and out["live_runs"] == 2 and out["baseline"]["runs"] == 100
+    assert 0 < out["key_median_s"] <= out["key_max_s"] and out["results_s"] > 0 and out["violins_s"] > 0

@@ -118,6 +118,7 @@ def run_bench(n: int, repeat: int = 3) -> dict:
                "results_s": _time([*base, "results", "--db", str(db)], repeat),
                "results_table2_s": _time([*base, "results", "--db", str(db), "--view", "table2"], repeat),
                "plot_s": _time([*base, "plot", "rte", "--db", str(db)], repeat),
+               "plot_color_s": _time([*base, "plot", "rte", "--db", str(db), "--format", "color"], repeat),
                "runs_csv_s": _time([*base, "results", "--db", str(db), "--runs", "--format", "csv"], repeat)}
         # The whole-study views on files shaped like the second study: its own size (one run per
         # restart) and n runs (further grid points per restart).
@@ -142,6 +143,7 @@ def render(r: dict) -> str:
             f"  stilts results                 {r['results_s']:.2f} s\n"
             f"  stilts results --view table2   {r['results_table2_s']:.2f} s\n"
             f"  stilts plot rte                {r['plot_s']:.2f} s\n"
+            f"  stilts plot rte --format color {r['plot_color_s']:.2f} s\n"
             f"  stilts results --runs --format csv {r['runs_csv_s']:.2f} s\n" + "".join(_render_study(v) for v in r["study"]))
 
 

@@ -1,7 +1,8 @@
 """`stilts bench tui`: the app (headless, Textual's run_test) on a results file of N runs while
 16 runs stream 20 step events a second each into their event logs. Reported: the time until the
 runs table shows every run, and how long key presses take to be handled and drawn (the cursor
-moving), sampled throughout, with the live updates flowing."""
+moving), sampled throughout, with the live updates flowing; then how long the results screen
+takes to draw its pair table and a target's violins from every record."""
 
 from __future__ import annotations
 
@@ -54,8 +55,34 @@ async def _measure(db: Path, n_total: int, presses: int) -> dict:
             await asyncio.sleep(0.05)
         live = len(app.snapshot.live) if app.snapshot else 0
         loads = app.loads
+        results_s, violins_s = await _results_then_violins(app, pilot)
     return {"open_s": open_s, "key_median_s": statistics.median(latencies), "key_p95_s": sorted(latencies)[int(0.95 * len(latencies))],
-            "key_max_s": max(latencies), "presses": presses, "live_runs": live, "refreshes": loads}
+            "key_max_s": max(latencies), "presses": presses, "live_runs": live, "refreshes": loads,
+            "results_s": results_s, "violins_s": violins_s}
+
+
+async def _results_then_violins(app, pilot) -> tuple[float, float]:
+    """Seconds until the results screen shows its pair table (3), then the first target's
+    violins in colour (v): both drawn in a worker thread from every record."""
+    from textual.widgets import Static
+
+    def view() -> str:
+        views = app.screen.query("#results-view")
+        return str(views.first(Static).render()) if views else ""
+
+    async def until(key: str, text: str, gone: str | None = None) -> float:
+        """Press `key`, then wait for a drawing that holds `text` (and no longer `gone`)."""
+        before = view()
+        t = time.perf_counter()
+        await pilot.press(key)
+        while (now := view()) == before or text not in now or (gone is not None and gone in now):
+            if time.perf_counter() - t > 120:
+                raise TimeoutError(f"the results screen never showed {text!r}")
+            await pilot.pause(0.005)
+        return time.perf_counter() - t
+
+    results_s = await until("3", "dev scores per")
+    return results_s, await until("v", "random guess", gone="dev scores per")
 
 
 def run_bench(n_runs: int = 5000, streams: int = 16, rate: float = 20.0, presses: int = 100) -> dict:
@@ -100,4 +127,6 @@ def render(r: dict) -> str:
             f"  runs table shows every run after {r['open_s']:.2f} s\n"
             f"  key press handled and drawn: median {r['key_median_s'] * 1000:.0f} ms, p95 {r['key_p95_s'] * 1000:.0f} ms, "
             f"max {r['key_max_s'] * 1000:.0f} ms over {r['presses']} presses ({r['refreshes']} live refreshes meanwhile, "
-            f"{r['live_runs']} runs followed live)\n")
+            f"{r['live_runs']} runs followed live)\n"
+            f"  results screen: pair table drawn {r['results_s']:.2f} s after its key; a target's violins "
+            f"{r['violins_s']:.2f} s after v\n")
