@@ -84,7 +84,9 @@ def render_violins(title: str, violins: list[Violin], guess: float | None = None
             fig.line(guess, orientation=0, relative=True, style="dotted")
         fig.ruler(axis=0).ticks(list(range(len(shown))), [v.label[: col - 1] for v in shown])
         fig.ruler(axis=0).lim(-0.5, len(shown) - 0.5)
-        fig.ruler(axis=1).lim(lo - pad, hi + pad)
+        # The guess, when it bounds the scores, is a limit itself: plotext labels the limits, so
+        # the dotted line is then labelled with its own value.
+        fig.ruler(axis=1).lim(lo if lo == guess else lo - pad, hi if hi == guess else hi + pad)
         fig.title(title)
         chart = canvas.text(fig, color)
     return chart + _statistics(shown, _tick_columns(chart), col, guess)

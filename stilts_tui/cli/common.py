@@ -75,6 +75,14 @@ def sweep_summary(db: Path, runs: list) -> str:
     return f"{len(runs)} runs ({n_int} intermediate), {len(runs) - left} already finished, {left} to run"
 
 
+def want_colour(choice: str = "auto") -> bool:
+    """Charts in colour: `color` always, `text` never, `auto` on a terminal unless NO_COLOR is
+    set (https://no-color.org)."""
+    if choice != "auto":
+        return choice == "color"
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+
 def load_records(db: Path, spec: str | None = None, filters: list[str] | None = None) -> list[dict]:
     from stilts_tui.analysis.filters import apply_filters, parse_filters
     from stilts_tui.store import Store

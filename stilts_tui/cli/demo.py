@@ -13,6 +13,7 @@ from stilts_tui.cli.common import (
     load_records,
     print_results,
     sweep_summary,
+    want_colour,
 )
 from stilts_tui.errors import StiltsError
 from stilts_tui.runner.options import RunnerOptions
@@ -54,7 +55,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     target = "rte" if args.data_dir else "demo_acceptability"
     print()
-    sys.stdout.write(violins_for(load_records(db, spec.name), target))
+    sys.stdout.write(violins_for(load_records(db, spec.name), target, color=want_colour()))
     return 0 if counts["failed"] == 0 else 1
 
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-from stilts_tui.cli.common import DEFAULT_DB, Commands, load_records, print_results
+from stilts_tui.cli.common import DEFAULT_DB, Commands, load_records, print_results, want_colour
 from stilts_tui.errors import StiltsError
 
 # analysis.study_views.STUDY_VIEWS, named here so that `stilts --help` does not import numpy.
@@ -75,7 +74,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
         raise StiltsError("--width must be at least 40 and --height at least 6")
     if args.runs:
         sys.stdout.write(_curves(Path(args.db), args.runs, "lr" if args.lr else "loss", args.width, args.height,
-                                 _colour(args)))
+                                 want_colour(args.format)))
         return 0
     if not args.target:
         raise StiltsError("say what to plot: a target's violins, or runs' curves",
@@ -85,15 +84,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
     if args.target not in targets:
         raise StiltsError(f"no target runs for {args.target!r} in {args.db}",
                           "targets with runs: " + (", ".join(targets) or "none yet"))
-    sys.stdout.write(violins_for(records, args.target, args.baseline, args.width, args.height, _colour(args)))
+    sys.stdout.write(violins_for(records, args.target, args.baseline, args.width, args.height, want_colour(args.format)))
     return 0
-
-
-def _colour(args: argparse.Namespace) -> bool:
-    """Colour on a terminal unless NO_COLOR is set (https://no-color.org) or `--format text`."""
-    if args.format != "auto":
-        return args.format == "color"
-    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 
 
 def _curves(db: Path, run_ids: list[str], what: str, width: int, height: int, colour: bool) -> str:
