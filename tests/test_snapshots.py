@@ -80,28 +80,50 @@ def test_run_detail_screen(snap_compare, size):
                         run_before=waiting_for("config:", "o", "o", "enter"))
 
 
-@pytest.fixture(scope="module")
-def curve_db(snapshot_dir) -> Path:
-    """One run with a loss curve and two evaluations; its event log at a path relative to the
-    snapshot folder, since the detail screen shows the run's config."""
+def curve_run(snapshot_dir: Path, name: str, lr: float, scale: float) -> dict:
+    """A finished run with a loss curve and two evaluations; its event log at a path relative to
+    the snapshot folder, since the detail screen shows the run's config."""
     import json
 
     from stilts_tui.runner.loop import run_record
     from stilts_tui.train.config import RunConfig
 
-    events = Path("stilts-runs/snapshots/curve-events.jsonl")
-    cfg = RunConfig(kind="target", model="roberta-large", task="rte", spec_name="t", seed=12, lr=1e-5,
+    events = Path(f"stilts-runs/snapshots/{name}-events.jsonl")
+    cfg = RunConfig(kind="target", model="roberta-large", task="rte", spec_name="t", seed=12, lr=lr,
                     events_path=str(events))
     cfg.run_id = cfg.compute_id()
     base = {"v": 1, "run_id": cfg.run_id, "attempt": 1, "t": 1.7e9}
-    lines = [base | {"event": "step", "step": s, "total_steps": 120, "epoch": s / 40, "loss": 0.7 / (1 + 0.03 * s) + 0.02 * (s % 5),
-                     "lr": 1e-5 * min(1.0, s / 12) * (1 - s / 120), "sequences_per_s": 30.0, "tokens_per_s": 900.0,
+    lines = [base | {"event": "step", "step": s, "total_steps": 120, "epoch": s / 40,
+                     "loss": scale * 0.7 / (1 + 0.03 * s) + 0.02 * (s % 5),
+                     "lr": lr * min(1.0, s / 12) * (1 - s / 120), "sequences_per_s": 30.0, "tokens_per_s": 900.0,
                      "memory_mb": None} for s in range(1, 121)]
     lines += [base | {"event": "eval", "epoch": e, "step": 40 * e, "metric": "accuracy", "score": 0.6 + 0.05 * e} for e in (1, 2)]
     (snapshot_dir / events).write_text("".join(json.dumps(x) + "\n" for x in lines))
+    return run_record(cfg) | {"status": "finished", "attempts": 1, "score": 0.7, "metric": "accuracy"}
+
+
+@pytest.fixture(scope="module")
+def curve_db(snapshot_dir) -> Path:
     db = Path("stilts-runs/snapshots/curve.json")
-    write_store(snapshot_dir / db, [run_record(cfg) | {"status": "finished", "attempts": 1, "score": 0.7, "metric": "accuracy"}])
+    write_store(snapshot_dir / db, [curve_run(snapshot_dir, "curve", 1e-5, 1.0)])
     return db
+
+
+@pytest.fixture(scope="module")
+def compare_db(snapshot_dir) -> Path:
+    db = Path("stilts-runs/snapshots/compare.json")
+    write_store(snapshot_dir / db, [curve_run(snapshot_dir, "slow", 1e-5, 1.0), curve_run(snapshot_dir, "fast", 3e-5, 0.6)])
+    return db
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_compared_curves(snap_compare, size, compare_db):
+    """Two runs marked with space, then c: their loss curves in one chart, labelled by their lr."""
+    async def run_before(pilot) -> None:
+        await waiting_for("finished 2")(pilot)
+        await waiting_for("lr 3e-05", "space", "down", "space", "c")(pilot)
+
+    assert snap_compare(StiltsApp(compare_db, refresh_s=60), terminal_size=size, run_before=run_before)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
