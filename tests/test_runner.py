@@ -346,6 +346,44 @@ def test_a_run_that_finished_as_the_runner_stopped_keeps_its_result(where, tiny_
         assert handle.run is cfg and rec["status"] == "running"  # shutdown then queues it again
 
 
+def test_two_results_files_in_one_folder_share_no_run_files(tiny_models, train_data, tmp_path):
+    """The same spec run into r.json and r2.json: the same run ids, but each file's runs write
+    their own logs (r.runs/, r2.runs/): one `started` per log, nothing mixed."""
+    spec = write_toml(tmp_path / "s.toml", sweep_spec(tiny_models, train_data, seeds=(1,), intermediates=("none",)))
+    paths = {}
+    for name in ("r", "r2"):
+        db = tmp_path / f"{name}.json"
+        stilts("run", str(spec), "--db", str(db), "--foreground")
+        [rec] = Store(db).runs()
+        paths[name] = (rec["run_id"], Path(rec["events_path"]))
+    (id1, log1), (id2, log2) = paths["r"], paths["r2"]
+    assert id1 == id2 and log1 != log2
+    assert log1.parent.parent == tmp_path / "r.runs" and log2.parent.parent == tmp_path / "r2.runs"
+    for log in (log1, log2):
+        assert [e["event"] for e in read_events(log)].count("started") == 1
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_results_file_of_the_shared_layout_keeps_its_runs_folders(tiny_models, train_data, tmp_path):
+    """A results file written before each file had its own runs folder: its recorded runs keep
+    their folders, and a target starting from a recorded intermediate finds its checkpoint there."""
+    from stilts_tui.runner.loop import run_record
+    from stilts_tui.sweep.placement import runs_for
+
+    spec = parse_spec(sweep_spec(tiny_models, train_data, seeds=(1, 2)))
+    db = tmp_path / "results.json"
+    legacy = expand(spec, tmp_path)  # every run under tmp_path/runs, as earlier versions placed them
+    [inter] = [r for r in legacy if r.kind == "intermediate"]
+    with Store(db, writer=True) as store:
+        store.add_runs([run_record(inter) | {"status": "finished"}])
+    runs = {r.run_id: r for r in runs_for(spec, db)}
+    assert runs[inter.run_id].output_dir == str(tmp_path / "runs" / inter.run_id)
+    assert runs[inter.run_id].events_path == inter.events_path
+    children = [r for r in runs.values() if r.init_from == inter.run_id]
+    assert children and all(r.init_checkpoint == str(tmp_path / "runs" / inter.run_id / "checkpoint") for r in children)
+    assert all(Path(r.output_dir).parent == tmp_path / "results.runs" for r in children)  # new runs: the file's own
+
+
 # ------------------------------------------------------------------ the sweep benchmark
 
 

@@ -191,13 +191,13 @@ class PlanScreen(Screen):
         from textual.worker import get_current_worker
 
         from stilts_tui.runner.estimate import estimate_seconds
-        from stilts_tui.sweep.expand import expand
+        from stilts_tui.sweep.placement import runs_for
         from stilts_tui.sweep.spec import parse_spec
 
         try:
             raw = self.app.call_from_thread(self.raw_spec)
             spec = parse_spec(raw, base=self.root / "experiments")
-            runs = expand(spec, self.app.db.parent)
+            runs = runs_for(spec, self.app.db)
         except StiltsError as exc:
             text = f"[b]spec:[/b] {esc(exc.problem)}" + (f" — {esc(exc.fix)}" if exc.fix else "")
         else:
@@ -285,13 +285,13 @@ class PlanScreen(Screen):
     def _launch(self, path: Path) -> None:
         from stilts_tui.runner.control import launch
         from stilts_tui.runner.options import RunnerOptions, with_executor
-        from stilts_tui.sweep.expand import expand
+        from stilts_tui.sweep.placement import runs_for
         from stilts_tui.sweep.spec import load_spec
 
         db = self.app.db
         try:
             spec = load_spec(path)
-            runs = expand(spec, db.parent)
+            runs = runs_for(spec, db)
             options = with_executor(RunnerOptions(), spec)
             done = {r["run_id"] for r in (self.app.snapshot.records if self.app.snapshot else [])
                     if r.get("status") == RunStatus.FINISHED}

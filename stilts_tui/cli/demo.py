@@ -45,9 +45,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"demo: {'real RTE' if args.data_dir else 'generated demo_acceptability'} as the target; "
           f"generated data in {generated}", file=sys.stderr)
     db = workdir / "results.json"
-    from stilts_tui.sweep.expand import expand
+    from stilts_tui.sweep.placement import runs_for
 
-    runs = expand(spec, db.parent)
+    runs = runs_for(spec, db)
     print(f"{spec.name}: {sweep_summary(db, runs)}", file=sys.stderr)
     counts = foreground(db, spec.name, runs, RunnerOptions(slots=args.slots, threads=args.threads))
     print_results(db, "table", runs=False, spec=spec.name)

@@ -19,13 +19,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     from stilts_tui.runner.control import launch
     from stilts_tui.runner.files import RunnerFiles
     from stilts_tui.runner.options import options_from_args, with_executor
-    from stilts_tui.sweep.expand import expand
+    from stilts_tui.sweep.placement import runs_for
     from stilts_tui.sweep.spec import load_spec
 
     spec = load_spec(args.spec, data_dir=args.data_dir)
     db = Path(args.db)
     options = with_executor(options_from_args(args), spec)
-    runs = expand(spec, db.parent)
+    runs = runs_for(spec, db)
     summary = sweep_summary(db, runs)
     _warn_disk(db, runs, options)
     if args.foreground:
@@ -147,12 +147,13 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from stilts_tui.runner.estimate import estimate_seconds
     from stilts_tui.runner.options import options_from_args, with_executor
     from stilts_tui.store import Store
-    from stilts_tui.sweep.expand import expand, shadowed_settings, study_notes
+    from stilts_tui.sweep.expand import shadowed_settings, study_notes
+    from stilts_tui.sweep.placement import runs_for
     from stilts_tui.sweep.spec import load_spec
 
     spec = load_spec(args.spec, data_dir=args.data_dir)
     db = Path(args.db)
-    runs = expand(spec, db.parent)
+    runs = runs_for(spec, db)
     records: list[dict] = []
     if db.is_file():
         with Store(db) as store:

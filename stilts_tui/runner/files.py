@@ -4,7 +4,8 @@ nothing: control is a file dropped in its control folder, state is a file it rew
     results.json            the store (the runs)            results.runner.json  the runner's state
     results.runner.log      the runner's own output         results.control/     stop requests
     results.sweeps/         the runs each sweep was asked to run (what `stilts resume` continues)
-    results.slurm/          Slurm jobs' scripts and logs (executor = "slurm")"""
+    results.slurm/          Slurm jobs' scripts and logs (executor = "slurm")
+    results.runs/           each run's event log, checkpoint and outputs (sweep/placement.py)"""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import psutil
 
 from stilts_tui.diskspace import DiskFullError, inject, is_disk_full, room_made
 from stilts_tui.fileio import atomic_write
+from stilts_tui.sweep.placement import runs_folder
 
 BALLAST_BYTES = 64 * 1024
 
@@ -48,6 +50,10 @@ class RunnerFiles:
     def slurm(self) -> Path:
         """submitit's folder: the jobs' sbatch scripts, pickles and logs."""
         return self.db.with_name(self.db.stem + ".slurm")
+
+    @property
+    def runs(self) -> Path:
+        return runs_folder(self.db)
 
     @property
     def workers(self) -> Path:

@@ -120,15 +120,15 @@ def check_data_sources(spec: Spec) -> None:
 class _Runs:
     """The runs collected so far, each identity once, with its paths under the work folder."""
 
-    def __init__(self, spec: Spec, workdir: Path) -> None:
-        self.spec, self.workdir = spec, workdir
+    def __init__(self, spec: Spec, workdir: Path, runs_dir: Path) -> None:
+        self.spec, self.workdir, self.runs_dir = spec, workdir, runs_dir
         self.by_id: dict[str, RunConfig] = {}
 
     def add(self, cfg: RunConfig) -> RunConfig:
         _check_device_batch(self.spec.path or "spec", cfg)
         cfg.run_id = cfg.compute_id()
-        cfg.output_dir = str(self.workdir / "runs" / cfg.run_id)
-        cfg.events_path = str(self.workdir / "runs" / cfg.run_id / "events.jsonl")
+        cfg.output_dir = str(self.runs_dir / cfg.run_id)
+        cfg.events_path = str(self.runs_dir / cfg.run_id / "events.jsonl")
         cfg.cache_dir = str(self.workdir / "cache")
         return self.by_id.setdefault(cfg.run_id, cfg)
 
@@ -185,11 +185,12 @@ def _zero_shot(spec: Spec, runs: _Runs, common: dict[str, Any], source: Source, 
                            **(values | {"epochs": 0, "seed": (PAPER_INTERMEDIATE | spec.intermediate)["seed"]} | common)))
 
 
-def expand(spec: Spec, workdir: str | Path) -> list[RunConfig]:
+def expand(spec: Spec, workdir: str | Path, runs_dir: str | Path | None = None) -> list[RunConfig]:
     """Every run of the spec, intermediates first; each target or probe run names the intermediate
-    run whose checkpoint it starts from. Runs with the same identity appear once."""
+    run whose checkpoint it starts from. Runs with the same identity appear once. Each run's files
+    go in `runs_dir`/<run id> (default `workdir`/runs); the tokenised caches in `workdir`/cache."""
     check_data_sources(spec)
-    runs = _Runs(spec, Path(workdir))
+    runs = _Runs(spec, Path(workdir), Path(runs_dir) if runs_dir is not None else Path(workdir) / "runs")
     common = _common(spec)
     sources = _sources(spec, runs, common)
     _trained(spec, runs, common, sources, spec.targets, "target")
