@@ -11,7 +11,7 @@ from stilts_tui.runner.slots import plan_slots
 
 
 def run_runs(runs, db, slots: int = 1, fault: str | None = None, **kw) -> dict:
-    env = os.environ | ({"STILTS_FAULT_INJECT": fault} if fault else {})
+    env = kw.pop("env", os.environ) | ({"STILTS_FAULT_INJECT": fault} if fault else {})
     return Runner(db, runs, plan_slots(gpus=[], cpu_slots=slots, threads=1), env=env, **kw).run()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -129,3 +130,51 @@ def test_bad_spec_and_paths_on_the_cli(tmp_path):
     assert proc.returncode == 2 and "not found" in proc.stderr
     proc = stilts("results", "--db", str(tmp_path / "nope.json"), check=False)
     assert proc.returncode == 2 and "results file" in proc.stderr and "Traceback" not in proc.stderr
+
+
+# ------------------------------------------------------------------ checks before launch
+
+
+def test_a_launch_that_every_run_would_fail_is_refused_with_each_reason(tiny_models, train_data, tmp_path):
+    """`stilts run` with the hub's roberta-large offline (not cached here) and a data folder that
+    does not exist: one message names both problems and their fixes; no runner starts, and the
+    results file gets no runs to fail three times each."""
+    import shutil
+
+    import tomli_w
+
+    db = tmp_path / "results.json"
+    spec = tmp_path / "s.toml"
+    spec.write_bytes(tomli_w.dumps({"name": "doomed", "model": "roberta-large", "data_dir": str(tmp_path / "nowhere"),
+                                    "targets": ["rte"], "grid": {"lr": [1e-5], "seed": [1, 2]}}).encode())
+    proc = stilts("run", str(spec), "--db", str(db), check=False, env=os.environ | {"HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    err = proc.stderr
+    assert "not started: 2 problems would fail the sweep" in err
+    assert "model roberta-large is not in the local Hugging Face cache" in err and "HF_HUB_OFFLINE=1" in err
+    assert 'model = "minilm"' in err
+    assert f"task rte: data directory {tmp_path / 'nowhere'} does not exist" in err
+    assert not db.exists() and not (tmp_path / "results.runner.json").exists()
+
+    # The model is there, one task's dev file is not: that file is named, before launch.
+    data = tmp_path / "data"
+    shutil.copytree(train_data, data)
+    (data / "RTE" / "dev.tsv").unlink()
+    spec.write_bytes(tomli_w.dumps({"name": "doomed", "model": str(tiny_models["roberta"]), "data_dir": str(data),
+                                    "targets": ["rte"], "grid": {"lr": [1e-5], "seed": [1]}}).encode())
+    proc = stilts("run", str(spec), "--db", str(db), check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "not started: task rte: " in proc.stderr and "dev.tsv" in proc.stderr and "file not found" in proc.stderr
+    assert not db.exists()
+
+
+def test_a_model_the_worker_cannot_fetch_fails_once_not_three_times(train_data, tmp_path):
+    """Past the checks (the runner started directly): a hub model that is neither cached nor
+    downloadable fails as `unavailable`, which another attempt cannot change, so it is not retried."""
+    spec = parse_spec({"model": "roberta-large", "data_dir": str(train_data), "targets": ["rte"],
+                       "grid": {"lr": [1e-5], "seed": [1]}})
+    db = tmp_path / "results.json"
+    counts = run_runs(expand(spec, tmp_path), db, env=os.environ | {"HF_HUB_OFFLINE": "1"})
+    [rec] = Store(db).runs()
+    assert (counts["failed"], counts["retried"]) == (1, 0)
+    assert rec["reason"] == "unavailable" and rec["attempts"] == 1 and "not retried" in rec["message"]

@@ -13,6 +13,7 @@ from stilts_tui.app.app import StiltsApp
 from stilts_tui.app.plan_screen import PlanScreen
 from stilts_tui.app.runs_table import RunsTable
 from stilts_tui.bench.results import synthetic_records, write_store
+from stilts_tui.store import Store
 
 
 @pytest.fixture(scope="module")
@@ -323,3 +324,23 @@ def test_bench_tui_measures_the_table_keys_and_the_violins():
     out = json.loads(stilts("bench", "tui", "--runs", "300", "--streams", "2", "--presses", "5", "--json").stdout)
     assert out["runs"] == 300 and out["live_runs"] == 2 and out["baseline"]["runs"] == 100
     assert 0 < out["key_median_s"] <= out["key_max_s"] and out["results_s"] > 0 and out["violins_s"] > 0
+
+
+async def test_plan_launch_is_refused_when_every_run_would_fail(store_db, tmp_path, monkeypatch):
+    """ctrl+l with the hub's roberta-large offline and a data folder that does not exist: one
+    notification names both problems; no runner starts and no run is added to the results file."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    before = len(Store(store_db).runs())
+    app = StiltsApp(store_db, refresh_s=60)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("1")
+        plan = app.screen
+        plan.query_one("#plan-model").value = "roberta-large"
+        plan.query_one("#plan-data").value = str(tmp_path / "nowhere")
+        plan.query_one("#plan-path").value = str(tmp_path / "doomed.toml")
+        await pilot.press("ctrl+l")
+        await until(pilot, lambda: any("not started" in n.message for n in app._notifications), what="the refusal")
+        [note] = [n.message for n in app._notifications if "not started" in n.message]
+        assert "roberta-large is not in the local Hugging Face cache" in note and "does not exist" in note
+        assert app.screen is plan
+    assert not (store_db.parent / "results.runner.json").exists() and len(Store(store_db).runs()) == before

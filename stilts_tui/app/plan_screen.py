@@ -285,6 +285,7 @@ class PlanScreen(Screen):
     def _launch(self, path: Path) -> None:
         from stilts_tui.runner.control import launch
         from stilts_tui.runner.options import RunnerOptions, with_executor
+        from stilts_tui.runner.preflight import preflight
         from stilts_tui.sweep.placement import runs_for
         from stilts_tui.sweep.spec import load_spec
 
@@ -295,15 +296,13 @@ class PlanScreen(Screen):
             options = with_executor(RunnerOptions(), spec)
             done = {r["run_id"] for r in (self.app.snapshot.records if self.app.snapshot else [])
                     if r.get("status") == RunStatus.FINISHED}
-            warning = self._disk(spec, runs, done).warning()
+            preflight(runs, db, options, done)  # what would fail every run: refused here, said once
             pid = launch(db, spec.name, runs, options, str(path))
         except StiltsError as exc:
             self.app.call_from_thread(self.notify, exc.problem + (f"\n{exc.fix}" if exc.fix else ""), markup=False, severity="error",
                                       timeout=8)
             return
         self.app.call_from_thread(self.notify, f"launched {spec.name}: {len(runs)} runs (runner pid {pid})", markup=False)
-        if warning:
-            self.app.call_from_thread(self.notify, warning, markup=False, severity="warning", timeout=12)
         self.app.call_from_thread(self._show_runs)
 
     def _show_runs(self) -> None:

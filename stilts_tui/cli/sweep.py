@@ -27,7 +27,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     options = with_executor(options_from_args(args), spec)
     runs = runs_for(spec, db)
     summary = sweep_summary(db, runs)
-    _warn_disk(db, runs, options)
+    if not args.no_preflight:
+        from stilts_tui.runner.preflight import preflight
+
+        preflight(runs, db, options, _finished(db))
     if args.foreground:
         print(f"{spec.name}: {summary}", file=sys.stderr)
         counts = foreground(db, spec.name, runs, options, spec_path=str(Path(args.spec).resolve()))
@@ -41,15 +44,6 @@ def cmd_run(args: argparse.Namespace) -> int:
           f"  results: stilts results --db {db}\n"
           f"  log:     {RunnerFiles(db).log}")
     return 0
-
-
-def _warn_disk(db: Path, runs: list, options) -> None:
-    """Before launch: a sweep that will not fit on its disk is said so (it would pause when full)."""
-    from stilts_tui.runner.disk_need import sweep_disk_need
-
-    warning = sweep_disk_need(runs, db, _finished(db), options).warning()
-    if warning:
-        print(f"warning: {warning}", file=sys.stderr)
 
 
 def _finished(db: Path) -> set[str]:
@@ -230,6 +224,8 @@ def register(sub: Commands) -> None:
     r.add_argument("--data-dir", help="folder with the tasks' release files (overrides the spec's data_dir)")
     r.add_argument("--db", default=DEFAULT_DB, help=f"results file (default {DEFAULT_DB}); runs go beside it")
     r.add_argument("--foreground", action="store_true", help="run in this terminal with a progress display")
+    r.add_argument("--no-preflight", action="store_true",
+                   help="start without first checking that the model, the tasks' files and the disk are there")
     add_slot_arguments(r)
     r.set_defaults(func=cmd_run)
 

@@ -7,6 +7,8 @@ from typing import Literal
 
 # Failures that the same run would meet again: never retried, with the reason said to the user.
 NOT_RETRIED = {"nan_loss": "the same seed would fail the same way", "data_error": "the data must be fixed first",
+               "unavailable": "the model cannot be fetched from here (offline, not in the cache): another try cannot "
+                              "fetch it either",
                "timeout": "the same time limit would end it again; raise time_min in [slurm]",
                "host_oom": "the job's memory limit would end it again; raise mem_gb in [slurm]"}
 

@@ -34,6 +34,7 @@ def jsonl_loader(files: Mapping[str, Sequence[str]], fields: Sequence[str], conv
                     r[label_field] = lab
         return convert_rows(rows, path, convert)
 
+    load.files = lambda split: [files[split]]  # type: ignore[attr-defined]  # what `stilts run` checks first
     return load
 
 
@@ -52,6 +53,7 @@ def tsv_loader(files: Mapping[str, Sequence[str]], columns: Sequence[str], heade
             out += convert_rows(rows, path, convert)
         return out
 
+    load.files = lambda split: (parts or {}).get(split) or [files[split]]  # type: ignore[attr-defined]
     return load
 
 

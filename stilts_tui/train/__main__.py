@@ -48,6 +48,11 @@ def _message(exc: BaseException) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
+# transformers' words for a model it can neither find in the cache nor download.
+UNAVAILABLE = ("couldn't connect to 'https://huggingface.co'", "is not a local folder and is not a valid model identifier",
+               "offline mode")
+
+
 def _reason(exc: BaseException) -> str:
     import torch
 
@@ -63,6 +68,8 @@ def _reason(exc: BaseException) -> str:
         return "nan_loss"
     if isinstance(exc, StiltsError):
         return "data_error"
+    if isinstance(exc, OSError) and any(m in str(exc) for m in UNAVAILABLE):
+        return "unavailable"
     if isinstance(exc, KeyboardInterrupt):
         return "killed"
     if type(exc).__name__ == "UncompletedJobError":  # submitit: out of time and out of requeues

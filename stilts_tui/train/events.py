@@ -27,7 +27,7 @@ from typing import IO, Any, Literal, NotRequired, TypedDict, Union
 from stilts_tui.diskspace import DiskFullError, inject, is_disk_full
 
 SCHEMA_VERSION = 1
-FAILURE_REASONS = ("oom", "nan_loss", "data_error", "disk_full", "killed", "stalled", "timeout", "error")
+FAILURE_REASONS = ("oom", "nan_loss", "data_error", "unavailable", "disk_full", "killed", "stalled", "timeout", "error")
 
 
 class _Base(TypedDict):
