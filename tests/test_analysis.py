@@ -263,7 +263,7 @@ def test_results_plot_and_report_from_the_cli(synthetic_db, tmp_path):
     report = tmp_path / "report.md"
     stilts("report", str(synthetic_db), "-o", str(report), "--resamples", "200")
     text = report.read_text()
-    for part in ("# stilts report", "**dev scores per (intermediate, target)**", "**Table 2", "**Table 3", "**Figure 3",
+    for part in ("# stilts report", "**dev scores per (intermediate, target) of roberta-large**", "Model: `roberta-large`.", "**Table 2", "**Table 3", "**Figure 3",
                  "```", "## Software", "- torch ", "random guess"):
         assert part in text, part
     figures = sorted((tmp_path / "report-figures").glob("violins-*.png"))
@@ -271,3 +271,36 @@ def test_results_plot_and_report_from_the_cli(synthetic_db, tmp_path):
     assert all(f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for f in figures)
     stilts("report", str(synthetic_db), "-o", str(tmp_path / "plain.md"), "--resamples", "200", "--no-figures")
     assert "![" not in (tmp_path / "plain.md").read_text() and not (tmp_path / "plain-figures").exists()
+
+
+def test_models_are_never_pooled_and_are_named(tmp_path):
+    """Runs of two models on one pair: two rows with a model column (each against its own
+    model's baseline), unless --pool-models; one model is named in the title; the report names
+    the models and each task's metric."""
+    a = [run("none", "rte", 0.6 + 0.01 * i, seed=i) | {"model": "minilm"} for i in range(4)]
+    b = [run("none", "rte", 0.8 + 0.01 * i, seed=i) | {"model": "roberta-large"} for i in range(4)]
+    c = [run("none", "cola", 0.3 + 0.01 * i, seed=i, metric="mcc", random=0.0, threshold=0.0) | {"model": "minilm"}
+         for i in range(3)]
+    kept = json.loads(render_results(a + b, "json", resamples=50))
+    assert sorted((r["model"], r["n"]) for r in kept) == [("minilm", 4), ("roberta-large", 4)]
+    assert "model" in render_results(a + b, "table", resamples=50).splitlines()[2]
+    pooled = json.loads(render_results(a + b, "json", resamples=50, pool_models=True))
+    assert [r["n"] for r in pooled] == [8] and pooled[0]["model"] == "minilm, roberta-large"
+    assert render_results(a, "table", resamples=50).startswith("dev scores per (intermediate, target) of minilm")
+    from stilts_tui.analysis.report import markdown_report
+
+    text = markdown_report(a + b + c, "t", None, resamples=50)
+    assert "Models: `minilm` (7 runs), `roberta-large` (4 runs)" in text
+    assert "Scores ×100; accuracy: rte; Matthews correlation: cola." in text
+
+
+def test_unknown_baseline_by_and_filter_say_did_you_mean(synthetic_db):
+    bad = stilts("results", "--db", str(synthetic_db), "--baseline", "nonee", check=False)
+    assert bad.returncode == 2 and "--baseline 'nonee': no target run starts from an intermediate of that name" in bad.stderr
+    assert "did you mean 'none'?" in bad.stderr and "Traceback" not in bad.stderr
+    bad = stilts("results", "--db", str(synthetic_db), "--by", "intermediate,target,learning_rate", check=False)
+    assert bad.returncode == 2 and "--by: no run has a field 'learning_rate'" in bad.stderr
+    bad = stilts("results", "--db", str(synthetic_db), "--filter", "sed=1", check=False)
+    assert bad.returncode == 2 and "did you mean 'seed'?" in bad.stderr
+    bad = stilts("plot", "rte", "--db", str(synthetic_db), "--baseline", "hellaswg", check=False)
+    assert bad.returncode == 2 and "did you mean 'hellaswag' or" in bad.stderr

@@ -38,9 +38,10 @@ def _equal(actual, wanted: str) -> bool:
 def apply_filters(runs: list[dict], filters: dict[str, str]) -> list[dict]:
     if not filters:
         return runs
-    known = set().union(*(set(r) | set(r.get("config") or {}) for r in runs)) if runs else set()
-    unknown = [k for k in filters if k not in known]
-    if runs and unknown:
-        raise StiltsError(f"--filter: no run has a field {unknown[0]!r}",
-                          "fields include " + ", ".join(sorted(k for k in known if k != "config")[:20]))
+    from stilts_tui.analysis.validate import check_field, fields_of
+
+    known = fields_of(runs)
+    if runs:
+        for key in filters:
+            check_field("--filter", key, known)
     return [r for r in runs if all(_equal(field(r, k), v) for k, v in filters.items())]

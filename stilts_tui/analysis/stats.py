@@ -51,6 +51,7 @@ class PairStats:
     win_rate: float | None = None
     paired_mean_diff: float | None = None
     p_value: float | None = None
+    model: str = ""                     # the model of the group's runs ("a, b" only when pooled on request)
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -139,13 +140,18 @@ def paired(runs: list[dict], base: list[dict] | tuple) -> tuple[int, float | Non
 
 def pair_stats(runs: Iterable[dict], kinds: tuple[str, ...] = ("target",), by: tuple[str, ...] = ("intermediate", "target"),
                baseline: str | None = "none", resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
-               intervals: bool = True) -> list[PairStats]:
-    """One PairStats per group (by default per (intermediate, target)). Bootstrap and permutation
-    use `resamples` draws from a generator seeded with `seed`, so the numbers are reproducible."""
+               intervals: bool = True, pool_models: bool = False) -> list[PairStats]:
+    """One PairStats per group (by default per (intermediate, target)). Runs of different models
+    are never pooled into one group (nor compared with each other's baseline) unless
+    `pool_models`: `model` joins the grouping when the runs hold several. Bootstrap and
+    permutation use `resamples` draws from a generator seeded with `seed`, so the numbers are
+    reproducible."""
+    chosen = [r for r in runs if r.get("kind") in kinds]
+    if not pool_models and "model" not in by and len({run_field(r, "model") for r in chosen}) > 1:
+        by = (*by, "model")
     groups: dict[tuple, list[dict]] = defaultdict(list)
-    for r in runs:
-        if r.get("kind") in kinds:
-            groups[tuple(run_field(r, k) for k in by)].append(r)
+    for r in chosen:
+        groups[tuple(run_field(r, k) for k in by)].append(r)
     done_of = {key: [r for r in rs if r.get("status") == RunStatus.FINISHED and r.get("score") is not None]
                for key, rs in groups.items()}
     base_points: dict[tuple, tuple] = {}
@@ -166,7 +172,8 @@ def pair_stats(runs: Iterable[dict], kinds: tuple[str, ...] = ("target",), by: t
                       failed=sum(r.get("status") in (RunStatus.FAILED, RunStatus.BLOCKED) for r in rs),
                       pending=sum(r.get("status") in (RunStatus.QUEUED, RunStatus.RUNNING) for r in rs),
                       guess=next((g for r in done if (g := guess_level(r)) is not None), None),
-                      group={k: v for k, v in values.items() if k not in ("intermediate", "target")})
+                      group={k: v for k, v in values.items() if k not in ("intermediate", "target")},
+                      model=", ".join(sorted({str(m) for r in rs if (m := run_field(r, "model"))})))
         # One generator per group, seeded from the seed and the group: a group's intervals do not
         # change when other groups are filtered in or out.
         rng = np.random.default_rng([seed, zlib.crc32(repr(key).encode())])

@@ -46,7 +46,13 @@ def pair_table(stats: list[PairStats], resamples: int, seed: int) -> Table:
     note = (f"95% percentile-bootstrap intervals from {resamples:,} resamples; two-sided permutation p-values "
             f"(sequential, Besag-Clifford: stop at 20 extreme draws, at most {resamples:,}); seed {seed}"
             + (f"; Δ, win rate and paired Δ against {baseline} (paired: identical grid points)" if baseline else ""))
-    return Table("dev scores per (intermediate, target)", cols, rows, score_cols, note)
+    return Table("dev scores per (intermediate, target)" + models_note(stats), cols, rows, score_cols, note)
+
+
+def models_note(stats: list[PairStats]) -> str:
+    """Which model the numbers are of: named in the title when it is one (else a column says)."""
+    models = {s.model for s in stats if s.model}
+    return f" of {models.pop()}" if len(models) == 1 else ""
 
 
 def pair_records(stats: list[PairStats]) -> list[dict]:

@@ -97,5 +97,10 @@ def load_records(db: Path, spec: str | None = None, filters: list[str] | None = 
 
 def print_results(db: Path, fmt: str, runs: bool, spec: str | None = None, **kw) -> None:
     from stilts_tui.analysis.report import render_results
+    from stilts_tui.analysis.validate import check_baseline, check_by
 
-    sys.stdout.write(render_results(load_records(db, spec, kw.pop("filters", None)), fmt, runs, **kw))
+    records = load_records(db, spec, kw.pop("filters", None))
+    if not runs:
+        check_by(records, kw.get("by", ()))
+        check_baseline(records, kw.get("baseline"))
+    sys.stdout.write(render_results(records, fmt, runs, **kw))

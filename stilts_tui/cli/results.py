@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from stilts_tui.analysis.validate import check_baseline
 from stilts_tui.cli.common import DEFAULT_DB, Commands, load_records, print_results, want_colour
 from stilts_tui.errors import StiltsError
 
@@ -34,7 +35,7 @@ def cmd_results(args: argparse.Namespace) -> int:
                           "for the other views redirect the output: stilts results --format csv > pairs.csv")
     print_results(Path(args.db), args.format, args.runs, args.spec, filters=args.filter, by=_by(args.by),
                    baseline=args.baseline or None, resamples=args.resamples, seed=args.seed, view=args.view,
-                   width=width)
+                   width=width, pool_models=args.pool_models)
     return 0
 
 
@@ -51,6 +52,7 @@ def _study_view(args: argparse.Namespace, width: int) -> int:
                         holm=args.holm, target=args.target, scale=args.scale, baseline=args.baseline or "none",
                         resamples=args.resamples, seed=args.seed)
     records = load_records(Path(args.db), args.spec, args.filter)
+    check_baseline(records, opts.baseline)
     if args.output:
         out = Path(args.output)
         what = write_study(records, args.view, out, opts)
@@ -80,6 +82,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
         raise StiltsError("say what to plot: a target's violins, or runs' curves",
                           "stilts plot rte  or  stilts plot --runs RUN_ID [RUN_ID ...]")
     records = load_records(Path(args.db), args.spec, args.filter)
+    check_baseline(records, args.baseline)
     targets = sorted({r["target"] for r in records if r.get("kind") == "target"})
     if args.target not in targets:
         raise StiltsError(f"no target runs for {args.target!r} in {args.db}",
@@ -130,6 +133,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     else:
         db = source
     records = load_records(db, spec_name, args.filter)
+    check_baseline(records, args.baseline)
     title = args.title or (f"stilts report: {spec_name}" if spec_name else f"stilts report: {db}")
     out = Path(args.output)
     figures = None if args.no_figures else out.parent / f"{out.stem}-figures"
@@ -168,7 +172,9 @@ def register(sub: Commands) -> None:
     res.add_argument("--target", help="ranking: the target to rank intermediates for (default the first)")
     res.add_argument("-o", "--output", help="matrix/correlation/ranking: write to this file, the type by its suffix "
                                             "(.png .svg .pdf figure; .csv .json .md .tex .txt)")
-    res.add_argument("--by", default="intermediate,target", help="fields to group by (default intermediate,target)")
+    res.add_argument("--by", default="intermediate,target", help="fields to group by (default intermediate,target; "
+                     "runs of different models are always kept apart unless --pool-models)")
+    res.add_argument("--pool-models", action="store_true", help="pool runs of different models into one row")
     res.add_argument("--baseline", default="none", help="intermediate to compare against (default none; '' for no comparison)")
     res.add_argument("--filter", action="append", metavar="KEY=VALUE", help="only runs with this field value (repeatable)")
     res.add_argument("--resamples", type=int, default=1000, help="bootstrap / permutation resamples (default 1000)")
