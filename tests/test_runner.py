@@ -23,6 +23,7 @@ from stilts_tui.runner.loop import Runner
 from stilts_tui.runner.slots import Gpu, model_shape, plan_slots, runs_per_gpu
 from stilts_tui.store import Store
 from stilts_tui.sweep.expand import expand
+from stilts_tui.sweep.placement import runs_for
 from stilts_tui.sweep.spec import parse_spec
 from stilts_tui.train.events import read_events
 
@@ -234,10 +235,10 @@ def test_stop_all_leaves_no_process_and_resume_finishes(tiny_models, train_data,
 
 def test_stop_one_run_and_the_sweep_goes_on(tiny_models, train_data, tmp_path):
     raw = sweep_spec(tiny_models, train_data, seeds=(1, 2, 3), intermediates=("none",))
-    runs = expand(parse_spec(raw), tmp_path)
+    db = tmp_path / "results.json"
+    runs = runs_for(parse_spec(raw), db)  # the runs as `stilts run` places them for this results file
     hung = next(r for r in runs if r.seed == 2)
     spec = write_toml(tmp_path / "s.toml", raw)
-    db = tmp_path / "results.json"
     env = os.environ | {"STILTS_FAULT_INJECT": "hang:2@seed=2"}
     stilts("run", str(spec), "--db", str(db), "--slots", "2", env=env)
     wait_for(lambda: runs_by_status(db).get(hung.run_id) == "running" and read_events(hung.events_path),
@@ -269,10 +270,10 @@ def test_sigkill_of_the_runner_then_resume_gives_every_result_exactly_once(phase
     run at a step until the test has killed the runner, so the sweep cannot end first."""
     raw = sweep_spec(tiny_models, train_data, seeds=(1, 2, 3), epochs=4)
     spec = write_toml(tmp_path / "s.toml", raw)
-    runs = expand(parse_spec(raw), tmp_path)
+    db = tmp_path / "results.json"
+    runs = runs_for(parse_spec(raw), db)
     [inter] = [r for r in runs if r.kind == "intermediate"]
     last = [r for r in runs if r.init_from == inter.run_id][-1]
-    db = tmp_path / "results.json"
     gate = tmp_path / "gate"
 
     def status() -> dict[str, str]:
@@ -446,9 +447,9 @@ def test_bench_sweep_runs_both_ways_and_reports_the_ratio(tmp_path):
 
 def test_retry_a_stopped_run_in_the_running_sweep_and_a_failed_one_without_a_runner(tiny_models, train_data, tmp_path):
     raw = sweep_spec(tiny_models, train_data, seeds=(1, 2), intermediates=("none",))
-    runs = {r.run_id: r for r in expand(parse_spec(raw), tmp_path)}
-    spec = write_toml(tmp_path / "s.toml", raw)
     db = tmp_path / "results.json"
+    runs = {r.run_id: r for r in runs_for(parse_spec(raw), db)}
+    spec = write_toml(tmp_path / "s.toml", raw)
     # Every run hangs and there is one slot: while one hangs, the other waits queued, so the
     # runner is still there when the stopped run is retried.
     env = os.environ | {"STILTS_FAULT_INJECT": "hang:2"}

@@ -26,7 +26,7 @@ from test_runner import sweep_spec, write_toml
 
 from stilts_tui.runner.files import RunnerFiles, runner_alive
 from stilts_tui.store import Store
-from stilts_tui.sweep.expand import expand
+from stilts_tui.sweep.placement import runs_for
 from stilts_tui.sweep.spec import parse_spec
 from stilts_tui.train.events import read_events
 
@@ -98,11 +98,11 @@ def test_sweep_through_slurm_with_a_cancel_a_killed_runner_and_a_resume(slurm_en
     raw = sweep_spec(tiny_models, train_data, seeds=(1, 2), intermediates=("none", "hellaswag"), epochs=2) | {
         "executor": "slurm",
         "slurm": {"gpus_per_run": 0, "cpus_per_run": 1, "mem_gb": 2, "time_min": 10, "poll_s": 1.0}}
-    runs = expand(parse_spec(raw), tmp_path)
+    db = tmp_path / "results.json"
+    runs = runs_for(parse_spec(raw), db)  # the runs as `stilts run` places them for this results file
     assert len(runs) == 5  # one intermediate, four targets
     doomed = next(r for r in runs if r.kind == "target" and r.intermediate == "none" and r.seed == 2)
     spec = write_toml(tmp_path / "s.toml", raw)
-    db = tmp_path / "results.json"
     # The job environment inherits the faults: the doomed run hangs; the runs from the intermediate wait at
     # step 2 until the gate file exists, so Slurm still holds them when the runner is killed.
     gate = tmp_path / "gate"
@@ -200,9 +200,9 @@ def test_stop_all_cancels_every_job_of_the_sweep(slurm_env, tiny_models, train_d
 def test_a_runner_killed_inside_sbatch_leaves_no_second_copy_of_a_run(slurm_env, tiny_models, train_data, tmp_path):
     raw = sweep_spec(tiny_models, train_data, seeds=(1,), intermediates=("none",)) | {
         "executor": "slurm", "slurm": {"gpus_per_run": 0, "cpus_per_run": 1, "mem_gb": 2, "time_min": 10, "poll_s": 1.0}}
-    [cfg] = expand(parse_spec(raw), tmp_path)
-    spec = write_toml(tmp_path / "s.toml", raw)
     db = tmp_path / "results.json"
+    [cfg] = runs_for(parse_spec(raw), db)
+    spec = write_toml(tmp_path / "s.toml", raw)
     # The job hangs at step 2, so it is still in Slurm when the runner comes back.
     env = slurm_env | {"STILTS_RUNNER_FAULT": "after_sbatch", "STILTS_FAULT_INJECT": "hang_once:2"}
     stilts("run", str(spec), "--db", str(db), env=env, check=False)  # it may see its runner die at start
