@@ -63,6 +63,7 @@ class RunRecord(TypedDict, total=False):
     pid: int | None
     slot: str | None
     device: str | None
+    device_name: str | None    # the GPU's name, or "cpu" (estimates match throughput by it)
     score: float
     metric: str
     metrics: dict[str, Any]

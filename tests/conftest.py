@@ -202,3 +202,8 @@ def tiny_nodrop(tmp_path_factory) -> Path:
     from stilts_tui.models.tiny import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("nodrop") / "roberta", "roberta", CORPUS, dropout=0.0)
+
+
+def screen_text(app) -> str:
+    """The text of every Static (labels, panels, status lines) on the app's current screen."""
+    return "\n".join(str(w.render()) for w in app.screen.query("Static"))

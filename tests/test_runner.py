@@ -124,6 +124,10 @@ def test_two_slots_run_two_workers_at_once_on_distinct_slots(tiny_models, train_
     plan = json.loads(stilts("plan", str(write_toml(tmp_path / "s6.toml", raw)), "--db", str(db), "--json").stdout)
     assert (plan["runs"], plan["done"], plan["to_run"]) == (6, 4, 2)
     assert plan["estimate_basis_runs"] == 4 and 0 < plan["estimate_device_hours"] * 3600 < 600
+    assert plan["estimate_runs"] == 2 and plan["estimate_device"] == "cpu" and plan["slots_assumed"] >= 1
+    assert plan["estimate_wall_hours"] == pytest.approx(plan["estimate_device_hours"] / plan["slots_assumed"])
+    text = stilts("plan", str(tmp_path / "s6.toml"), "--db", str(db)).stdout
+    assert f"on {plan['slots_assumed']} slot(s) at once" in text and "same model, task and device: cpu" in text
 
 
 def test_plan_of_the_paper_spec_without_results(tmp_path):
@@ -131,7 +135,31 @@ def test_plan_of_the_paper_spec_without_results(tmp_path):
     assert out["runs"] == 1155 and out["by_kind"] == {"intermediate": 3, "target": 1152}
     assert out["done"] == 0 and out["estimate_device_hours"] is None
     text = stilts("plan", "experiments/figure2.toml", "--db", str(tmp_path / "r.json")).stdout
-    assert "no run of this model has finished" in text
+    assert "estimate: none yet: no finished run of the same model and task on" in text
+    assert "roberta-large / hellaswag" in text
+
+
+def test_estimates_use_only_runs_of_the_same_model_task_and_device():
+    from dataclasses import asdict
+
+    from stilts_tui.runner.estimate import estimate_seconds
+    from stilts_tui.train.config import RunConfig
+
+    def rec(task: str, device: str, name: str | None, wall: float) -> dict:
+        cfg = RunConfig(run_id=f"{task}-{device}", kind="target", model="m", task=task, epochs=1, max_length=64)
+        return {"status": "finished", "wall_s": wall, "config": asdict(cfg), "device": device, "device_name": name}
+
+    records = [rec("rte", "cpu", "cpu", 100.0), rec("rte", "cuda:0", "NVIDIA H100 80GB HBM3", 5.0)]
+    todo = [RunConfig(run_id="a", kind="target", model="m", task="rte", epochs=1, max_length=64),
+            RunConfig(run_id="b", kind="target", model="m", task="wic", epochs=1, max_length=64)]
+    cpu = estimate_seconds(todo, records, device="cpu", slots=2)
+    gpu = estimate_seconds(todo, records, device="NVIDIA H100 80GB HBM3")
+    assert cpu.seconds == pytest.approx(100.0) and gpu.seconds == pytest.approx(5.0)  # each from its own device
+    assert (cpu.measured, cpu.total, cpu.basis, cpu.missing) == (1, 2, 1, ["m / wic"])  # no rte rate for wic
+    assert "≈ 50 s wall on 2 slot(s)" in cpu.describe() and "1 run(s) not estimated" in cpu.describe()
+    assert estimate_seconds(todo, records, device="NVIDIA A100").measured == 0  # another GPU: no guess
+    old = [{**records[1], "device_name": None}]  # an older record names no GPU: any GPU matches
+    assert estimate_seconds(todo[:1], old, device="NVIDIA A100").seconds == pytest.approx(5.0)
 
 
 def test_intermediates_first_then_longest_first(tiny_models, train_data, tmp_path):

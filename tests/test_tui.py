@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import until, wait_for
+from conftest import screen_text, until, wait_for
 
 from stilts_tui.app.app import StiltsApp
 from stilts_tui.app.plan_screen import PlanScreen
@@ -21,10 +21,6 @@ def store_db(tmp_path_factory) -> Path:
     db = tmp_path_factory.mktemp("tui") / "results.json"
     write_store(db, synthetic_records(1008))
     return db
-
-
-def screen_text(app) -> str:
-    return "\n".join(str(w.render()) for w in app.screen.query("Static"))
 
 
 async def test_runs_screen_lists_sorts_filters_and_opens_a_run(store_db):
@@ -155,7 +151,8 @@ async def test_plan_screen_sends_the_study_to_slurm_or_says_why_it_cannot(store_
         assert not (store_db.parent / "results.runner.json").exists()
         plan.query_one("#plan-executor", Select).value = "local"
         await pilot.press("ctrl+s")
-        await until(pilot, lambda: "executor" not in tomllib.loads((tmp_path / "cluster.toml").read_text()),
+        # the opened spec named its executor: it still does, now local
+        await until(pilot, lambda: tomllib.loads((tmp_path / "cluster.toml").read_text())["executor"] == "local",
                     what="a local spec again")
         assert "slurm" not in tomllib.loads((tmp_path / "cluster.toml").read_text())
 
@@ -171,7 +168,7 @@ async def test_plan_launch_watch_results_with_a_real_runner(tiny_models, train_d
         plan.query_one("#plan-data").value = str(train_data)
         for key, value in (("lr", "1e-3"), ("batch_size", "8"), ("warmup_ratio", "0.0"), ("seed", "1, 2")):
             plan.query_one(f"#plan-grid-{key}").value = value
-        plan.query_one("#plan-overrides").text = "[tasks.rte]\nepochs = 1\nmax_length = 32\n"
+        plan.query_one("#plan-toml").text = "[tasks.rte]\nepochs = 1\nmax_length = 32\n"
         plan.query_one("#plan-path").value = str(tmp_path / "flow.toml")
         await until(pilot, lambda: "2 runs" in screen_text(app), what="count")
         await pilot.press("ctrl+l")

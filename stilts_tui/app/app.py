@@ -34,6 +34,7 @@ class StiltsApp(App):
         Binding("3", "switch_mode('results')", "Results", id="app.results"),
         Binding("question_mark,f1", "help", "Help", id="app.help"),
         Binding("q", "quit", "Quit", id="app.quit"),
+        Binding("escape", "leave_field", "Leave the field", id="app.leave_field", show=False),
     ]
 
     def __init__(self, db: str | Path, refresh_s: float = 1.0, root: Path | None = None) -> None:
@@ -78,6 +79,14 @@ class StiltsApp(App):
         rec = next((r for r in (self.snapshot.records if self.snapshot else []) if r["run_id"] == run_id), None)
         if rec is not None:
             self.push_screen(RunDetailScreen(rec))
+
+    def action_leave_field(self) -> None:
+        """Escape in a text field gives the keys back to the screen (1 / 2 / 3, q, …); Tab or a
+        click goes back in."""
+        from textual.widgets import Input, TextArea
+
+        if isinstance(self.focused, Input | TextArea):
+            self.screen.set_focus(None)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())

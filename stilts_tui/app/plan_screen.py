@@ -1,85 +1,99 @@
-"""Plan: pick the model, intermediates, targets and grid (the paper's grid preloaded) and where
-the runs go (this machine, or a Slurm cluster), see the number of runs, how many are done and the
-estimated device-hours live, save the spec as TOML and launch it (the runner starts detached).
-Opens any spec from experiments/."""
+"""Plan: edit any spec the CLI accepts (name, description, model, data dir, task files, where the
+runs go, intermediates / targets / probes, the grid and [intermediate] in fields; every other key,
+such as [tasks.X], [train] and [restarts], in a TOML box checked live), see the number of runs,
+how many are done and the estimated device-hours, save it (an opened spec keeps its comments) and
+launch it after the checks that would otherwise fail every run."""
 
 from __future__ import annotations
 
-import tomllib
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import tomli_w
+import tomlkit
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Label, Select, SelectionList, Static, TextArea
+from textual.widgets import Footer, Input, Label, Select, Static, TextArea
 
+from stilts_tui.app.dialogs import ConfirmScreen, PathPicker
 from stilts_tui.app.format import esc
+from stilts_tui.app.tick_list import TickList
 from stilts_tui.errors import StiltsError
+from stilts_tui.fileio import atomic_write
 from stilts_tui.records import RunStatus
+from stilts_tui.sweep.spec_edit import (
+    FORM_AXES,
+    SpecForm,
+    form_of,
+    numbers,
+    raw_of,
+    rebase,
+    shown,
+    spec_text,
+)
 
 if TYPE_CHECKING:
     from stilts_tui.app.app import StiltsApp
 
-PAPER_GRID = {"lr": "5e-6, 1e-5, 2e-5", "batch_size": "8, 16, 32", "warmup_ratio": "0.0, 0.2", "seed": "12, 42"}
-GRID_KEYS = ("lr", "batch_size", "warmup_ratio", "seed")
+PAPER_GRID = {"lr": [5e-6, 1e-5, 2e-5], "batch_size": [8, 16, 32], "warmup_ratio": [0.0, 0.2], "seed": [12, 42]}
 EXECUTOR_CHOICES = [("local (this machine)", "local"), ("slurm (jobs via submitit)", "slurm")]
-
-
-def _numbers(text: str, key: str) -> list:
-    out = []
-    for part in text.replace(";", ",").split(","):
-        part = part.strip()
-        if not part:
-            continue
-        try:
-            out.append(int(part) if key in ("batch_size", "seed") else float(part))
-        except ValueError:
-            raise StiltsError(f"grid {key}: {part!r} is not a number", f"e.g. {PAPER_GRID[key]}") from None
-    if not out:
-        raise StiltsError(f"grid {key} is empty", f"e.g. {PAPER_GRID[key]}")
-    return out
+LISTS = ("intermediates", "targets", "probes")
 
 
 def spec_files(root: Path) -> list[Path]:
     return sorted((root / "experiments").glob("*.toml")) if (root / "experiments").is_dir() else []
 
 
+def slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "spec"
+
+
 class PlanScreen(Screen):
     if TYPE_CHECKING:  # the app this screen belongs to, for the type checker
         app: StiltsApp
 
+    # priority: an Input would otherwise take ctrl+f (delete word) before the screen sees it
     BINDINGS = [
-        Binding("ctrl+s", "save", "Save spec", id="plan.save"),
-        Binding("ctrl+l", "launch", "Launch", id="plan.launch"),
-        Binding("ctrl+f", "search", "Search tasks", id="plan.search"),
+        Binding("ctrl+s", "save", "Save spec", id="plan.save", priority=True),
+        Binding("ctrl+l", "launch", "Launch", id="plan.launch", priority=True),
+        Binding("ctrl+o", "open", "Open…", id="plan.open", priority=True),
+        Binding("ctrl+t", "add_task_file", "Add task file…", id="plan.task_file", priority=True),
+        Binding("ctrl+f", "search", "Search tasks", id="plan.search", priority=True),
     ]
 
     def __init__(self, root: Path | None = None) -> None:
         super().__init__(id="plan")
+        self._root_given = root
         self.root = root or Path.cwd()
-        self.extra: dict = {}  # spec keys the form does not edit, kept from an opened spec
+        self.base = self.root / "experiments"      # relative paths in the form are relative to this
+        self.doc: tomlkit.TOMLDocument | None = None  # the opened spec: its comments and layout
+        self.opened: Path | None = None
+        self.user_tasks: list[str] = []
+        self._study_name = "my-study"
 
     def compose(self) -> ComposeResult:
-        from stilts_tui.tasks import all_tasks
-
-        names = [t.name for t in all_tasks()]
         yield Static("", id="plan-status")
         with VerticalScroll(id="plan-body"):
             with Horizontal(classes="row"):
                 yield Label("open", classes="key")
-                yield Select([(p.name, str(p)) for p in spec_files(self.root)], prompt="an experiment spec…", id="plan-open")
+                yield Input("", placeholder="a spec's path, then enter (ctrl+o: pick one)", id="plan-open")
             with Horizontal(classes="row"):
                 yield Label("name", classes="key")
                 yield Input("my-study", id="plan-name")
                 yield Label("model", classes="key")
-                yield Input("roberta-large", id="plan-model")
+                yield Input("roberta-large", placeholder="hub id, local folder or minilm", id="plan-model")
+            with Horizontal(classes="row"):
+                yield Label("about", classes="key")
+                yield Input("", placeholder="a one-line description", id="plan-description")
             with Horizontal(classes="row"):
                 yield Label("data dir", classes="key")
-                yield Input("", placeholder="folder with the release files", id="plan-data")
+                yield Input("", placeholder="folder with the release files (relative: to the spec's folder)", id="plan-data")
+            with Horizontal(classes="row"):
+                yield Label("task files", classes="key")
+                yield Input("", placeholder="your task TOML files, comma-separated (ctrl+t: pick one)", id="plan-task-files")
             with Horizontal(classes="row"):
                 yield Label("executor", classes="key")
                 yield Select(EXECUTOR_CHOICES, value="local", allow_blank=False, id="plan-executor")
@@ -87,99 +101,147 @@ class PlanScreen(Screen):
                 yield Input("", placeholder="Slurm: the cluster's default", id="plan-partition", disabled=True)
             yield Input(placeholder="search tasks (ctrl+f)", id="plan-search")
             with Horizontal(id="plan-lists"):
-                with Vertical():
-                    yield Label("intermediates")
-                    yield SelectionList[str](*[(n, n, n == "none") for n in ["none", *names]], id="plan-intermediates")
-                with Vertical():
-                    yield Label("targets")
-                    yield SelectionList[str](*[(n, n, n == "rte") for n in names], id="plan-targets")
-            for key in GRID_KEYS:
+                for key in LISTS:
+                    with Vertical():
+                        yield Label(key)
+                        yield TickList(id=f"plan-{key}")
+            yield Label("target grid: every combination is one run (blank: not an axis)", classes="section")
+            for pair in (FORM_AXES[:2], FORM_AXES[2:]):
                 with Horizontal(classes="row"):
-                    yield Label(key, classes="key")
-                    yield Input(PAPER_GRID[key], id=f"plan-grid-{key}")
-            yield Label("per-task overrides (TOML), e.g. [tasks.rte] epochs = 10")
-            yield TextArea("", id="plan-overrides", language=None)
+                    for key in pair:
+                        yield Label(key.replace("_", " "), classes="key")
+                        yield Input(shown(PAPER_GRID[key]), id=f"plan-grid-{key}")
+            yield Label("[intermediate]: intermediates run once (blank: the task's or study's own)", classes="section")
+            with Horizontal(classes="row"):
+                for key in FORM_AXES:
+                    yield Label(key.replace("_", " "), classes="key")
+                    yield Input("", id=f"plan-inter-{key}")
+            yield Label("every other key as TOML: [tasks.X] overrides, [train], [restarts], zero_shot, study… "
+                        "(checked live)", classes="section")
+            yield TextArea("", id="plan-toml", language=None)
             with Horizontal(classes="row"):
                 yield Label("save as", classes="key")
                 yield Input("experiments/my-study.toml", id="plan-path")
         yield Footer()
 
     def on_mount(self) -> None:
-        self.names = {"intermediates": self._options("#plan-intermediates"), "targets": self._options("#plan-targets")}
+        if self.app.root != self.root and self._root_given is None:  # the app's folder, not the cwd
+            self.root, self.base = self.app.root, self.app.root / "experiments"
+        self._refill({"intermediates": ["none"], "targets": ["rte"], "probes": []})
         self.query_one("#plan-name", Input).focus()
         self.recount()
 
-    def _options(self, sel: str) -> list[str]:
-        lst = self.query_one(sel, SelectionList)
-        return [lst.get_option_at_index(i).value for i in range(lst.option_count)]
+    # -------------------------------------------------------------- task lists
+
+    def _chosen(self) -> dict[str, list[str]]:
+        return {key: list(self.query_one(f"#plan-{key}", TickList).selected) for key in LISTS}
+
+    def _refill(self, chosen: dict[str, list[str]] | None = None) -> None:
+        """Every list: the package's tasks, the task files' tasks and any chosen name (kept, even
+        unknown, so a spec is never changed behind the user's back), filtered by the search."""
+        from stilts_tui.tasks import BUILTIN_NAMES
+
+        chosen = chosen if chosen is not None else self._chosen()
+        needle = self.query_one("#plan-search", Input).value.strip().lower()
+        for key in LISTS:
+            picked = chosen.get(key, [])
+            names = [*(["none"] if key == "intermediates" else []), *self.user_tasks, *BUILTIN_NAMES]
+            names += [n for n in picked if n not in names]
+            lst = self.query_one(f"#plan-{key}", TickList)
+            with lst.prevent(TickList.SelectedChanged):
+                lst.clear_options()
+                lst.add_options([(n, n) for n in names if needle in n or n in picked])
+                for name in picked:  # in the spec's order, which the selection keeps
+                    lst.select(name)
+
+    def _register_task_files(self, files: list[str]) -> list[str]:
+        """The tasks the task files describe (registered for this process); problems are said."""
+        from stilts_tui.tasks import register_task_file
+
+        names = []
+        for f in files:
+            try:
+                names.append(register_task_file(self.base / f).name)
+            except StiltsError as exc:
+                self.notify(f"task file {f}: {exc.problem}", severity="error", markup=False)
+        return names
+
+    def _task_files(self) -> list[str]:
+        text = self.query_one("#plan-task-files", Input).value
+        return [p.strip() for p in text.split(",") if p.strip()]
+
+    @on(Input.Submitted, "#plan-task-files")
+    @on(Input.Blurred, "#plan-task-files")
+    def _task_files_changed(self) -> None:
+        names = self._register_task_files(self._task_files())
+        if names != self.user_tasks:
+            self.user_tasks = names
+            self._refill()
+
+    def action_add_task_file(self) -> None:
+        self.app.push_screen(PathPicker("Add a task file (.toml)", self.base / "tasks", self.root), self._add_task_file)
+
+    def _add_task_file(self, path: Path | None) -> None:
+        if path is None:
+            return
+        files = self._task_files()
+        rel = _relative(path, self.base)
+        if rel not in files:
+            self.query_one("#plan-task-files", Input).value = ", ".join([*files, rel])
+        self._task_files_changed()
 
     # -------------------------------------------------------------- the spec in the form
 
+    def form(self) -> SpecForm:
+        def text(wid: str) -> str:
+            return self.query_one(wid, Input).value
+
+        grid = {k: v for k in FORM_AXES if (v := numbers(text(f"#plan-grid-{k}"), k))}
+        inter = {}
+        for key in FORM_AXES:
+            values = numbers(text(f"#plan-inter-{key}"), key)
+            if len(values) > 1:
+                raise StiltsError(f"[intermediate] {key}: one value, not {len(values)}", "intermediates run once")
+            if values:
+                inter[key] = values[0]
+        chosen = self._chosen()
+        return SpecForm(name=text("#plan-name"), description=text("#plan-description"), model=text("#plan-model"),
+                        data_dir=text("#plan-data"), task_files=self._task_files(),
+                        executor=str(self.query_one("#plan-executor", Select).value), partition=text("#plan-partition"),
+                        intermediates=chosen["intermediates"], targets=chosen["targets"], probes=chosen["probes"],
+                        grid=grid, intermediate=inter, rest=self.query_one("#plan-toml", TextArea).text)
+
     def raw_spec(self) -> dict:
-        raw = {k: v for k, v in self.extra.items()
-               if k not in ("name", "model", "data_dir", "intermediates", "targets", "grid", "tasks", "executor", "slurm")}
-        raw["name"] = self.query_one("#plan-name", Input).value.strip() or "my-study"
-        raw["model"] = self.query_one("#plan-model", Input).value.strip()
-        data = self.query_one("#plan-data", Input).value.strip()
-        if data:
-            raw["data_dir"] = data
-        if self.query_one("#plan-executor", Select).value == "slurm":
-            # the opened spec's other [slurm] settings are kept; a local spec carries none
-            raw["executor"] = "slurm"
-            slurm = dict(self.extra.get("slurm", {}))
-            partition = self.query_one("#plan-partition", Input).value.strip()
-            if partition:
-                slurm["partition"] = partition
-            else:
-                slurm.pop("partition", None)
-            if slurm:
-                raw["slurm"] = slurm
-        raw["intermediates"] = list(self.query_one("#plan-intermediates", SelectionList).selected)
-        raw["targets"] = list(self.query_one("#plan-targets", SelectionList).selected)
-        grid = dict(self.extra.get("grid", {}))
-        for key in GRID_KEYS:
-            grid[key] = _numbers(self.query_one(f"#plan-grid-{key}", Input).value, key)
-        raw["grid"] = grid
-        text = self.query_one("#plan-overrides", TextArea).text.strip()
-        if text:
-            try:
-                raw["tasks"] = tomllib.loads(text).get("tasks", {})
-            except tomllib.TOMLDecodeError as exc:
-                raise StiltsError(f"per-task overrides: {exc}", "write TOML tables such as [tasks.rte] epochs = 10") from None
-        return raw
+        return raw_of(self.form(), self.doc.unwrap() if self.doc is not None else None)
 
     def load(self, path: Path) -> None:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        self.extra = raw
-        self.query_one("#plan-name", Input).value = str(raw.get("name", path.stem))
-        self.query_one("#plan-model", Input).value = str(raw.get("model", ""))
-        self.query_one("#plan-data", Input).value = str(raw.get("data_dir", ""))
-        executor = raw.get("executor", "local")
-        self.query_one("#plan-executor", Select).value = executor if executor in ("local", "slurm") else "local"
-        self.query_one("#plan-partition", Input).value = str(raw.get("slurm", {}).get("partition", ""))
-        for sel, key in (("#plan-intermediates", "intermediates"), ("#plan-targets", "targets")):
-            lst = self.query_one(sel, SelectionList)
-            lst.deselect_all()
-            for name in raw.get(key, ["none"] if key == "intermediates" else []):
-                if name in self.names[key]:
-                    lst.select(name)
-        for key in GRID_KEYS:
-            values = raw.get("grid", {}).get(key)
-            if values is not None:
-                self.query_one(f"#plan-grid-{key}", Input).value = ", ".join(f"{v:g}" if isinstance(v, float) else str(v)
-                                                                           for v in values)
-        tasks = raw.get("tasks", {})
-        self.query_one("#plan-overrides", TextArea).text = tomli_w.dumps({"tasks": tasks}) if tasks else ""
-        self.query_one("#plan-path", Input).value = str(path.relative_to(self.root) if path.is_relative_to(self.root) else path)
+        """Open a spec: every key lands in a field or in the TOML box. Raises OSError or
+        tomlkit's parse error; the callers say them."""
+        doc = tomlkit.parse(path.read_text(encoding="utf-8"))
+        self.doc, self.opened, self.base = doc, path.resolve(), path.resolve().parent
+        form = form_of(doc)
+        self.user_tasks = self._register_task_files(form.task_files)
+        values = {"#plan-name": form.name or path.stem, "#plan-description": form.description, "#plan-model": form.model,
+                  "#plan-data": form.data_dir, "#plan-task-files": ", ".join(form.task_files),
+                  "#plan-partition": form.partition, "#plan-search": "",
+                  "#plan-path": _relative(path.resolve(), self.root)}
+        values |= {f"#plan-grid-{k}": shown(form.grid[k]) if k in form.grid else "" for k in FORM_AXES}
+        values |= {f"#plan-inter-{k}": shown(form.intermediate[k]) if k in form.intermediate else "" for k in FORM_AXES}
+        for wid, value in values.items():
+            self.query_one(wid, Input).value = value
+        self._study_name = form.name or path.stem
+        self.query_one("#plan-executor", Select).value = form.executor if form.executor in ("local", "slurm") else "local"
+        self.query_one("#plan-toml", TextArea).text = form.rest
+        self._refill({"intermediates": form.intermediates, "targets": form.targets, "probes": form.probes})
         self.recount()
 
     # -------------------------------------------------------------- live count
 
     @on(Input.Changed)
-    @on(SelectionList.SelectedChanged)
+    @on(TickList.SelectedChanged)
     @on(TextArea.Changed)
     def _changed(self, event) -> None:
-        if getattr(event, "input", None) is not None and event.input.id in ("plan-search", "plan-path"):
+        if getattr(event, "input", None) is not None and event.input.id in ("plan-search", "plan-path", "plan-open"):
             return
         self.recount()
 
@@ -190,34 +252,45 @@ class PlanScreen(Screen):
     def _count(self, records: list[dict]) -> None:
         from textual.worker import get_current_worker
 
-        from stilts_tui.runner.estimate import estimate_seconds
+        from stilts_tui.runner.estimate import plan_estimate
+        from stilts_tui.runner.options import RunnerOptions, with_executor
         from stilts_tui.sweep.placement import runs_for
         from stilts_tui.sweep.spec import parse_spec
 
+        worker = get_current_worker()
         try:
             raw = self.app.call_from_thread(self.raw_spec)
-            spec = parse_spec(raw, base=self.root / "experiments")
+            spec = parse_spec(raw, base=self.base)
             runs = runs_for(spec, self.app.db)
+            data = self._data_problem(spec)
         except StiltsError as exc:
-            text = f"[b]spec:[/b] {esc(exc.problem)}" + (f" — {esc(exc.fix)}" if exc.fix else "")
+            text = f"[b]spec:[/b] {esc(exc.problem.removeprefix('spec: '))}" + (f" — {esc(exc.fix)}" if exc.fix else "")
         else:
             done_ids = {r["run_id"] for r in records if r.get("status") == RunStatus.FINISHED}
             todo = [r for r in runs if r.run_id not in done_ids]
-            secs, basis = estimate_seconds(todo, records)
-            est = f"≈ {secs / 3600:.1f} device-hours" if secs is not None else "no throughput measured for this model yet"
-            disk = self._disk(spec, runs, done_ids)
             counts = (f"[b]{len(runs)} runs[/b] ({sum(r.kind == 'intermediate' for r in runs)} intermediate)  "
-                      f"done {len(runs) - len(todo)}  to run {len(todo)}  {est}   ctrl+s save · ctrl+l launch")
+                      f"done {len(runs) - len(todo)}  to run {len(todo)}")
+            options = with_executor(RunnerOptions(), spec, check=False)
+            disk = self._disk(runs, done_ids, options)
+            if data:  # an estimate for runs that cannot start would mislead: the problem instead
+                counts += f"  [b]⚠ {esc(data)}[/b]"
+            else:
+                counts += f"  {esc(plan_estimate(todo, records, options).describe())}   ctrl+s save · ctrl+l launch"
             # Not enough disk comes first: on a narrow terminal the second line may not show.
             text = (f"[b red]⚠ not enough disk:[/] {esc(disk.describe())}\n{counts}" if disk.short
                     else f"{counts}\ndisk: {esc(disk.describe())}")
-        self.app.call_from_thread(self._show_count, get_current_worker(), text)
+        self.app.call_from_thread(self._show_count, worker, text)
 
-    def _disk(self, spec, runs: list, finished: set[str]):
+    @staticmethod
+    def _data_problem(spec) -> str:
+        if spec.data_dir and not Path(spec.data_dir).is_dir():
+            return f"data dir {spec.data_dir} does not exist: no estimate until it does"
+        return ""
+
+    def _disk(self, runs: list, finished: set[str], options):
         from stilts_tui.runner.disk_need import sweep_disk_need
-        from stilts_tui.runner.options import RunnerOptions, with_executor
 
-        return sweep_disk_need(runs, self.app.db, finished, with_executor(RunnerOptions(), spec, check=False))
+        return sweep_disk_need(runs, self.app.db, finished, options)
 
     def _show_count(self, worker, text: str) -> None:
         # A newer count cancelled this one while it ran (a thread cannot be stopped): its figure is
@@ -225,61 +298,106 @@ class PlanScreen(Screen):
         if not worker.is_cancelled:
             self.query_one("#plan-status", Static).update(text)
 
-    # -------------------------------------------------------------- actions
+    # -------------------------------------------------------------- fields that move others
 
     @on(Select.Changed, "#plan-executor")
     def _executor(self, event: Select.Changed) -> None:
         self.query_one("#plan-partition", Input).disabled = event.value != "slurm"
         self.recount()
 
-    @on(Select.Changed, "#plan-open")
-    def _open(self, event: Select.Changed) -> None:
-        if isinstance(event.value, str):
-            try:
-                self.load(Path(event.value))
-            except (OSError, tomllib.TOMLDecodeError) as exc:
-                self.notify(f"cannot open {event.value}: {exc}", severity="error", markup=False)
+    @on(Input.Changed, "#plan-name")
+    def _renamed(self, event: Input.Changed) -> None:
+        """"save as" follows the name while its file name is the name's (a path typed by hand
+        stays)."""
+        field = self.query_one("#plan-path", Input)
+        path = Path(field.value.strip() or "experiments/x.toml")
+        if path.stem == slug(self._study_name) and event.value.strip():
+            field.value = str(path.with_name(slug(event.value.strip()) + ".toml"))
+        self._study_name = event.value.strip()
+
+    @on(Input.Changed, "#plan-search")
+    def _search(self) -> None:
+        self._refill()
 
     def action_search(self) -> None:
         self.query_one("#plan-search", Input).focus()
 
-    @on(Input.Changed, "#plan-search")
-    def _search(self, event: Input.Changed) -> None:
-        needle = event.value.strip().lower()
-        for sel, key in (("#plan-intermediates", "intermediates"), ("#plan-targets", "targets")):
-            lst = self.query_one(sel, SelectionList)
-            chosen = set(lst.selected)
-            lst.clear_options()
-            lst.add_options([(n, n, n in chosen) for n in self.names[key] if needle in n or n in chosen])
+    # -------------------------------------------------------------- open
+
+    @on(Input.Submitted, "#plan-open")
+    def _open_typed(self, event: Input.Submitted) -> None:
+        path = Path(event.value.strip()).expanduser()
+        self._open(path if path.is_absolute() else self.root / path)
+
+    def action_open(self) -> None:
+        self.app.push_screen(PathPicker("Open a spec (.toml)", self.root / "experiments", self.root), self._open)
+
+    def _open(self, path: Path | None) -> None:
+        if path is None:
+            return
+        try:
+            self.load(path)
+        except OSError as exc:
+            self.notify(f"cannot open {path}: {exc.strerror or exc}", severity="error", markup=False)
+        except tomlkit.exceptions.TOMLKitError as exc:
+            self.notify(f"{path} is not valid TOML: {exc}", severity="error", markup=False)
+        else:
+            self.notify(f"opened {path}", markup=False)
+
+    # -------------------------------------------------------------- save and launch
+
+    def target(self) -> Path:
+        path = Path(self.query_one("#plan-path", Input).value.strip() or f"experiments/{slug(self._study_name)}.toml")
+        return (path if path.is_absolute() else self.root / path).resolve()
 
     def save(self) -> Path | None:
+        """Write the spec where "save as" says (its relative paths moved to point at the same
+        places from there); None, with the reason said, when it is not a valid spec."""
+        path = self.target()
         try:
-            raw = self.raw_spec()
+            raw = rebase(self.raw_spec(), self.base, path.parent)
             from stilts_tui.sweep.spec import parse_spec
 
-            parse_spec(raw, base=self.root / "experiments")
+            parse_spec(raw, base=path.parent)
         except StiltsError as exc:
             self.notify(exc.problem + (f"\n{exc.fix}" if exc.fix else ""), severity="error", timeout=8, markup=False)
             return None
-        path = Path(self.query_one("#plan-path", Input).value.strip() or "experiments/my-study.toml")
-        path = path if path.is_absolute() else self.root / path
+        text = spec_text(raw, self.doc)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(tomli_w.dumps(raw), encoding="utf-8")
+            atomic_write(path, lambda f: f.write(text.encode("utf-8")))
         except OSError as exc:  # a full disk, a read-only folder: said, and the app goes on
             self.notify(f"cannot save {path}: {exc.strerror or exc}", severity="error", timeout=8, markup=False)
             return None
+        if self.base != path.parent:
+            self.query_one("#plan-data", Input).value = raw.get("data_dir", "")
+            self.query_one("#plan-task-files", Input).value = ", ".join(raw.get("task_files", []))
+        self.doc, self.opened, self.base = tomlkit.parse(text), path, path.parent
         return path
 
+    def _confirmed_save(self, then) -> None:
+        """Save, asking first when that would overwrite a file other than the one opened."""
+        path = self.target()
+        if path.exists() and path != self.opened:
+            def answered(yes: bool | None) -> None:
+                if yes:
+                    then(self.save())
+            self.app.push_screen(ConfirmScreen(f"Overwrite {path}?", "It is not the spec you opened.", "Overwrite"),
+                                 answered)
+        else:
+            then(self.save())
+
     def action_save(self) -> None:
-        path = self.save()
-        if path:
-            self.notify(f"saved {path}", markup=False)
+        def saved(path: Path | None) -> None:
+            if path:
+                self.notify(f"saved {path}", markup=False)
+        self._confirmed_save(saved)
 
     def action_launch(self) -> None:
-        path = self.save()
-        if path:
-            self._launch(path)
+        def saved(path: Path | None) -> None:
+            if path:
+                self._launch(path)
+        self._confirmed_save(saved)
 
     @work(thread=True, exclusive=True, group="launch")
     def _launch(self, path: Path) -> None:
@@ -307,3 +425,10 @@ class PlanScreen(Screen):
 
     def _show_runs(self) -> None:
         self.app.switch_mode("runs")
+
+
+def _relative(path: Path, base: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(base.resolve()))
+    except ValueError:
+        return str(path)

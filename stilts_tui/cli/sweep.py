@@ -138,7 +138,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from stilts_tui.runner.disk_need import sweep_disk_need
-    from stilts_tui.runner.estimate import estimate_seconds
+    from stilts_tui.runner.estimate import plan_estimate
     from stilts_tui.runner.options import options_from_args, with_executor
     from stilts_tui.store import Store
     from stilts_tui.sweep.expand import shadowed_settings, study_notes
@@ -158,13 +158,17 @@ def cmd_plan(args: argparse.Namespace) -> int:
         return _print_resolved_runs(runs, finished, fmt)
     todo = [r for r in runs if r.run_id not in finished]
     kinds = Counter("probe" if r.probe else r.kind for r in runs)
-    seconds, basis = estimate_seconds(todo, records)
     notes = shadowed_settings(spec) + study_notes(spec)
     options = with_executor(options_from_args(args), spec, check=False)  # planning needs no cluster
+    estimate = plan_estimate(todo, records, options)
     disk = sweep_disk_need(runs, db, finished, options)
     out = {"spec": spec.name, "runs": len(runs), "by_kind": dict(kinds), "done": len(runs) - len(todo),
-           "to_run": len(todo), "estimate_device_hours": None if seconds is None else seconds / 3600,
-           "estimate_basis_runs": basis, "notes": notes,
+           "to_run": len(todo),
+           "estimate_device_hours": estimate.seconds / 3600 if estimate.measured else None,
+           "estimate_wall_hours": estimate.seconds / 3600 / estimate.slots if estimate.measured and estimate.slots else None,
+           "estimate_basis_runs": estimate.basis, "estimate_runs": estimate.measured,
+           "estimate_missing": estimate.missing, "estimate_device": estimate.device, "slots_assumed": estimate.slots,
+           "notes": notes,
            "disk": {"need_bytes": disk.total, "free_bytes": disk.free, "folder": str(db.parent),
                     "checkpoints": disk.checkpoints, "checkpoint_bytes": disk.checkpoint_bytes,
                     "resume_states": disk.resume_states, "resume_bytes": disk.resume_bytes,
@@ -174,10 +178,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         return 0
     print(f"{spec.name}: {len(runs)} runs (" + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) + ")")
     print(f"  already finished: {out['done']}   to run: {len(todo)}")
-    if seconds is None:
-        print("  estimate: no run of this model has finished in the store yet; run a few, then plan again")
-    else:
-        print(f"  estimate: {seconds / 3600:.2f} device-hours (one slot), from the throughput of {basis} finished run(s)")
+    print(f"  estimate: {estimate.describe()}")
     print(f"  disk: {disk.describe()}")
     if disk.short:
         print(f"  warning: {disk.warning()}")
@@ -253,11 +254,13 @@ def register(sub: Commands) -> None:
     rt.set_defaults(func=cmd_retry)
 
     pl = sub.add_parser("plan", help="what a spec would run: runs, already done, estimated device-hours")
-    pl.add_argument("spec")
-    pl.add_argument("--data-dir")
-    pl.add_argument("--db", default=DEFAULT_DB)
+    pl.add_argument("spec", help="the experiment spec (TOML), e.g. experiments/figure2.toml")
+    pl.add_argument("--data-dir", help="folder with the tasks' release files (overrides the spec's data_dir)")
+    pl.add_argument("--db", default=DEFAULT_DB,
+                    help="the results file: finished runs are counted as done and their throughput makes the estimate "
+                         "(default: %(default)s)")
     pl.add_argument("--runs", action="store_true", help="one row per run with its fully resolved settings")
-    pl.add_argument("--format", choices=["table", "json"], default="table")
+    pl.add_argument("--format", choices=["table", "json"], default="table", help="table (default) or json")
     pl.add_argument("--json", action="store_true", help="the same as --format json")
     add_slot_arguments(pl)
     pl.set_defaults(func=cmd_plan)

@@ -4,6 +4,7 @@ from the throughput measured on runs already finished."""
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass, field
 
 from stilts_tui.tasks import get_task
 from stilts_tui.train.config import RunConfig
@@ -54,10 +55,31 @@ def cost(cfg: RunConfig) -> float:
     return work_units(cfg) * cfg.max_length
 
 
-def measured_rates(records: list[dict]) -> dict[str, float]:
-    """Seconds per work unit for each model, from finished runs with a wall time."""
-    units: dict[str, float] = defaultdict(float)
-    secs: dict[str, float] = defaultdict(float)
+Key = tuple[str, str, str]  # (model, task, device)
+
+
+def record_device(rec: dict) -> str:
+    """What a run ran on, as estimates match it: the GPU's name where the runner recorded it,
+    else "gpu" (an older record), else "cpu"."""
+    if rec.get("device_name"):
+        return str(rec["device_name"])
+    return "gpu" if str(rec.get("device") or "").startswith("cuda") else "cpu"
+
+
+def this_device() -> str:
+    """What runs started here would run on: the first visible GPU's name, or "cpu"."""
+    from stilts_tui.runner.slots import visible_gpus
+
+    gpus = visible_gpus()
+    return gpus[0].name if gpus else "cpu"
+
+
+def measured_rates(records: list[dict]) -> dict[Key, tuple[float, int]]:
+    """Seconds per work unit and the number of finished runs behind it, for each model, task and
+    device (a rate measured on one task or device says little about another)."""
+    units: dict[Key, float] = defaultdict(float)
+    secs: dict[Key, float] = defaultdict(float)
+    count: dict[Key, int] = defaultdict(int)
     for r in records:
         if r.get("status") != "finished" or not r.get("wall_s") or not r.get("config"):
             continue
@@ -65,20 +87,88 @@ def measured_rates(records: list[dict]) -> dict[str, float]:
             cfg = RunConfig.from_dict(r["config"])
         except (TypeError, ValueError):
             continue
-        units[cfg.model] += done_units(cfg, r.get("metrics") or {}) * cfg.max_length
-        secs[cfg.model] += float(r["wall_s"])
-    return {m: secs[m] / units[m] for m in units if units[m] > 0}
+        key = (cfg.model, cfg.task, record_device(r))
+        units[key] += done_units(cfg, r.get("metrics") or {}) * cfg.max_length
+        secs[key] += float(r["wall_s"])
+        count[key] += 1
+    return {k: (secs[k] / units[k], count[k]) for k in units if units[k] > 0}
 
 
-def estimate_seconds(runs: list[RunConfig], records: list[dict]) -> tuple[float | None, int]:
-    """(device-seconds for these runs, how many finished runs the rate comes from); None when
-    no run of the same model has finished yet."""
+@dataclass
+class Estimate:
+    """Device-seconds of the runs with a measurement of the same model, task and device; the runs
+    without one are counted and named, never guessed."""
+
+    seconds: float
+    measured: int                # runs estimated
+    total: int                   # runs asked about
+    basis: int                   # finished runs the rates come from
+    device: str                  # "any" when the device is not known here (Slurm)
+    missing: list[str] = field(default_factory=list)   # "model / task" with no measurement
+    slots: int | None = None     # runs at once assumed for the wall time; None: not known (Slurm)
+
+    def describe(self) -> str:
+        if not self.total:
+            return "nothing to run"
+        on = "any device" if self.device == "any" else self.device
+        if not self.measured:
+            return (f"none yet: no finished run of the same model and task on {on} "
+                    f"({', '.join(self.missing[:3])}{', …' if len(self.missing) > 3 else ''}); run a few, then plan again")
+        text = f"≈ {self.seconds / 3600:.2f} device-hours"
+        if self.slots:
+            text += f", ≈ {_duration(self.seconds / self.slots)} wall on {self.slots} slot(s) at once"
+        text += f" (from {self.basis} finished run(s) of the same model, task and device: {on})"
+        if self.measured < self.total:
+            text += (f"; {self.total - self.measured} run(s) not estimated, nothing measured for "
+                     f"{', '.join(self.missing[:3])}{', …' if len(self.missing) > 3 else ''}")
+        return text
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+
+
+def estimate_seconds(runs: list[RunConfig], records: list[dict], device: str | None = None,
+                     slots: int | None = None) -> Estimate:
+    """The runs' device time from the throughput of finished runs of the same model, task and
+    ``device`` (default: this machine's; "any": every device, for a cluster not known here)."""
+    device = device or this_device()
     rates = measured_rates(records)
-    basis = sum(1 for r in records if r.get("status") == "finished" and r.get("wall_s"))
-    total = 0.0
+    total, basis, measured = 0.0, 0, 0
+    used: set[Key] = set()
+    missing: list[str] = []
     for cfg in runs:
-        rate = rates.get(cfg.model)
-        if rate is None:
-            return None, 0
-        total += rate * cost(cfg)
-    return total, basis
+        keys = [k for k in rates if k[0] == cfg.model and k[1] == cfg.task and _same_device(k[2], device)]
+        if not keys:
+            label = f"{cfg.model} / {cfg.task}"
+            if label not in missing:
+                missing.append(label)
+            continue
+        secs = sum(rates[k][0] * rates[k][1] for k in keys) / sum(rates[k][1] for k in keys)
+        total += secs * cost(cfg)
+        measured += 1
+        used.update(keys)
+    basis = sum(rates[k][1] for k in used)
+    return Estimate(total, measured, len(runs), basis, device, missing, slots)
+
+
+def _same_device(recorded: str, wanted: str) -> bool:
+    # An older record says only "gpu": it matches any GPU, never the CPU.
+    return wanted == "any" or recorded == wanted or (recorded == "gpu" and wanted != "cpu")
+
+
+def plan_estimate(todo: list[RunConfig], records: list[dict], options) -> Estimate:
+    """What `stilts plan` and the Plan screen say: measured throughput of the same model, task and
+    device, and the slots this machine would run at once (a cluster's are not known here)."""
+    from stilts_tui.errors import StiltsError
+    from stilts_tui.runner.options import slots_from_options
+
+    if options.executor == "slurm":
+        return estimate_seconds(todo, records, device="any")
+    try:
+        slots: int | None = len(slots_from_options(options, todo))
+    except StiltsError:
+        slots = None
+    return estimate_seconds(todo, records, slots=slots)

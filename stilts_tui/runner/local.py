@@ -13,7 +13,7 @@ from stilts_tui.diskspace import DiskFullError
 from stilts_tui.records import RunStatus
 from stilts_tui.runner.executor import Host
 from stilts_tui.runner.pool import Worker
-from stilts_tui.runner.slots import Slot
+from stilts_tui.runner.slots import Slot, visible_gpus
 
 
 class LocalExecutor:
@@ -27,6 +27,8 @@ class LocalExecutor:
         self.log_dir = log_dir
         self.workers: dict[str, Worker] = {}   # slot id -> worker
         self.selector = selectors.DefaultSelector()
+        # Estimates match throughput by device: the GPU's name is recorded with each run.
+        self.gpu_names = {g.index: g.name for g in visible_gpus()} if any(s.gpu is not None for s in slots) else {}
 
     def reattach(self, cfg, rec: dict) -> bool:
         return False  # a local worker dies with its runner: nothing to follow again
@@ -63,6 +65,7 @@ class LocalExecutor:
                 # Store first: a runner killed right after this line re-runs the attempt on resume.
                 host.store.update(cfg.run_id, status=RunStatus.RUNNING, attempts=attempt, started_at=time.time(),
                                   pid=w.pid, slot=w.slot.id, device=w.slot.device, config=asdict(cfg),
+                                  device_name=self.gpu_names.get(w.slot.gpu, "gpu") if w.slot.gpu is not None else "cpu",
                                   warm_start=w.ready_at is not None)
                 try:
                     w.assign(cfg, attempt)

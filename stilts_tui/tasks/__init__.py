@@ -13,11 +13,12 @@ from stilts_tui.tasks.probing import PROBING_TASKS
 from stilts_tui.tasks.reading import READING_TASKS
 from stilts_tui.tasks.transfer import TRANSFER_TASKS
 
-__all__ = ["ClsExample", "Example", "MCExample", "Task", "all_tasks", "get_task", "load_examples",
+__all__ = ["BUILTIN_NAMES", "ClsExample", "Example", "MCExample", "Task", "all_tasks", "get_task", "load_examples",
            "normalise_name", "register_task", "register_task_file", "task_folder"]
 
 _REGISTRY: dict[str, Task] = {t.name: t for t in (*BUILTIN_TASKS, *TRANSFER_TASKS, *READING_TASKS, *PROBING_TASKS,
                                                   *EDGE_TASKS)}
+BUILTIN_NAMES: tuple[str, ...] = tuple(_REGISTRY)  # the package's own tasks, before any task file
 
 
 def normalise_name(name: str) -> str:
