@@ -36,6 +36,7 @@ class Live:
     started: Started | None = None
     failed: Failed | None = None
     last_t: float = 0.0
+    resumed_from: int | None = None   # the step a saved state put this attempt at
     lines: deque = field(default_factory=lambda: deque(maxlen=40))
 
 
@@ -66,6 +67,9 @@ def apply_event(live: Live, ev: Event) -> None:
         live.total_steps = ev.get("total_steps", 0)
         live.lines.append(f"started on {ev.get('device')} ({ev.get('precision')}), {ev.get('params', 0):,} parameters, "
                           f"{ev.get('total_steps')} steps")
+    elif ev["event"] == "resumed":
+        live.resumed_from = live.step = ev["step"]
+        live.lines.append(f"resumed at step {ev['step']} from its saved state")
     elif ev["event"] == "handoff":
         live.handoff = ev
         live.lines.append(f"hand-off: {ev['rule']}")
@@ -84,6 +88,16 @@ def apply_event(live: Live, ev: Event) -> None:
     elif ev["event"] == "failed":
         live.failed = ev
         live.lines.append(f"failed: {ev['reason']} {ev['message']}")
+
+
+def restart_note(live: Live) -> str:
+    """Why a run's progress went back, said wherever it shows: a later attempt starts from its
+    saved state, or from step 0 when it had none."""
+    if live.attempt <= 1 or live.started is None:
+        return ""
+    if live.resumed_from is not None:
+        return f"attempt {live.attempt}: resumed at step {live.resumed_from} from its saved state"
+    return f"attempt {live.attempt}: started again from step 0 (no saved state)"
 
 
 @dataclass

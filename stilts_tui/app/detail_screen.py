@@ -12,7 +12,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Footer, Static
 
 from stilts_tui.analysis.curves import render_curves
-from stilts_tui.app.data import Live, read_full
+from stilts_tui.app.data import Live, read_full, restart_note
 from stilts_tui.app.format import esc, pair
 from stilts_tui.app.live_curves import LiveCurvesScreen, run_curve
 from stilts_tui.records import RunStatus
@@ -22,6 +22,8 @@ def detail_head(rec: dict, live: Live) -> str:
     """Markup: every value that came from a user or a run goes through `esc`."""
     lines = [f"[b]run {esc(rec['run_id'])}[/b]  {esc(pair(rec))}  status {esc(rec.get('status'))}  "
              f"attempts {esc(rec.get('attempts', 0))}"]
+    if restart_note(live):  # why its progress went back
+        lines.append(f"[i]{esc(restart_note(live))}[/i]")
     if rec.get("score") is not None:
         lines.append(f"score: {esc(rec.get('metric'))} {rec['score'] * 100:.2f}  wall {rec.get('wall_s') or 0:.1f} s")
     if rec.get("executor") == "slurm":

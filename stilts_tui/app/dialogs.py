@@ -23,7 +23,7 @@ class ConfirmScreen(ModalScreen[bool]):
                 Binding("n,escape", "answer(False)", "No", id="confirm.no")]
 
     def __init__(self, question: str, detail: str = "", yes: str = "Yes") -> None:
-        super().__init__(id="confirm")
+        super().__init__()
         self.question, self.detail, self.yes = question, detail, yes
 
     def compose(self) -> ComposeResult:
@@ -60,7 +60,7 @@ class PathPicker(ModalScreen[Path | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="picker.cancel")]
 
     def __init__(self, title: str, start: Path, root: Path) -> None:
-        super().__init__(id="picker")
+        super().__init__()
         self.title_text, self.start, self.root = title, start if start.is_dir() else root, root
 
     def compose(self) -> ComposeResult:

@@ -8,6 +8,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from stilts_tui.app.format import esc
+
 
 def keys_text(app) -> str:
     from stilts_tui.app.curves_screen import CurvesScreen
@@ -28,10 +30,22 @@ def keys_text(app) -> str:
         out.append(f"[b]{name}[/b]")
         for b in bindings:
             if isinstance(b, Binding):
-                out.append(f"  {b.key:<18} {b.description or b.action}")
+                out.append(f"  {esc(key_names(app, b)):<18} {esc(b.description or b.action)}")
         out.append("")
-    out.append("ctrl+p opens the command palette: every action by name.")
+    out += ["[b]signs[/b]",
+            "  ↻ after a status   the run is on its second (or later) attempt: it failed or was stopped",
+            "                     before; its detail lists every attempt and whether it resumed",
+            "  ● before a status  the run is marked (space); c compares the marked runs' curves",
+            "  x in a box         chosen (plan lists); a blank box: not chosen",
+            "",
+            "ctrl+p opens the command palette: every action by name."]
     return "\n".join(out)
+
+
+def key_names(app, binding: Binding) -> str:
+    """The keys of a binding as a person reads them: `?  / f1`, not `question_mark,f1`."""
+    keys = [k.strip() for k in binding.key.split(",")]
+    return " / ".join(k if k.startswith("ctrl+") else app.get_key_display(Binding(k, "")) for k in keys)
 
 
 class HelpScreen(ModalScreen):

@@ -14,13 +14,13 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
 from stilts_tui.analysis.filters import apply_filters, parse_filters
-from stilts_tui.app.data import Snapshot
-from stilts_tui.app.format import esc, run_row, sparkline
+from stilts_tui.app.data import Snapshot, restart_note
+from stilts_tui.app.format import esc, pair, run_row, sparkline
 from stilts_tui.app.runs_table import RunsTable
 from stilts_tui.errors import StiltsError
 from stilts_tui.records import RunStatus
 from stilts_tui.runner.stall import nearing
-from stilts_tui.runner.status import fmt_duration, runner_words
+from stilts_tui.runner.status import fmt_duration, runner_words, sweep_costs, sweep_eta
 
 if TYPE_CHECKING:
     from stilts_tui.app.app import StiltsApp
@@ -45,9 +45,10 @@ class RunsScreen(Screen):
     BINDINGS = [
         Binding("slash", "filter", "Filter", id="runs.filter"),
         Binding("o", "sort", "Sort", id="runs.sort"),
-        Binding("x", "stop", "Stop run", id="runs.stop"),
+        Binding("x", "stop", "Stop run…", id="runs.stop"),
         Binding("R", "retry", "Retry", id="runs.retry"),
         Binding("c", "compare", "Curves", id="runs.compare"),
+        Binding("p", "toggle_panel", "Side panel", id="runs.panel"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="runs.clear_filter"),
     ]
 
@@ -60,6 +61,7 @@ class RunsScreen(Screen):
         self.shown_rows = 0
         self.ready = False  # widgets composed: refreshes may fill them
         self.live_steps: dict[str, tuple] = {}
+        self.costs: tuple[tuple, tuple[float, float]] = ((), (0.0, 0.0))  # (records version, runner start) -> ETA costs
 
     def compose(self) -> ComposeResult:
         yield Static("", id="runs-summary")
@@ -111,7 +113,7 @@ class RunsScreen(Screen):
             self.live_steps = {k: (lv.step, len(lv.lines)) for k, lv in snap.live.items()}
         rows_n = self.shown_rows
         c = snap.counts
-        runner = "runner: " + runner_words(snap.state, snap.runner_running)
+        runner = "runner: " + runner_words(snap.state, snap.runner_running) + self._eta(snap)
         left = c.get("queued", 0) + c.get("running", 0)
         if not snap.runner_running and snap.state and left and snap.state.get("status") != "finished":
             runner += " (resume: ctrl+p, Resume the sweep)"
@@ -121,6 +123,19 @@ class RunsScreen(Screen):
             + f"  │ {rows_n} shown, sorted by {self.sort_key}" + (f", filter: {esc(text)}" if text else ""))
         self._live_panel(snap)
         self._gpus()
+
+    def _eta(self, snap: Snapshot) -> str:
+        """The sweep's ETA, as `stilts status` computes it; its costs are summed again only when
+        the records or the runner change, not on every refresh."""
+        if not snap.runner_running or not snap.state:
+            return ""
+        key = (snap.version, snap.state.get("started_at"), snap.state.get("pid"))
+        if self.costs[0] != key:
+            ids = set(snap.state.get("run_ids") or [])
+            mine = [r for r in snap.records if r["run_id"] in ids] if ids else snap.records
+            self.costs = (key, sweep_costs(mine, snap.state))
+        eta = sweep_eta(self.costs[1], snap.state, snap.loaded_at)
+        return f", ETA {fmt_duration(eta)}" if eta is not None else ", ETA after the first run"
 
     def _filtered(self, records: list[dict], text: str) -> list[dict]:
         pairs = [t for t in text.split() if "=" in t]
@@ -135,19 +150,26 @@ class RunsScreen(Screen):
         return records
 
     def _live_panel(self, snap: Snapshot) -> None:
+        """Two lines per run in flight (three with its last log line when the panel is wide), so an
+        80x24 terminal still shows several slots."""
         running = [r for r in snap.records if r.get("status") == RunStatus.RUNNING]
+        wide = self.app.size.width >= 110
         parts = [f"[b]in flight: {len(running)}[/b]"]
         for r in sorted(running, key=lambda r: r.get("slot") or "")[:8]:
             live = snap.live.get(r["run_id"])
             if live is None:
                 continue
             total = live.total_steps or 1
-            filled = int(20 * live.step / total)
-            parts.append(f"{esc(r.get('slot') or '?')} {esc(r['run_id'])}\n  {esc(r.get('intermediate'))} → {esc(r.get('target'))}\n"
-                         f"  [{'█' * filled}{'░' * (20 - filled)}] {live.step}/{live.total_steps}\n"
-                         f"  loss {sparkline(live.losses, 20)} {live.loss or 0:.3f}\n"
-                         f"  {live.sequences_per_s or 0:.0f} seq/s  {live.memory_mb or 0:.0f} MB\n"
-                         f"  {esc(live.lines[-1]) if live.lines else ''}" + self._stall_line(snap, r["run_id"], live))
+            filled = int(10 * live.step / total)
+            entry = (f"{esc(r.get('slot') or '?')} {esc(pair(r))}\n"
+                     f"  {'█' * filled}{'░' * (10 - filled)} {live.step}/{live.total_steps} "
+                     f"loss {sparkline(live.losses, 8)} {live.loss or 0:.3f} {live.sequences_per_s or 0:.0f} seq/s")
+            note = restart_note(live)
+            if note:
+                entry += f"\n  [i]{esc(note)}[/i]"
+            if wide and live.lines:
+                entry += f"\n  [dim]{esc(live.lines[-1])}[/dim]"
+            parts.append(entry + self._stall_line(snap, r["run_id"], live))
         if not running:
             st = snap.state or {}
             parts.append("nothing running" + (f"\nlast sweep: {esc(st.get('name'))} ({esc(st.get('status'))})" if st else
@@ -215,7 +237,29 @@ class RunsScreen(Screen):
         self.app.push_screen(CurvesScreen(records))
 
     def action_stop(self) -> None:
-        self._on_current("stop")
+        """Stop the run under the cursor, after a confirmation that says what it costs."""
+        from stilts_tui.app.dialogs import ConfirmScreen
+
+        row = self.query_one(RunsTable).current
+        if not row:
+            return
+        run_id = row["run_id"]
+        live = self.snapshot.live.get(run_id) if self.snapshot else None
+        where = f" at step {live.step}/{live.total_steps}" if live and live.total_steps else ""
+        self.app.push_screen(
+            ConfirmScreen(f"Stop run {run_id}{where}?",
+                          "It saves its training state first when it can (between two steps); R retries it, "
+                          "continuing from that state. Work since a state it could not save is lost.", "Stop"),
+            lambda yes: self._stop_if(yes, run_id))
+
+    def _stop_if(self, yes: bool | None, run_id: str) -> None:
+        if yes:
+            self._control("stop", run_id)
+
+    def action_toggle_panel(self) -> None:
+        """Hide the side panel to give the table the whole width (and show it again)."""
+        side = self.query_one("#runs-side")
+        side.display = not side.display
 
     def action_retry(self) -> None:
         self._on_current("retry")

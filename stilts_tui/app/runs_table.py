@@ -26,18 +26,22 @@ class Column:
     priority: int = 0  # dropped first when the terminal is narrow: higher numbers
 
 
+# What tells two runs apart stays longest: the pair, then batch, seed and lr (two runs differing only
+# by seed must not look identical), then the loss and ETA of runs in flight; the run id (enter
+# opens a run), warmup and slot go first. The pair column starts at its narrowest and takes the
+# room left over.
 COLUMNS = (
     Column("status", "status", 9),
-    Column("run_id", "run", 12),
-    Column("pair", "intermediate → target", 30),
+    Column("run_id", "run", 12, False, 4),
+    Column("pair", "intermediate → target", 24),
     Column("lr", "lr", 7, True, 1),
-    Column("batch_size", "bs", 3, True, 2),
+    Column("batch_size", "bs", 3, True, 1),
     Column("warmup_ratio", "wu", 4, True, 3),
-    Column("seed", "seed", 4, True, 2),
+    Column("seed", "seed", 4, True, 1),
     Column("progress", "progress", 9, True),
     Column("loss", "loss", 6, True, 2),
     Column("score", "score", 6, True),
-    Column("slot", "slot", 7, False, 4),
+    Column("slot", "slot", 7, False, 5),
     Column("eta", "ETA", 6, True, 3),
 )
 

@@ -150,8 +150,9 @@ class SlurmLane:
 
     def prepare(self, cfg: RunConfig) -> RunConfig:
         """The run as the job runs it: a resumable state saved every checkpoint_every_min."""
-        if self.settings.checkpoint_every_min and not cfg.resume_every_s:
-            cfg = replace(cfg, resume_every_s=self.settings.checkpoint_every_min * 60)
+        if self.settings.checkpoint_every_min:  # saved at least as often as [slurm] and the run ask
+            every = self.settings.checkpoint_every_min * 60
+            cfg = replace(cfg, resume_every_s=min(cfg.resume_every_s or every, every))
         return cfg
 
     def submit(self, runs: list[tuple[RunConfig, int]], name: str) -> list[SlurmRun]:

@@ -31,6 +31,29 @@ def newest_events(events_path: str | None, attempt: int) -> list[Event]:
     return [ev for ev in map(parse_event, reversed(lines)) if ev and ev["attempt"] == attempt]
 
 
+def sweep_costs(records: list[dict], state: dict) -> tuple[float, float]:
+    """(cost of the runs this runner finished, cost of the runs left): the ETA's ratio. Costs
+    are relative (runner/estimate.py cost), so runs of different sizes weigh as they should."""
+    started = state.get("started_at") or 0
+    done = left = 0.0
+    for r in records:
+        if not r.get("config"):
+            continue
+        if r.get("status") == "finished" and (r.get("finished_at") or 0) >= started:
+            done += cost(RunConfig.from_dict(r["config"]))
+        elif r.get("status") in ("queued", "running"):
+            left += cost(RunConfig.from_dict(r["config"]))
+    return done, left
+
+
+def sweep_eta(costs: tuple[float, float], state: dict, now: float) -> float | None:
+    """Seconds left: the time this runner has taken so far, scaled by the work left over the work
+    done (None before its first run finishes)."""
+    done, left = costs
+    started = state.get("started_at")
+    return (now - started) * left / done if started and done > 0 else None
+
+
 def sweep_status(db: Path) -> dict:
     files = RunnerFiles(db)
     state = files.read_state() or {}
@@ -58,14 +81,7 @@ def sweep_status(db: Path) -> dict:
                          "quiet_s": now - events[0]["t"] if events else stall.get("quiet_s"),
                          "limit_s": stall.get("limit_s")})
     alive = runner_alive(state)
-    eta = None
-    started = state.get("started_at")
-    done_cost = sum(cost(RunConfig.from_dict(r["config"])) for r in mine
-                    if r.get("status") == "finished" and r.get("finished_at", 0) >= (started or 0) and r.get("config"))
-    left_cost = sum(cost(RunConfig.from_dict(r["config"])) for r in mine
-                    if r.get("status") in ("queued", "running") and r.get("config"))
-    if alive and started and done_cost > 0:
-        eta = (now - started) * left_cost / done_cost
+    eta = sweep_eta(sweep_costs(mine, state), state, now) if alive else None
     by_slot = Counter(r.get("slot") for r in mine if r.get("status") == "running")
     runner = "running" if alive else (state.get("status") if state.get("status") in ("finished", "stopped", "crashed")
                                       else ("died" if state else "none"))

@@ -60,11 +60,18 @@ def _overrides(spec: Spec, name: str) -> dict[str, Any]:
     return o
 
 
+# Runs of a sweep save a resumable state every 10 minutes unless [train] resume_every_s says
+# otherwise: a run longer than that loses at most 10 minutes to a crash, a stop or a preemption,
+# and a shorter run never pays for a save.
+RESUME_EVERY_S = 600.0
+
+
 def _common(spec: Spec) -> dict[str, Any]:
     t = spec.train
     keys = ("max_device_batch", "group_by_length", "precision", "optimizer", "sdpa", "fused_adamw", "eval_every_epoch",
             "threads", "log_interval_s", "resume_every_s")
-    return {k: t[k] for k in keys if k in t} | {"model": spec.model, "task_files": spec.task_files, "spec_name": spec.name}
+    return ({"resume_every_s": RESUME_EVERY_S} | {k: t[k] for k in keys if k in t}
+            | {"model": spec.model, "task_files": spec.task_files, "spec_name": spec.name})
 
 
 def intermediate_settings(spec: Spec, name: str, restart: int = 0) -> dict:

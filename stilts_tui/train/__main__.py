@@ -12,6 +12,7 @@ Exit codes: 0 finished, 3 failed (the `failed` event says why), 2 unreadable run
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import faulthandler
 import json
@@ -92,8 +93,16 @@ _RUN_DIR: str | None = None  # the current run's folder: where a full disk is re
 
 
 def _terminate(*_) -> None:
+    """A stop (the user's, the runner's): the run in progress saves where it is first, when it is
+    between weight updates, so a resume continues from here rather than from its last periodic
+    save."""
     global _terminated
     _terminated = True
+    if "stilts_tui.train.resume" in sys.modules:
+        from stilts_tui.train import resume
+
+        with contextlib.suppress(Exception):  # a save that fails costs the save, never the stop
+            resume.save_active()
     raise KeyboardInterrupt
 
 

@@ -46,6 +46,7 @@ class ResumeState:
         self.position = Position()
         self.rng: dict = _rng_state()
         self.updating = False       # True while weights and moments are being changed
+        self.saving = False
         self.last_save = time.monotonic()
         self.saves = 0
 
@@ -59,8 +60,16 @@ class ResumeState:
             self.save()
 
     def save(self) -> bool:
-        if self.updating or self.position.step == 0:
+        # `saving`: a stop's save request arriving during a periodic save leaves that one to finish
+        if self.updating or self.saving or self.position.step == 0:
             return False
+        self.saving = True
+        try:
+            return self._save()
+        finally:
+            self.saving = False
+
+    def _save(self) -> bool:
         p = self.position
         state = {"format": FORMAT, "run_id": self.run_id, "step": p.step, "epoch": p.epoch,
                  "batch_in_epoch": p.batch_in_epoch, "epoch_generator": p.epoch_generator, "counters": p.counters,
