@@ -20,6 +20,8 @@ from stilts_tui.bench.results import synthetic_records, write_store
 from stilts_tui.runner.files import RunnerFiles
 from stilts_tui.store import Store
 
+STEP = {"lr": 1e-5, "epoch": 1.0, "sequences_per_s": 9.0, "tokens_per_s": 900.0, "memory_mb": 100.0}
+
 
 def _event(run_id: str, attempt: int, event: str, **fields) -> str:
     return json.dumps({"v": 1, "event": event, "run_id": run_id, "attempt": attempt, "t": time.time(), **fields})
@@ -39,13 +41,11 @@ def sweep_db(tmp_path: Path) -> Path:
         else:
             events = tmp_path / f"{r['run_id']}.jsonl"
             lines = [_event(r["run_id"], 1, "started", total_steps=20),
-                     _event(r["run_id"], 1, "step", step=20, total_steps=20, loss=0.5, lr=1e-5, sequences_per_s=9.0,
-                            memory_mb=100.0),
+                     _event(r["run_id"], 1, "step", step=20, total_steps=20, loss=0.5, **STEP),
                      _event(r["run_id"], 2, "started", total_steps=20)]
             if i == 10:
                 lines.append(_event(r["run_id"], 2, "resumed", step=12, epoch=1, batch_in_epoch=2))
-            lines.append(_event(r["run_id"], 2, "step", step=13 if i == 10 else 1, total_steps=20, loss=0.4, lr=1e-5,
-                                sequences_per_s=9.0, memory_mb=100.0))
+            lines.append(_event(r["run_id"], 2, "step", step=13 if i == 10 else 1, total_steps=20, loss=0.4, **STEP))
             events.write_text("\n".join(lines) + "\n")
             r.update(status="running", score=None, attempts=2, slot=f"cpu{i - 10}", events_path=str(events))
     records[10]["kind"] = "intermediate"  # labelled as an intermediate run, not "x → x"
@@ -65,10 +65,10 @@ async def test_header_eta_columns_panel_and_restart_notes(sweep_db):
         header = table.render_line(0).text
         for title in ("intermediate → target", "bs", "seed", "lr", "loss", "progress"):
             assert title in header, title
+        await until(pilot, lambda: "13/20" in screen_text(app), what="the resumed run's progress")
         live = screen_text(app)
         assert "in flight: 2" in live and "[" in live
-        assert "attempt 2: resumed at step 12 from its saved state" in live
-        assert "attempt 2: started again from step 0 (no saved state)" in live
+        assert "attempt 2: resumed at step 12" in live and "attempt 2: from step 0, no save" in live
         intermediate = Store(sweep_db).runs()[10]
         assert f"{intermediate['target']} → {intermediate['target']}" not in live
         width_with_panel = table.size.width
@@ -140,7 +140,7 @@ async def test_the_run_detail_follows_its_run(sweep_db):
         run = Store(sweep_db).runs()[11]
         app.open_run(run["run_id"])
         await until(pilot, lambda: "status running" in screen_text(app), what="the detail")
-        assert "started again from step 0" in screen_text(app)
+        assert "attempt 2: from step 0, no save" in screen_text(app)
         with Store(sweep_db, writer=True) as store:
             store.update(run["run_id"], status="finished", score=0.75, metric="accuracy", wall_s=12.0)
         await until(pilot, lambda: "status finished" in screen_text(app), what="the detail updated live")

@@ -92,12 +92,12 @@ def apply_event(live: Live, ev: Event) -> None:
 
 def restart_note(live: Live) -> str:
     """Why a run's progress went back, said wherever it shows: a later attempt starts from its
-    saved state, or from step 0 when it had none."""
+    saved state (the step it resumed at), or from step 0 when it had none."""
     if live.attempt <= 1 or live.started is None:
         return ""
     if live.resumed_from is not None:
-        return f"attempt {live.attempt}: resumed at step {live.resumed_from} from its saved state"
-    return f"attempt {live.attempt}: started again from step 0 (no saved state)"
+        return f"attempt {live.attempt}: resumed at step {live.resumed_from}"
+    return f"attempt {live.attempt}: from step 0, no save"
 
 
 @dataclass

@@ -66,7 +66,7 @@ class PathPicker(ModalScreen[Path | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="picker-box"):
             yield Label(self.title_text)
-            yield Input(str(self.start) + "/", id="picker-path")
+            yield Input(str(self.start) + "/", id="picker-path", select_on_focus=False)
             yield TomlTree(self.start, id="picker-tree")
             yield Label("enter: open the typed path · tab: the tree · escape: cancel", classes="hint")
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import tomlkit
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -107,17 +108,18 @@ class PlanScreen(Screen):
                         yield TickList(id=f"plan-{key}")
             yield Label("target grid: every combination is one run (blank: not an axis)", classes="section")
             for pair in (FORM_AXES[:2], FORM_AXES[2:]):
-                with Horizontal(classes="row"):
+                with Horizontal(classes="row grid-row"):
                     for key in pair:
                         yield Label(key.replace("_", " "), classes="key")
                         yield Input(shown(PAPER_GRID[key]), id=f"plan-grid-{key}")
-            yield Label("[intermediate]: intermediates run once (blank: the task's or study's own)", classes="section")
+            yield Label("[intermediate]: intermediates run once (blank: the task's or study's own)", classes="section",
+                        markup=False)
             with Horizontal(classes="row"):
                 for key in FORM_AXES:
                     yield Label(key.replace("_", " "), classes="key")
                     yield Input("", id=f"plan-inter-{key}")
             yield Label("every other key as TOML: [tasks.X] overrides, [train], [restarts], zero_shot, study… "
-                        "(checked live)", classes="section")
+                        "(checked live)", classes="section", markup=False)
             yield TextArea("", id="plan-toml", language=None)
             with Horizontal(classes="row"):
                 yield Label("save as", classes="key")
@@ -150,7 +152,7 @@ class PlanScreen(Screen):
             lst = self.query_one(f"#plan-{key}", TickList)
             with lst.prevent(TickList.SelectedChanged):
                 lst.clear_options()
-                lst.add_options([(n, n) for n in names if needle in n or n in picked])
+                lst.add_options([(Text(n), n) for n in names if needle in n or n in picked])  # a name is not markup
                 for name in picked:  # in the spec's order, which the selection keeps
                     lst.select(name)
 

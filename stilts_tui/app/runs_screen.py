@@ -38,6 +38,10 @@ def _short(path) -> str:
         return str(p)
 
 
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 class RunsScreen(Screen):
     if TYPE_CHECKING:  # the app this screen belongs to, for the type checker
         app: StiltsApp
@@ -160,15 +164,15 @@ class RunsScreen(Screen):
             if live is None:
                 continue
             total = live.total_steps or 1
-            filled = int(10 * live.step / total)
+            filled = int(6 * live.step / total)
             entry = (f"{esc(r.get('slot') or '?')} {esc(pair(r))}\n"
-                     f"  {'█' * filled}{'░' * (10 - filled)} {live.step}/{live.total_steps} "
-                     f"loss {sparkline(live.losses, 8)} {live.loss or 0:.3f} {live.sequences_per_s or 0:.0f} seq/s")
+                     f"  {'█' * filled}{'░' * (6 - filled)} {live.step}/{live.total_steps} "
+                     f"loss {live.loss or 0:.3f} {sparkline(live.losses, 6)}")
             note = restart_note(live)
             if note:
-                entry += f"\n  [i]{esc(note)}[/i]"
+                entry += f"\n  [i]{esc(_clip(note, 32))}[/i]"
             if wide and live.lines:
-                entry += f"\n  [dim]{esc(live.lines[-1])}[/dim]"
+                entry += f"\n  [dim]{esc(_clip(live.lines[-1], 32))}[/dim]"
             parts.append(entry + self._stall_line(snap, r["run_id"], live))
         if not running:
             st = snap.state or {}
