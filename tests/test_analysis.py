@@ -304,3 +304,17 @@ def test_unknown_baseline_by_and_filter_say_did_you_mean(synthetic_db):
     assert bad.returncode == 2 and "did you mean 'seed'?" in bad.stderr
     bad = stilts("plot", "rte", "--db", str(synthetic_db), "--baseline", "hellaswg", check=False)
     assert bad.returncode == 2 and "did you mean 'hellaswag' or" in bad.stderr
+
+
+def test_table3_turns_to_fit_80_columns_and_table4_says_why_it_is_empty():
+    from stilts_tui.analysis.report import render_results
+    from stilts_tui.bench.results import synthetic_records
+
+    records = synthetic_records(400)
+    narrow = render_results(records, "table", view="table3", width=80)
+    assert max(len(line) for line in narrow.splitlines()) <= 80 and "(turned to fit)" in narrow
+    assert "rte Δ mean" in narrow and "hellaswag" in narrow.splitlines()[2]
+    wide = render_results(records[:50], "table", view="table3", width=200)  # one target: fits as it is
+    assert "turned" not in wide and "Δ mean" in wide.splitlines()[2]
+    empty = render_results(records, "table", view="table4", width=80)
+    assert empty.startswith("no zero-shot runs in the results file yet") and "zero_shot" in empty

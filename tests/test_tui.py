@@ -4,6 +4,7 @@ results against a real runner and tiny models."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -56,10 +57,11 @@ async def test_results_screen_views_and_export(store_db, tmp_path):
         await pilot.press("e")
         await pilot.pause()
         box = app.screen.query_one("#export-path")
-        box.value = str(out)
+        box.value = os.path.relpath(out)  # typed relative: said in full
         await pilot.press("enter")
         await until(pilot, out.is_file, what="export")
         assert "**Table 3" in out.read_text() and "| hellaswag |" in out.read_text()
+        assert any(f"wrote {out} (markdown)" in n.message for n in app._notifications)
         await pilot.press("f1")
         assert type(app.screen).__name__ == "HelpScreen"
         assert "runs.stop" not in screen_text(app) and "Stop run" in screen_text(app)

@@ -85,6 +85,9 @@ def to_terminal(table: Table, columns: list[str] | None = None, width: int = 120
         if sum(col_width[i] for i in keep) + 2 * (len(keep) - 1) <= width:
             break
         keep = [i for i in keep if table.columns[i] != name]
+    if sum(col_width[i] for i in keep) + 2 * (len(keep) - 1) > width and _can_turn(table, keep):
+        # many score columns over few rows (Table 3 at 80 columns): turned, each column a row
+        return to_terminal(_turned(table), None, width)
     cells = [[cells_of[i][k] for i in keep] for k in range(len(table.rows) + 1)]
     widths = [col_width[i] for i in keep]
     right = [_numeric(table, i) and j > 0 for j, i in enumerate(keep)]
@@ -98,6 +101,19 @@ def to_terminal(table: Table, columns: list[str] | None = None, width: int = 120
     if table.note:
         out.append(table.note)
     return "\n".join(out) + "\n"
+
+
+def _can_turn(table: Table, keep: list[int]) -> bool:
+    return len(keep) == len(table.columns) and table.scores == set(range(1, len(table.columns))) and \
+        len(table.rows) + 1 < len(table.columns)
+
+
+def _turned(table: Table) -> Table:
+    """Rows become columns: the first column's values head the new columns."""
+    heads = [str(r[0]) for r in table.rows]
+    rows = [[table.columns[i], *[r[i] for r in table.rows]] for i in range(1, len(table.columns))]
+    return Table(table.title + " (turned to fit)", [table.columns[0] + " →", *heads], rows,
+                 set(range(1, len(heads) + 1)), table.note)
 
 
 def _numeric(table: Table, i: int) -> bool:

@@ -72,7 +72,11 @@ def render_results(records: list[dict], fmt: str = "table", runs: bool = False, 
         return flat_records(run_rows(records), fmt) if fmt in ("json", "csv") else export.render(runs_table(records), fmt,
                                                                                           width=width)
     if view == "table4":
-        return export.render(table4(records), fmt, width=width)
+        t4 = table4(records)
+        if not t4.rows and fmt == "table":
+            return ("no zero-shot runs in the results file yet: Table 4 evaluates intermediate checkpoints on the "
+                    "targets untrained (zero_shot = \"only\", as in experiments/table4.toml)\n")
+        return export.render(t4, fmt, width=width)
     stats = stats_for(records, by, baseline, resamples, seed, pool_models)
     if view == "pairs":
         if fmt in ("json", "csv"):
@@ -83,6 +87,8 @@ def render_results(records: list[dict], fmt: str = "table", runs: bool = False, 
         grouped = sorted({k for s in stats for k in s.group})
         terminal = [*TERMINAL_PAIR_COLUMNS[:2], *grouped, *TERMINAL_PAIR_COLUMNS[2:]]
         return export.render(pair_table(stats, resamples, seed), fmt, terminal if fmt == "table" else None, width)
+    if not stats and fmt == "table":
+        return "no finished target runs in the results file yet\n"
     if view == "table2":
         return export.render(table2(stats, baseline or "none"), fmt, width=width)
     if view == "table3":

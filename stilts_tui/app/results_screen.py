@@ -308,7 +308,7 @@ class ResultsScreen(Screen):
             return
         path, fmt = choice
         view = "pairs" if self.view == "violins" else self.view
-        out = Path(path).expanduser()
+        out = Path(path).expanduser().resolve()  # said in full: where it went, whatever the cwd was
         try:
             if view in STUDY_VIEWS:
                 self.study.baseline, self.study.target = self.baseline, self.target
@@ -316,10 +316,10 @@ class ResultsScreen(Screen):
             else:
                 out.write_text(render_results(self.records, fmt, view=view, baseline=self.baseline), encoding="utf-8")
         except OSError as exc:
-            self.notify(f"could not write {path}: {exc.strerror}", severity="error", markup=False)
+            self.notify(f"could not write {out}: {exc.strerror}", severity="error", markup=False)
             return
         except StiltsError as exc:
             self.notify(exc.problem, severity="error", markup=False)
             return
-        self.notify(f"wrote {path} ({fmt})", markup=False)
+        self.notify(f"wrote {out} ({fmt})", markup=False)
 
