@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -118,3 +119,38 @@ def test_a_foreground_sweep_cut_by_a_closed_terminal_is_resumed(tiny_models, tra
     assert len(runs) == 3 and {r["status"] for r in runs} == {"finished"}
     for r in Store(db).runs():
         assert len([e for e in read_events(r["events_path"]) if e["event"] == "finished"]) == 1
+
+
+def test_plan_editor_keys_and_picker_in_tmux(tmp_path):
+    """At 80x24 over a real terminal: a digit typed in a field stays in the field, Escape gives
+    the keys back to the screen, ctrl+o opens the picker, a typed name opens the demo spec (its own
+    task files' tasks included), and ctrl+s saves it unchanged, byte for byte."""
+    shutil.copytree("experiments", tmp_path / "experiments")
+    original = (tmp_path / "experiments" / "demo.toml").read_bytes()
+    session = f"stilts-plan-{os.getpid()}"
+    tmux("new-session", "-d", "-s", session, "-x", "80", "-y", "24",
+         f"cd {tmp_path} && HF_HUB_OFFLINE=1 TERM=xterm-256color {sys.executable} -m stilts_tui tui "
+         f"--db {tmp_path / 'results.json'}")
+    try:
+        wait_screen(session, "intermediate → target")
+        tmux("send-keys", "-t", session, "1")
+        wait_screen(session, "task files")
+        tmux("send-keys", "-t", session, "3")  # the name field has the focus: typed, not a screen switch
+        screen = wait_screen(session, "name         3")
+        assert "task files" in screen
+        tmux("send-keys", "-t", session, "Escape")
+        time.sleep(0.5)
+        tmux("send-keys", "-t", session, "3")
+        wait_screen(session, "view pairs (v)")
+        tmux("send-keys", "-t", session, "1")
+        wait_screen(session, "task files")
+        tmux("send-keys", "-t", session, "C-o")
+        wait_screen(session, "Open a spec")
+        tmux("send-keys", "-t", session, "demo.toml", "Enter")
+        wait_screen(session, "Offline demo")
+        screen = wait_screen(session, "tasks/demo_acceptability.toml")
+        tmux("send-keys", "-t", session, "C-s")
+        wait_screen(session, "saved")
+    finally:
+        tmux("kill-session", "-t", session)
+    assert (tmp_path / "experiments" / "demo.toml").read_bytes() == original
