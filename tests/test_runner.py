@@ -137,6 +137,8 @@ def test_plan_of_the_paper_spec_without_results(tmp_path):
     text = stilts("plan", "experiments/figure2.toml", "--db", str(tmp_path / "r.json")).stdout
     assert "estimate: none yet: no finished run of the same model and task on" in text
     assert "roberta-large / hellaswag" in text
+    usage = stilts("plan", "--help").stdout  # every option says what it does
+    assert "the experiment spec (TOML)" in usage and "release files" in usage and "the results file" in usage
 
 
 def test_estimates_use_only_runs_of_the_same_model_task_and_device():

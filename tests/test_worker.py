@@ -6,9 +6,11 @@ import io
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
+from conftest import wait_for
 
 from stilts_tui.errors import StiltsError
 from stilts_tui.tasks import get_task
@@ -323,3 +325,37 @@ def test_a_save_requested_during_a_weight_update_is_refused(tmp_path):
     assert state.save() and state.path.is_file()
     other = ResumeState(tmp_path / "resume.pt", "another-run", 0, model, opt, sched, None)
     assert other.restore(torch.device("cpu")) is None  # never another run's state
+
+
+def test_a_stopped_run_saves_where_it_is_and_resumes_from_there(tiny_models, train_data, tmp_path):
+    """No periodic save (resume_every_s 0): a stop (SIGTERM, what `x` and `stilts stop` send) makes
+    the run save its state between two steps before it ends, and the next attempt resumes at that
+    step and ends as a run never stopped."""
+    import os
+    import signal
+
+    whole = cfg_for(tiny_models["roberta"], "rte", train_data, tmp_path / "whole", epochs=3, batch_size=2, lr=5e-4)
+    expected, _ = train(whole)
+    cfg = cfg_for(tiny_models["roberta"], "rte", train_data, tmp_path / "stopped", epochs=3, batch_size=2, lr=5e-4,
+                  resume_every_s=0.0, log_interval_s=0.0, events_path=str(tmp_path / "stopped" / "events.jsonl"))
+    run_file = tmp_path / "run.json"
+    run_file.write_text(cfg.to_json(), encoding="utf-8")
+    env = os.environ | {"STILTS_FAULT_INJECT": "gate:5", "STILTS_FAULT_GATE": str(tmp_path / "never")}
+    proc = subprocess.Popen([sys.executable, "-m", "stilts_tui.train", str(run_file)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: any(e["event"] == "step" and e["step"] == 4 for e in read_events(cfg.events_path)),
+                 timeout=120, what="step 4")
+        time.sleep(0.5)  # at the gate of step 5: between two weight updates
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+    assert (tmp_path / "stopped" / "out" / "resume.pt").is_file()
+    done = subprocess.run([sys.executable, "-m", "stilts_tui.train", str(run_file)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    events = read_events(cfg.events_path)
+    assert [e["step"] for e in events if e["event"] == "resumed"] == [4]
+    got = [e for e in events if e["event"] == "finished"][0]["metrics"]
+    assert got["score"] == expected["score"] and got["steps"] == expected["steps"]
