@@ -148,7 +148,10 @@ def test_the_disk_a_sweep_needs_counts_checkpoints_states_and_caches(tiny_models
     params = model_params(str(tiny_models["roberta"]))
     need = disk_need(runs, tmp_path, finished=set(), concurrent=2)
     assert need.checkpoints == 2 and need.checkpoint_bytes == params * 4 + TOKENIZER_BYTES
-    assert need.resume_states == 0 and need.cache_bytes > 0  # local runs save no resumable state by default
+    # every run in flight saves a resumable state (every 10 min by default): two at once
+    assert need.resume_states == 2 and need.cache_bytes > 0
+    off = expand(parse_spec(fault_spec(tiny_models, train_data) | {"train": {"resume_every_s": 0}}), tmp_path)
+    assert disk_need(off, tmp_path, finished=set(), concurrent=2).resume_states == 0  # turned off: none
     # a finished intermediate's checkpoint is already on disk; Slurm runs save resumable states
     later = disk_need(runs, tmp_path, finished={inters[0].run_id}, concurrent=2, saves_state=True)
     assert later.checkpoints == 1 and later.resume_states == 2 and later.resume_bytes == params * 4 * ADAM_COPIES
