@@ -121,8 +121,8 @@ async def test_plan_screen_warns_before_launch_when_the_disk_is_too_small(store_
         await pilot.press("1")
         app.screen.load(Path("experiments/figure2.toml").resolve())
         # three RoBERTa-large intermediate checkpoints do not fit in 2 GB
-        await until(pilot, lambda: "not enough disk" in screen_text(app), what="the disk warning")
-        assert "3 checkpoint(s) x 1.3 GB" in screen_text(app) and "2.0 GB free" in screen_text(app)
+        await until(pilot, lambda: "3 checkpoint(s) x 1.3 GB" in screen_text(app), what="figure 2's disk need")
+        assert "not enough disk" in screen_text(app) and "2.0 GB free" in screen_text(app)
 
 
 async def test_plan_screen_sends_the_study_to_slurm_or_says_why_it_cannot(store_db, tmp_path, monkeypatch):
