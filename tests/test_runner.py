@@ -160,6 +160,10 @@ def test_estimates_use_only_runs_of_the_same_model_task_and_device():
     assert (cpu.measured, cpu.total, cpu.basis, cpu.missing) == (1, 2, 1, ["m / wic"])  # no rte rate for wic
     assert "≈ 50 s wall on 2 slot(s)" in cpu.describe() and "1 run(s) not estimated" in cpu.describe()
     assert estimate_seconds(todo, records, device="NVIDIA A100").measured == 0  # another GPU: no guess
+    # a task whose size is not known here (a user task): a run like the measured ones takes as long
+    user = [rec("my_task", "cpu", "cpu", 12.0) for _ in range(3)]
+    same = RunConfig(run_id="c", kind="target", model="m", task="my_task", epochs=1, max_length=64)
+    assert estimate_seconds([same], user, device="cpu").seconds == pytest.approx(12.0)
     old = [{**records[1], "device_name": None}]  # an older record names no GPU: any GPU matches
     assert estimate_seconds(todo[:1], old, device="NVIDIA A100").seconds == pytest.approx(5.0)
 

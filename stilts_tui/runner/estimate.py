@@ -34,15 +34,6 @@ def work_units(cfg: RunConfig) -> float:
     return float(k * (trained + max(1, train_rows(cfg) // 10)))
 
 
-def done_units(cfg: RunConfig, metrics: dict) -> float:
-    """The work a finished run did: its trained sequences when it recorded them (a run stopped
-    early did less than its plan), else its planned work."""
-    seqs = metrics.get("train_sequences")
-    if not isinstance(seqs, (int, float)) or seqs <= 0:
-        return work_units(cfg)
-    return float(seqs + _choices(cfg) * max(1, train_rows(cfg) // 10))
-
-
 def _choices(cfg: RunConfig) -> int:
     try:
         return get_task(cfg.task).num_choices or 1
@@ -88,7 +79,9 @@ def measured_rates(records: list[dict]) -> dict[Key, tuple[float, int]]:
         except (TypeError, ValueError):
             continue
         key = (cfg.model, cfg.task, record_device(r))
-        units[key] += done_units(cfg, r.get("metrics") or {}) * cfg.max_length
+        # Planned cost on both sides: a task whose size is not known here (a user task: UNKNOWN_ROWS)
+        # or whose runs stop early is measured in the same units it is planned in, so that cancels.
+        units[key] += cost(cfg)
         secs[key] += float(r["wall_s"])
         count[key] += 1
     return {k: (secs[k] / units[k], count[k]) for k in units if units[k] > 0}
