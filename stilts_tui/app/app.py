@@ -102,32 +102,25 @@ class StiltsApp(App):
                             lambda: self.show_results("correlation"))
         yield SystemCommand("Rank intermediates", "For the selected target, by Δ mean with 95% intervals",
                             lambda: self.show_results("ranking"))
-        yield SystemCommand("Save the spec", "Plan: write the spec to its 'save as' path", lambda: self._on_plan("save"))
+        yield SystemCommand("Save the spec", "Plan: write the spec to its 'save as' path", lambda: self._in_mode("plan", "save"))
         yield SystemCommand("Launch the spec", "Plan: save the spec and start its runner (after the checks)",
-                            lambda: self._on_plan("launch"))
-        yield SystemCommand("Open a spec", "Plan: pick or type a spec file", lambda: self._on_plan("open"))
+                            lambda: self._in_mode("plan", "launch"))
+        yield SystemCommand("Open a spec", "Plan: pick or type a spec file", lambda: self._in_mode("plan", "open"))
         yield SystemCommand("Export the current view", "Results: write the view as CSV, Markdown, LaTeX or a figure",
-                            self._export)
+                            lambda: self._in_mode("results", "export"))
         yield SystemCommand("Retry the run under the cursor", "Runs: run it again (failed, stopped or blocked)",
-                            lambda: self._on_runs("retry"))
-        yield SystemCommand("Stop the run under the cursor", "Runs: stop it (asks first)", lambda: self._on_runs("stop"))
+                            lambda: self._in_mode("runs", "retry"))
+        yield SystemCommand("Stop the run under the cursor", "Runs: stop it (asks first)", lambda: self._in_mode("runs", "stop"))
         yield SystemCommand("Stop the sweep", "Stop the runner and every run in flight (asks first; resume later)",
                             self.confirm_stop_sweep)
         yield SystemCommand("Resume the sweep", "Start a runner for the sweep whose runner stopped", self.resume_sweep)
         yield SystemCommand("Every key, by screen", "The help: every key binding and what the signs mean",
                             self.action_help)
 
-    def _on_plan(self, action: str) -> None:
-        self.switch_mode("plan")
+    def _in_mode(self, mode: str, action: str) -> None:
+        """A palette command that belongs to a screen: switch to it, then run its action there."""
+        self.switch_mode(mode)
         self.call_after_refresh(lambda: getattr(self.screen, f"action_{action}", lambda: None)())
-
-    def _on_runs(self, action: str) -> None:
-        self.switch_mode("runs")
-        self.call_after_refresh(lambda: getattr(self.screen, f"action_{action}", lambda: None)())
-
-    def _export(self) -> None:
-        self.switch_mode("results")
-        self.call_after_refresh(lambda: getattr(self.screen, "action_export", lambda: None)())
 
     def confirm_stop_sweep(self) -> None:
         """Stopping the sweep stops every run in flight: asked first, saying how many."""

@@ -68,7 +68,7 @@ class PlanScreen(Screen):
     def __init__(self, root: Path | None = None) -> None:
         super().__init__(id="plan")
         self._root_given = root
-        self.root = root or Path.cwd()
+        self.root = root or Path.cwd()               # the app's folder once mounted (on_mount)
         self.base = self.root / "experiments"      # relative paths in the form are relative to this
         self.doc: tomlkit.TOMLDocument | None = None  # the opened spec: its comments and layout
         self.opened: Path | None = None
@@ -127,8 +127,8 @@ class PlanScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        if self.app.root != self.root and self._root_given is None:  # the app's folder, not the cwd
-            self.root, self.base = self.app.root, self.app.root / "experiments"
+        self.root = self._root_given or self.app.root  # a mode screen is built without one
+        self.base = self.root / "experiments"
         self._refill({"intermediates": ["none"], "targets": ["rte"], "probes": []})
         self.query_one("#plan-name", Input).focus()
         self.recount()
