@@ -155,3 +155,17 @@ async def test_help_names_keys_as_people_read_them(sweep_db):
         text = screen_text(app)
         assert "? / f1" in text and "question_mark" not in text and "slash" not in text
         assert "↻ after a status" in text and "ctrl+s" in text
+
+
+async def test_a_snapshot_landing_while_the_app_quits_is_dropped(sweep_db):
+    # The snapshot thread may hand over a snapshot after quit began taking the screens down
+    # (a CI failure: NoMatches on '#runs-filter'); it must be dropped, not shown on a screen
+    # that has lost its widgets.
+    app = StiltsApp(sweep_db, refresh_s=0.3)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.snapshot is not None and len(app.screen.query_one(RunsTable).rows) == 12,
+                    what="rows")
+        screen, snap = app.screen, app.snapshot
+    loads = app.loads
+    app._apply(snap, [])  # after shutdown: the screen's widgets are gone
+    assert app.loads == loads + 1 and not screen.is_attached

@@ -19,6 +19,7 @@ from stilts_tui.app.help_screen import HelpScreen
 from stilts_tui.app.plan_screen import PlanScreen
 from stilts_tui.app.results_screen import ResultsScreen
 from stilts_tui.app.runs_screen import RunsScreen
+from stilts_tui.app.threads import deliver, live
 from stilts_tui.runner.slots import Gpu, visible_gpus
 
 
@@ -55,7 +56,7 @@ class StiltsApp(App):
     def refresh_data(self) -> None:
         snap = load_snapshot(self.db, self.tails, self.snapshot)
         gpus = visible_gpus()
-        self.call_from_thread(self._apply, snap, gpus)
+        deliver(self, self._apply, snap, gpus)
 
     def _apply(self, snap: Snapshot, gpus: list[Gpu]) -> None:
         self.snapshot, self._gpus = snap, gpus
@@ -63,10 +64,13 @@ class StiltsApp(App):
         self._show_on_screen()
 
     def _show_on_screen(self) -> None:
-        # A screen still being composed has no widgets to fill yet; its on_mount shows the
-        # newest snapshot itself once they exist.
+        # A screen still being composed has no widgets to fill yet (its on_mount shows the
+        # newest snapshot itself once they exist), and one being taken down on quit has lost
+        # them: a snapshot that lands during shutdown is dropped, never shown.
+        if not live(self) or self.snapshot is None:
+            return
         screen = self.screen
-        if self.snapshot is not None and hasattr(screen, "show") and getattr(screen, "ready", False):
+        if hasattr(screen, "show") and getattr(screen, "ready", False) and live(screen):
             screen.show(self.snapshot)
 
     def gpus(self) -> list[Gpu]:

@@ -21,6 +21,7 @@ from textual.widgets import Footer, Input, Label, Select, Static, TextArea
 
 from stilts_tui.app.dialogs import ConfirmScreen, PathPicker
 from stilts_tui.app.format import esc
+from stilts_tui.app.threads import ask, deliver
 from stilts_tui.app.tick_list import TickList
 from stilts_tui.errors import StiltsError
 from stilts_tui.fileio import atomic_write
@@ -261,7 +262,9 @@ class PlanScreen(Screen):
 
         worker = get_current_worker()
         try:
-            raw = self.app.call_from_thread(self.raw_spec)
+            raw = ask(self, self.raw_spec)
+            if raw is None:  # the screen went away meanwhile
+                return
             spec = parse_spec(raw, base=self.base)
             runs = runs_for(spec, self.app.db)
             data = self._data_problem(spec)
@@ -281,7 +284,7 @@ class PlanScreen(Screen):
             # Not enough disk comes first: on a narrow terminal the second line may not show.
             text = (f"[b red]⚠ not enough disk:[/] {esc(disk.describe())}\n{counts}" if disk.short
                     else f"{counts}\ndisk: {esc(disk.describe())}")
-        self.app.call_from_thread(self._show_count, worker, text)
+        deliver(self, self._show_count, worker, text)
 
     @staticmethod
     def _data_problem(spec) -> str:
@@ -423,7 +426,7 @@ class PlanScreen(Screen):
                                       timeout=8)
             return
         self.app.call_from_thread(self.notify, f"launched {spec.name}: {len(runs)} runs (runner pid {pid})", markup=False)
-        self.app.call_from_thread(self._show_runs)
+        deliver(self, self._show_runs)
 
     def _show_runs(self) -> None:
         self.app.switch_mode("runs")

@@ -30,6 +30,7 @@ from stilts_tui.analysis.study_views import (
 from stilts_tui.app.format import esc
 from stilts_tui.app.pair_screen import PairScreen
 from stilts_tui.app.study_grid import GridData, StudyGrid
+from stilts_tui.app.threads import deliver
 from stilts_tui.errors import StiltsError
 from stilts_tui.records import RunStatus
 
@@ -182,7 +183,7 @@ class ResultsScreen(Screen):
         else:
             corr = correlations(records, opts.baseline)
             data = GridData(correlation_heat(corr, opts.show), correlations=corr, show=opts.show)
-        self.app.call_from_thread(self._fill_grid, data)
+        deliver(self, self._fill_grid, data)
 
     def _fill_grid(self, data: GridData | None) -> None:
         grid = self.query_one("#results-grid", StudyGrid)
@@ -224,7 +225,7 @@ class ResultsScreen(Screen):
             text = render_results(records, "table", view=view, baseline=baseline, width=max(40, self.size.width - 3))
             if view == "pairs" and target and self.size.width >= WIDE:
                 text = Text(text + "\n") + self._violins(records, target, baseline)
-        self.app.call_from_thread(self.query_one("#results-view", Static).update, text)
+        deliver(self, lambda: self.query_one("#results-view", Static).update(text))
 
     def _violins(self, records: list[dict], target: str, baseline: str) -> Text:
         """In colour, one per intermediate (ANSI from plotext, read as styles: names are never markup)."""
