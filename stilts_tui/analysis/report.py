@@ -135,7 +135,12 @@ def target_violins(records: list[dict], target: str, baseline: str = "none",
 def violins_for(records: list[dict], target: str, baseline: str = "none", width: int = 80, height: int = 14,
                 color: bool = False, only: Collection[str] | None = None) -> str:
     """The target's violins as text, in as many charts of `width` columns as they need."""
-    tv = target_violins(records, target, baseline, only)
+    return violins_text(target, target_violins(records, target, baseline, only), width, height, color)
+
+
+def violins_text(target: str, tv: TargetViolins | None, width: int = 80, height: int = 14,
+                 color: bool = False) -> str:
+    """Violins already gathered, as text (the report draws them once for text and figure)."""
     if tv is None:
         return f"{target}: no finished target runs\n"
     per_row = fits(width)
@@ -169,8 +174,9 @@ def markdown_report(records: list[dict], title: str, spec_text: str | None, base
         parts += [export.to_markdown(pair_table(stats, resamples, seed)), ""]
         parts += ["## Distributions", ""]
         for target in sorted({s.target for s in stats}):
-            parts += ["```", violins_for(records, target, baseline).rstrip(), "```", ""]
-            parts += _violin_figure(records, target, baseline, figures, relative_to)
+            tv = target_violins(records, target, baseline)
+            parts += ["```", violins_text(target, tv).rstrip(), "```", ""]
+            parts += _violin_figure(target, tv, figures, relative_to)
         parts += [export.to_markdown(table2(stats, baseline)), "", export.to_markdown(table3(stats, baseline)), ""]
         fig3 = figure3_table(stats, baseline)
         if fig3.rows:
@@ -186,11 +192,10 @@ def markdown_report(records: list[dict], title: str, spec_text: str | None, base
     return "\n".join(parts)
 
 
-def _violin_figure(records: list[dict], target: str, baseline: str, figures: Path | None,
+def _violin_figure(target: str, tv: TargetViolins | None, figures: Path | None,
                    relative_to: Path | None) -> list[str]:
     from stilts_tui.analysis.violin_figure import matplotlib_available, violin_figure
 
-    tv = target_violins(records, target, baseline)
     if figures is None or tv is None or not matplotlib_available():
         return []
     path = figures / f"violins-{safe_name(target)}.png"

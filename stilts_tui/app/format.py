@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 
+from rich.text import Text
 from textual.markup import escape
 
+from stilts_tui.analysis.report import violins_for
 from stilts_tui.app.data import Live
 from stilts_tui.records import RunStatus
 
@@ -16,6 +19,13 @@ def esc(value: object) -> str:
     """Any user or run text (task names, messages, stderr, paths) made literal for Textual markup:
     `[demo_realfake]` or `[/x]` would otherwise vanish or raise a markup error."""
     return escape(str(value))
+
+
+def violins(records: list[dict], target: str, baseline: str, width: int, color: bool,
+            only: Collection[str] | None = None) -> Text:
+    """A target's violins for a screen, one per intermediate: plotext's ANSI colours read as
+    styles, so task names are never taken for markup."""
+    return Text.from_ansi(violins_for(records, target, baseline, width=max(60, width), color=color, only=only))
 
 
 def sparkline(values, width: int = 30) -> str:

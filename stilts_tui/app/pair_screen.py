@@ -13,7 +13,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from stilts_tui.analysis.report import violins_for
+from stilts_tui.app.format import violins
 from stilts_tui.records import RunStatus
 
 if TYPE_CHECKING:
@@ -48,9 +48,8 @@ class PairScreen(Screen):
 
     def on_mount(self) -> None:
         names = (self.baseline, self.intermediate)
-        self.query_one("#pair-violins", Static).update(Text.from_ansi(
-            violins_for(self.records, self.target, self.baseline, width=max(60, self.size.width - 4),
-                        color=not self.app.no_color, only=names)))
+        self.query_one("#pair-violins", Static).update(
+            violins(self.records, self.target, self.baseline, self.size.width - 4, not self.app.no_color, only=names))
         table = self.query_one("#pair-runs", DataTable)
         table.add_columns(*RUN_COLUMNS)
         for r in pair_runs(self.records, self.target, names):

@@ -19,7 +19,7 @@ from stilts_tui.analysis.correlation import correlations
 from stilts_tui.analysis.filters import apply_filters, parse_filters
 from stilts_tui.analysis.matrix import MARKS, STATS, build_matrix
 from stilts_tui.analysis.matrix_views import correlation_heat, matrix_heat
-from stilts_tui.analysis.report import render_results, violins_for
+from stilts_tui.analysis.report import render_results
 from stilts_tui.analysis.study_views import (
     FIGURE_SUFFIXES,
     STUDY_VIEWS,
@@ -27,7 +27,7 @@ from stilts_tui.analysis.study_views import (
     render_study,
     write_study,
 )
-from stilts_tui.app.format import esc
+from stilts_tui.app.format import esc, violins
 from stilts_tui.app.pair_screen import PairScreen
 from stilts_tui.app.study_grid import GridData, StudyGrid
 from stilts_tui.app.threads import deliver
@@ -229,8 +229,7 @@ class ResultsScreen(Screen):
 
     def _violins(self, records: list[dict], target: str, baseline: str) -> Text:
         """In colour, one per intermediate (ANSI from plotext, read as styles: names are never markup)."""
-        return Text.from_ansi(violins_for(records, target, baseline, width=max(60, self.size.width - 2),
-                                          color=not self.app.no_color))
+        return violins(records, target, baseline, self.size.width - 2, not self.app.no_color)
 
     def action_next_view(self) -> None:
         self.view = VIEWS[(VIEWS.index(self.view) + 1) % len(VIEWS)]
