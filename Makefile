@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 # Test processes (pytest-xdist, one test file each at a time): many tests wait on subprocesses,
 # so two processes finish the suite sooner even on two cores; at most four. `make test TEST_JOBS=0`
 # runs it in one process.
-TEST_JOBS ?= $(shell $(PYTHON) -c "import os; print(max(2, min(4, len(os.sched_getaffinity(0)))))")
+TEST_JOBS ?= $(shell $(PYTHON) -c "import os; n = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 2; print(max(2, min(4, n)))")
 
 .PHONY: install test demo lint clean
 

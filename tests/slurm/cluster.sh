@@ -72,6 +72,8 @@ LogFile=$D/log/slurmdbd.log
 C
 chmod 600 "$D/slurmdbd.conf"
 # proctrack/linuxproc + task/none: no cgroups needed; KillWait 5 s keeps cancellation quick.
+# The node offers every core: GNU nproc would report OMP_NUM_THREADS instead where it is set (the
+# test processes set it to share the cores), and a one-CPU node runs one job at a time.
 cat >"$D/slurm.conf" <<C
 ClusterName=stilts
 SlurmctldHost=$HOST
@@ -98,7 +100,7 @@ SlurmdLogFile=$D/log/slurmd.log
 SlurmctldPort=6817
 SlurmdPort=6818
 MpiDefault=none
-NodeName=$HOST CPUs=$(nproc) RealMemory=$MEM State=UNKNOWN
+NodeName=$HOST CPUs=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc) RealMemory=$MEM State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 C
 export SLURM_CONF="$D/slurm.conf"
