@@ -168,6 +168,36 @@ def test_estimates_use_only_runs_of_the_same_model_task_and_device():
     assert estimate_seconds(todo[:1], old, device="NVIDIA A100").seconds == pytest.approx(5.0)
 
 
+def test_estimates_weigh_by_work_and_prefer_runs_with_the_same_train_settings():
+    from dataclasses import asdict
+
+    from stilts_tui.runner.estimate import cost, estimate_seconds
+    from stilts_tui.train.config import RunConfig
+
+    def cfg(epochs: int, precision: str = "auto", max_device_batch: int = 32) -> RunConfig:
+        return RunConfig(run_id=f"r{epochs}{precision}{max_device_batch}", kind="target", model="m", task="rte",
+                         epochs=epochs, max_length=64, precision=precision, max_device_batch=max_device_batch)
+
+    def rec(c: RunConfig, wall: float) -> dict:
+        return {"status": "finished", "wall_s": wall, "config": asdict(c), "device": "cuda:0", "device_name": "H100"}
+
+    # a 1-epoch run at 10 s and a 9-epoch run at 900 s: pooled by work, the long run dominates
+    # (averaging the two runs' rates, run by run, would say about half as much)
+    pooled = estimate_seconds([cfg(1)], [rec(cfg(1), 10.0), rec(cfg(9), 900.0)], device="H100")
+    by_work = 910.0 / (cost(cfg(1)) + cost(cfg(9))) * cost(cfg(1))
+    by_runs = (10.0 / cost(cfg(1)) + 900.0 / cost(cfg(9))) / 2 * cost(cfg(1))
+    assert pooled.seconds == pytest.approx(by_work) and pooled.basis == 2 and by_work > 1.5 * by_runs
+    # fp32 and bf16 runs of the same task: a bf16 plan is estimated from the bf16 runs only
+    mixed = [rec(cfg(1, "bf16"), 10.0), rec(cfg(1, "fp32"), 40.0)]
+    bf16 = estimate_seconds([cfg(1, "bf16")], mixed, device="H100")
+    assert bf16.seconds == pytest.approx(10.0) and bf16.basis == 1 and bf16.other_settings == 0
+    assert "other train settings" not in bf16.describe()
+    # nothing measured with a plan's settings: the other settings' runs, said so
+    other = estimate_seconds([cfg(1, "auto", 8)], mixed, device="H100")
+    assert other.seconds == pytest.approx(25.0) and other.other_settings == 1 and other.measured == 1
+    assert "1 run(s) from runs with other train settings" in other.describe()
+
+
 def test_intermediates_first_then_longest_first(tiny_models, train_data, tmp_path):
     raw = sweep_spec(tiny_models, train_data, seeds=(1,))
     raw["targets"] = ["rte", "winogrande_xs"]

@@ -47,6 +47,13 @@ def cost(cfg: RunConfig) -> float:
 
 
 Key = tuple[str, str, str]  # (model, task, device)
+# The train settings that change throughput without changing the work planned: precision, the
+# micro-batch cap, attention kernel, fused optimizer, length grouping.
+Settings = tuple[str, int, bool, bool, bool]
+
+
+def throughput_settings(cfg: RunConfig) -> Settings:
+    return (cfg.precision, cfg.max_device_batch, cfg.sdpa, cfg.fused_adamw, cfg.group_by_length)
 
 
 def record_device(rec: dict) -> str:
@@ -65,12 +72,20 @@ def this_device() -> str:
     return gpus[0].name if gpus else "cpu"
 
 
-def measured_rates(records: list[dict]) -> dict[Key, tuple[float, int]]:
-    """Seconds per work unit and the number of finished runs behind it, for each model, task and
-    device (a rate measured on one task or device says little about another)."""
-    units: dict[Key, float] = defaultdict(float)
-    secs: dict[Key, float] = defaultdict(float)
-    count: dict[Key, int] = defaultdict(int)
+@dataclass
+class Measured:
+    """Finished runs of one model, task, device and set of train settings: their wall seconds and
+    planned work summed, so a rate pooled over several is weighted by work, not by run count."""
+
+    seconds: float = 0.0
+    units: float = 0.0
+    runs: int = 0
+
+
+def measured_rates(records: list[dict]) -> dict[tuple[Key, Settings], Measured]:
+    """What finished runs measured, for each model, task, device and train settings (a rate measured
+    on one task or device says little about another, and fp32 on a GPU is several times bf16)."""
+    out: dict[tuple[Key, Settings], Measured] = defaultdict(Measured)
     for r in records:
         if r.get("status") != "finished" or not r.get("wall_s") or not r.get("config"):
             continue
@@ -78,13 +93,13 @@ def measured_rates(records: list[dict]) -> dict[Key, tuple[float, int]]:
             cfg = RunConfig.from_dict(r["config"])
         except (TypeError, ValueError):
             continue
-        key = (cfg.model, cfg.task, record_device(r))
+        m = out[((cfg.model, cfg.task, record_device(r)), throughput_settings(cfg))]
         # Planned cost on both sides: a task whose size is not known here (a user task: UNKNOWN_ROWS)
         # or whose runs stop early is measured in the same units it is planned in, so that cancels.
-        units[key] += cost(cfg)
-        secs[key] += float(r["wall_s"])
-        count[key] += 1
-    return {k: (secs[k] / units[k], count[k]) for k in units if units[k] > 0}
+        m.units += cost(cfg)
+        m.seconds += float(r["wall_s"])
+        m.runs += 1
+    return {k: m for k, m in out.items() if m.units > 0}
 
 
 @dataclass
@@ -99,6 +114,7 @@ class Estimate:
     device: str                  # "any" when the device is not known here (Slurm)
     missing: list[str] = field(default_factory=list)   # "model / task" with no measurement
     slots: int | None = None     # runs at once assumed for the wall time; None: not known (Slurm)
+    other_settings: int = 0      # runs estimated from runs with other train settings (none had theirs)
 
     def describe(self) -> str:
         if not self.total:
@@ -111,6 +127,9 @@ class Estimate:
         if self.slots:
             text += f", ≈ {_duration(self.seconds / self.slots)} wall on {self.slots} slot(s) at once"
         text += f" (from {self.basis} finished run(s) of the same model, task and device: {on})"
+        if self.other_settings:
+            text += (f"; {self.other_settings} run(s) from runs with other train settings (precision, "
+                     "max_device_batch, sdpa, fused_adamw, group_by_length), none measured with theirs")
         if self.measured < self.total:
             text += (f"; {self.total - self.measured} run(s) not estimated, nothing measured for "
                      f"{', '.join(self.missing[:3])}{', …' if len(self.missing) > 3 else ''}")
@@ -126,25 +145,28 @@ def _duration(seconds: float) -> str:
 def estimate_seconds(runs: list[RunConfig], records: list[dict], device: str | None = None,
                      slots: int | None = None) -> Estimate:
     """The runs' device time from the throughput of finished runs of the same model, task and
-    ``device`` (default: this machine's; "any": every device, for a cluster not known here)."""
+    ``device`` (default: this machine's; "any": every device, for a cluster not known here), with
+    the same train settings where any was measured with them."""
     device = device or this_device()
     rates = measured_rates(records)
-    total, basis, measured = 0.0, 0, 0
-    used: set[Key] = set()
+    total, measured, other = 0.0, 0, 0
+    used: set[tuple[Key, Settings]] = set()
     missing: list[str] = []
     for cfg in runs:
-        keys = [k for k in rates if k[0] == cfg.model and k[1] == cfg.task and _same_device(k[2], device)]
-        if not keys:
+        same = [k for k in rates if k[0][:2] == (cfg.model, cfg.task) and _same_device(k[0][2], device)]
+        exact = [k for k in same if k[1] == throughput_settings(cfg)]
+        if not same:
             label = f"{cfg.model} / {cfg.task}"
             if label not in missing:
                 missing.append(label)
             continue
-        secs = sum(rates[k][0] * rates[k][1] for k in keys) / sum(rates[k][1] for k in keys)
-        total += secs * cost(cfg)
+        keys = exact or same
+        other += not exact
+        total += sum(rates[k].seconds for k in keys) / sum(rates[k].units for k in keys) * cost(cfg)
         measured += 1
         used.update(keys)
-    basis = sum(rates[k][1] for k in used)
-    return Estimate(total, measured, len(runs), basis, device, missing, slots)
+    basis = sum(rates[k].runs for k in used)
+    return Estimate(total, measured, len(runs), basis, device, missing, slots, other)
 
 
 def _same_device(recorded: str, wanted: str) -> bool:
