@@ -553,3 +553,20 @@ def test_a_request_still_being_written_is_not_taken(tmp_path):
     assert files.take_requests() == (False, [], [])
     written = files.request("stop", "def456")
     assert [p.name for p in files.control.iterdir() if not p.name.endswith(".tmp")] == [written.name]
+
+
+def test_the_eta_credits_the_runs_in_flight_with_the_steps_they_did():
+    from stilts_tui.runner.status import SweepCosts, sweep_eta
+
+    # 100 s in, two runs of equal cost half done and two queued: a quarter of the work, 300 s left
+    costs = SweepCosts(done=0.0, queued=20.0, running={"a": 10.0, "b": 10.0})
+    state = {"started_at": 1000.0}
+    assert sweep_eta(costs, state, 1100.0, {"a": 0.5, "b": 0.5}) == pytest.approx(300.0)
+    # nothing measured yet: no ETA rather than a guess
+    assert sweep_eta(costs, state, 1100.0) is None and sweep_eta(costs, state, 1100.0, {"a": 0.0}) is None
+    # one run finished and one half done: 15 of 30 units in 100 s, 100 s left (not 200 s, as
+    # counting the half-done run as not started would say)
+    one_done = SweepCosts(done=10.0, queued=10.0, running={"b": 10.0})
+    assert sweep_eta(one_done, state, 1100.0, {"b": 0.5}) == pytest.approx(100.0)
+    assert sweep_eta(one_done, state, 1100.0) == pytest.approx(200.0)
+    assert sweep_eta(one_done, state, 1100.0, {"b": 2.0}) == pytest.approx(100.0 * 10.0 / 20.0)  # clamped at done

@@ -79,6 +79,21 @@ async def test_header_eta_columns_panel_and_restart_notes(sweep_db):
         await until(pilot, lambda: table.size.width == width_with_panel, what="the panel back")
 
 
+def test_a_run_in_flight_says_what_it_does_before_its_first_step():
+    from stilts_tui.app.data import Live, apply_event
+    from stilts_tui.app.runs_screen import _progress_line
+
+    live = Live(attempt=1)
+    assert "loading the model and data" in _progress_line(live)  # not a bar at 0/0 with loss 0.000
+    apply_event(live, json.loads(_event("r", 1, "started", total_steps=20)))
+    assert "0/20 loss —" in _progress_line(live)
+    apply_event(live, json.loads(_event("r", 1, "step", step=10, total_steps=20, loss=0.25, **STEP)))
+    assert "███░░░ 10/20 loss 0.250" in _progress_line(live)
+    zero_shot = Live(attempt=1)
+    apply_event(zero_shot, json.loads(_event("z", 1, "started", total_steps=0)))
+    assert "evaluating" in _progress_line(zero_shot)
+
+
 def test_the_pair_and_the_settings_that_tell_runs_apart_outlast_the_rest():
     keys = [c.key for c in fit_columns(81)]  # 120 columns with the side panel
     assert {"pair", "lr", "batch_size", "seed", "loss", "progress", "score"} <= set(keys)

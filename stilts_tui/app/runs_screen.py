@@ -14,13 +14,20 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
 from stilts_tui.analysis.filters import apply_filters, parse_filters
-from stilts_tui.app.data import Snapshot, restart_note
+from stilts_tui.app.data import Live, Snapshot, restart_note
 from stilts_tui.app.format import esc, pair, run_row, sparkline
 from stilts_tui.app.runs_table import RunsTable
 from stilts_tui.errors import StiltsError
 from stilts_tui.records import RunStatus
 from stilts_tui.runner.stall import nearing
-from stilts_tui.runner.status import fmt_duration, runner_words, sweep_costs, sweep_eta
+from stilts_tui.runner.status import (
+    SweepCosts,
+    fmt_duration,
+    run_progress,
+    runner_words,
+    sweep_costs,
+    sweep_eta,
+)
 
 if TYPE_CHECKING:
     from stilts_tui.app.app import StiltsApp
@@ -65,7 +72,7 @@ class RunsScreen(Screen):
         self.shown_rows = 0
         self.ready = False  # widgets composed: refreshes may fill them
         self.live_steps: dict[str, tuple] = {}
-        self.costs: tuple[tuple, tuple[float, float]] = ((), (0.0, 0.0))  # (records version, runner start) -> ETA costs
+        self.costs: tuple[tuple, SweepCosts] = ((), SweepCosts())  # (records version, runner start) -> ETA costs
 
     def compose(self) -> ComposeResult:
         yield Static("", id="runs-summary")
@@ -138,8 +145,9 @@ class RunsScreen(Screen):
             ids = set(snap.state.get("run_ids") or [])
             mine = [r for r in snap.records if r["run_id"] in ids] if ids else snap.records
             self.costs = (key, sweep_costs(mine, snap.state))
-        eta = sweep_eta(self.costs[1], snap.state, snap.loaded_at)
-        return f", ETA {fmt_duration(eta)}" if eta is not None else ", ETA after the first run"
+        progress = {rid: run_progress(live.step, live.total_steps) for rid, live in snap.live.items()}
+        eta = sweep_eta(self.costs[1], snap.state, snap.loaded_at, progress)
+        return f", ETA {fmt_duration(eta)}" if eta is not None else ", ETA after the first steps"
 
     def _filtered(self, records: list[dict], text: str) -> list[dict]:
         pairs = [t for t in text.split() if "=" in t]
@@ -163,11 +171,7 @@ class RunsScreen(Screen):
             live = snap.live.get(r["run_id"])
             if live is None:
                 continue
-            total = live.total_steps or 1
-            filled = int(6 * live.step / total)
-            entry = (f"{esc(r.get('slot') or '?')} {esc(pair(r))}\n"
-                     f"  {'█' * filled}{'░' * (6 - filled)} {live.step}/{live.total_steps} "
-                     f"loss {live.loss or 0:.3f} {sparkline(live.losses, 6)}")
+            entry = f"{esc(r.get('slot') or '?')} {esc(pair(r))}\n  {_progress_line(live)}"
             note = restart_note(live)
             if note:
                 entry += f"\n  [i]{esc(_clip(note, 32))}[/i]"
@@ -283,3 +287,15 @@ class RunsScreen(Screen):
             self.app.call_from_thread(self.notify, msg, markup=False)
         except StiltsError as exc:
             self.app.call_from_thread(self.notify, exc.problem, severity="error", markup=False)
+
+
+def _progress_line(live: Live) -> str:
+    """The bar, steps, loss and its sparkline; before the worker's first step, what it is doing
+    (a bar at 0/0 with loss 0.000 would read as a broken run)."""
+    if live.started is None:
+        return "[dim]loading the model and data…[/dim]"
+    if not live.total_steps:
+        return "[dim]evaluating (no training steps)…[/dim]"
+    filled = int(6 * min(live.step, live.total_steps) / live.total_steps)
+    loss = f"{live.loss:.3f}" if live.loss is not None else "—"
+    return f"{'█' * filled}{'░' * (6 - filled)} {live.step}/{live.total_steps} loss {loss} {sparkline(live.losses, 6)}"

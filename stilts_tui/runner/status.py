@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from stilts_tui.diskspace import fmt_bytes, free_bytes
@@ -31,27 +32,47 @@ def newest_events(events_path: str | None, attempt: int) -> list[Event]:
     return [ev for ev in map(parse_event, reversed(lines)) if ev and ev["attempt"] == attempt]
 
 
-def sweep_costs(records: list[dict], state: dict) -> tuple[float, float]:
-    """(cost of the runs this runner finished, cost of the runs left): the ETA's ratio. Costs
-    are relative (runner/estimate.py cost), so runs of different sizes weigh as they should."""
+@dataclass
+class SweepCosts:
+    """The relative costs (runner/estimate.py cost) of this runner's runs: finished, queued, and
+    each run in flight, so runs of different sizes weigh as they should."""
+
+    done: float = 0.0
+    queued: float = 0.0
+    running: dict[str, float] = field(default_factory=dict)
+
+
+def sweep_costs(records: list[dict], state: dict) -> SweepCosts:
     started = state.get("started_at") or 0
-    done = left = 0.0
+    out = SweepCosts()
     for r in records:
         if not r.get("config"):
             continue
         if r.get("status") == "finished" and (r.get("finished_at") or 0) >= started:
-            done += cost(RunConfig.from_dict(r["config"]))
-        elif r.get("status") in ("queued", "running"):
-            left += cost(RunConfig.from_dict(r["config"]))
-    return done, left
+            out.done += cost(RunConfig.from_dict(r["config"]))
+        elif r.get("status") == "queued":
+            out.queued += cost(RunConfig.from_dict(r["config"]))
+        elif r.get("status") == "running":
+            out.running[r["run_id"]] = cost(RunConfig.from_dict(r["config"]))
+    return out
 
 
-def sweep_eta(costs: tuple[float, float], state: dict, now: float) -> float | None:
+def sweep_eta(costs: SweepCosts, state: dict, now: float, progress: dict[str, float] | None = None) -> float | None:
     """Seconds left: the time this runner has taken so far, scaled by the work left over the work
-    done (None before its first run finishes)."""
-    done, left = costs
+    done. ``progress`` (run id → fraction of its steps done) credits the runs in flight with the
+    work they did: without it, the time they took counts as if it had done nothing and the ETA
+    of a sweep of a few long runs comes out several times too long. None before any work is
+    measured."""
+    progress = progress or {}
+    partial = sum(c * min(1.0, max(0.0, progress.get(rid, 0.0))) for rid, c in costs.running.items())
+    done = costs.done + partial
+    left = costs.queued + sum(costs.running.values()) - partial
     started = state.get("started_at")
     return (now - started) * left / done if started and done > 0 else None
+
+
+def run_progress(step: int | None, total_steps: int | None) -> float:
+    return step / total_steps if step and total_steps else 0.0
 
 
 def sweep_status(db: Path) -> dict:
@@ -81,7 +102,8 @@ def sweep_status(db: Path) -> dict:
                          "quiet_s": now - events[0]["t"] if events else stall.get("quiet_s"),
                          "limit_s": stall.get("limit_s")})
     alive = runner_alive(state)
-    eta = sweep_eta(sweep_costs(mine, state), state, now) if alive else None
+    progress = {r["run_id"]: run_progress(r["step"], r["total_steps"]) for r in running}
+    eta = sweep_eta(sweep_costs(mine, state), state, now, progress) if alive else None
     by_slot = Counter(r.get("slot") for r in mine if r.get("status") == "running")
     runner = "running" if alive else (state.get("status") if state.get("status") in ("finished", "stopped", "crashed")
                                       else ("died" if state else "none"))
