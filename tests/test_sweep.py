@@ -42,8 +42,10 @@ def test_spec_to_results_end_to_end_and_rerun_trains_nothing(tiny_models, train_
     csv_out = stilts("results", "--db", str(db), "--format", "csv").stdout.splitlines()
     assert csv_out[0].startswith("intermediate,target,metric,n,min,mean") and len(csv_out) == 3
 
+    state = (db.parent / "results.runner.json").read_text()
     again = stilts("run", str(spec), "--db", str(db))  # detached this time: nothing left to do
-    assert "5 already finished, 0 to run" in again.stdout
+    assert "5 already finished, 0 to run" in again.stdout and "nothing to run" in again.stdout
+    assert (db.parent / "results.runner.json").read_text() == state  # no runner started to do nothing
     after = {r["run_id"]: r for r in Store(db).runs()}
     assert all(after[k]["started_at"] == started[k]["started_at"] for k in after)  # nothing re-trained
     table = stilts("results", "--db", str(db)).stdout

@@ -177,9 +177,19 @@ async def test_plan_launch_watch_results_with_a_real_runner(tiny_models, train_d
         await until(pilot, lambda: app.screen.id == "runs", timeout=60, what="launch")
         table = app.screen.query_one(RunsTable)
         await until(pilot, lambda: len(table.rows) == 2, what="runs listed")
+        assert any("launched tui-flow: 2 of 2 runs to run" in n.message for n in app._notifications)
         await until(pilot, lambda: (app.snapshot.counts.get("finished") == 2), timeout=120, what="runs finished")
         await pilot.press("3")
         await until(pilot, lambda: "rte" in screen_text(app) and "dev scores" in screen_text(app), what="results")
+        # launched again with every run finished: said, and no runner starts to do nothing
+        await until(pilot, lambda: json.loads((db.parent / "results.runner.json").read_text())["status"] == "finished",
+                    timeout=60, what="the runner to finish")
+        state = (db.parent / "results.runner.json").read_text()
+        await pilot.press("1")
+        await pilot.press("ctrl+l")
+        await until(pilot, lambda: any("nothing to run: all 2 runs of tui-flow are finished" in n.message
+                                       for n in app._notifications), what="nothing to run")
+        assert (db.parent / "results.runner.json").read_text() == state and app.screen.id == "plan"
     # The app has quit; the runner it launched ends on its own.
     wait_for(lambda: json.loads((db.parent / "results.runner.json").read_text())["status"] == "finished", 60,
              "the runner to finish")

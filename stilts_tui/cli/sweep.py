@@ -27,15 +27,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     options = with_executor(options_from_args(args), spec)
     runs = runs_for(spec, db)
     summary = sweep_summary(db, runs)
+    done = _finished(db)
     if not args.no_preflight:
         from stilts_tui.runner.preflight import preflight
 
-        preflight(runs, db, options, _finished(db))
+        preflight(runs, db, options, done)
     if args.foreground:
         print(f"{spec.name}: {summary}", file=sys.stderr)
         counts = foreground(db, spec.name, runs, options, spec_path=str(Path(args.spec).resolve()))
         print_results(db, "table", runs=False, spec=spec.name)
         return 0 if counts["failed"] == 0 and counts["blocked"] == 0 else 1
+    if runs and {r.run_id for r in runs} <= done:
+        # A runner with nothing to do would only replace the last sweep's state with an empty one.
+        print(f"{spec.name}: {summary}\nnothing to run: every run of this spec is finished.\n"
+              f"  results: stilts results --db {db}")
+        return 0
     pid = launch(db, spec.name, runs, options, str(Path(args.spec).resolve()))
     print(f"{spec.name}: {summary}\n"
           f"runner started in the background (pid {pid}); it keeps going if this terminal closes.\n"
