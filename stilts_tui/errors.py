@@ -2,6 +2,25 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """'did you mean 'x'?' for the closest of ``choices`` to a mistyped ``word``, or ''."""
+    close = difflib.get_close_matches(word, sorted(set(choices)), n=3, cutoff=0.6)
+    return f"did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+
+
+def unknown_keys(unknown: Iterable[str], allowed: Iterable[str]) -> str:
+    """"unknown key 'x' (did you mean 'y'?)": each unknown key with the closest allowed one."""
+    allowed = list(allowed)
+    words = []
+    for key in sorted(unknown):
+        hint = did_you_mean(key, allowed)
+        words.append(f"{key!r} ({hint})" if hint else repr(key))
+    return f"unknown key{'s' if len(words) > 1 else ''} {', '.join(words)}"
+
 
 class StiltsError(Exception):
     """An error caused by input the user can fix; the CLI prints it without a traceback."""

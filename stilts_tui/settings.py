@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal, Union
 
-from stilts_tui.errors import SpecError
+from stilts_tui.errors import SpecError, unknown_keys
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ def check_value(cls: type, key: str, value: Any, where: str) -> None:
     """Raise one clear SpecError unless `value` may fill `cls.key`: right type, within range."""
     known = _fields(cls)
     if key not in known:
-        raise SpecError(f"{where}: unknown key {key!r}", f"keys: {', '.join(known)}")
+        raise SpecError(f"{where}: {unknown_keys([key], known)}", f"keys: {', '.join(known)}")
     tp, rng = known[key]
     if not _fits(value, tp):
         raise SpecError(f"{where}: {key} = {value!r} is not {_type_name(tp)}", f"give {key} as {_type_name(tp)}")
@@ -107,6 +107,6 @@ def check_table(cls: type, raw: dict, where: str) -> None:
     allowed = list(_fields(cls))
     unknown = sorted(set(raw) - set(allowed))
     if unknown:
-        raise SpecError(f"{where}: unknown key(s) {', '.join(unknown)}", f"keys: {', '.join(allowed)}")
+        raise SpecError(f"{where}: {unknown_keys(unknown, allowed)}", f"keys: {', '.join(allowed)}")
     for key, value in raw.items():
         check_value(cls, key, value, where)

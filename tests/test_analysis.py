@@ -260,6 +260,8 @@ def test_results_plot_and_report_from_the_cli(synthetic_db, tmp_path):
     assert re.sub(r"\x1b\[[0-9;]*m", "", coloured).split("\n")[5].rstrip() == plot.split("\n")[5]
     bad = stilts("plot", "nope", "--db", str(synthetic_db), check=False)
     assert bad.returncode == 2 and "targets with runs: " in bad.stderr
+    typo = stilts("plot", "rtx", "--db", str(synthetic_db), check=False)
+    assert typo.returncode == 2 and "did you mean 'rte'?" in typo.stderr
     report = tmp_path / "report.md"
     stilts("report", str(synthetic_db), "-o", str(report), "--resamples", "200")
     text = report.read_text()

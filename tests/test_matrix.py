@@ -304,6 +304,8 @@ def test_cli_views_and_their_errors(tmp_path):
         assert out.returncode != 0 and needle in out.stderr and "Traceback" not in out.stderr
     out = run_cli("results", "--db", str(db), "--view", "ranking", "--target", "boolq")
     assert out.returncode != 0 and "targets with runs: edges_pos, rte" in out.stderr
+    out = run_cli("results", "--db", str(db), "--view", "ranking", "--target", "edges_pox")
+    assert out.returncode != 0 and "did you mean 'edges_pos'?" in out.stderr
 
 
 def test_paper_order_lays_out_rows_and_columns_as_the_studys_figure():

@@ -89,7 +89,7 @@ def test_a_task_the_scripts_leave_out_is_named(tmp_path):
     ({"restarts": {"intermediate": [1, 2], "target": [3]}}, "lists differ in length"),
     ({"restarts": {"target": [3]}}, "[restarts] has no intermediate seeds"),
     ({"restarts": {"target": [-3]}}, "seed"),
-    ({"restarts": {"targets": [3]}}, "unknown key(s) targets"),
+    ({"restarts": {"targets": [3]}}, "unknown key 'targets' (did you mean 'target'?)"),
     ({"study": "pruksachatkun"}, "unknown study 'pruksachatkun'"),
 ])
 def test_bad_restarts_and_studies_are_one_clear_error(change, problem):

@@ -38,7 +38,7 @@ def test_spec_takes_the_slurm_settings_and_names_what_is_wrong(tiny_models, trai
     assert spec.executor == "slurm" and spec.slurm["partition"] == "gpu" and spec.slurm["runs_per_job"] == 2
     base = sweep_spec(tiny_models, train_data)
     for bad, words in [({"executor": "kubernetes"}, "executor = 'kubernetes' is not known"),
-                       ({"executor": "slurm", "slurm": {"partiton": "gpu"}}, "unknown key(s) partiton"),
+                       ({"executor": "slurm", "slurm": {"partiton": "gpu"}}, "unknown key 'partiton' (did you mean 'partition'?)"),
                        ({"executor": "slurm", "slurm": {"time_min": "4h"}}, "time_min = '4h' is not an integer"),
                        ({"executor": "slurm", "slurm": {"runs_per_job": 0}}, "runs_per_job = 0 is out of range"),
                        ({"executor": "slurm", "slurm": {"gpus_per_run": -1}}, "gpus_per_run = -1 is out of range"),

@@ -56,7 +56,9 @@ def test_overrides_sizes_and_zero_shot(tmp_path):
 
 
 @pytest.mark.parametrize("raw, fragments", [
-    ({"model": "m", "targets": ["rte"], "gird": {}}, ["unknown key(s) gird", "allowed keys"]),
+    ({"model": "m", "targets": ["rte"], "gird": {}}, ["unknown key 'gird' (did you mean 'grid'?)", "allowed keys"]),
+    ({"model": "m", "targts": ["rte"], "gird": {}}, ["unknown keys 'gird' (did you mean 'grid'?), 'targts' (did you "
+                                                     "mean 'targets'"]),
     ({"model": "m", "targets": ["rte"], "grid": {"learning_rate": [1]}}, ["[grid]: unknown key 'learning_rate'", "lr"]),
     ({"model": "m", "targets": ["rtx"]}, ["unknown task 'rtx'", "did you mean rte"]),
     ({"model": "m", "targets": ["rte"], "grid": {"lr": ["fast"]}}, ["lr = 'fast' is not a number"]),
@@ -66,7 +68,7 @@ def test_overrides_sizes_and_zero_shot(tmp_path):
     ({"model": "m", "targets": ["socialiqa"], "tasks": {"socialiqa": {"device_batch": 0}}}, ["device_batch = 0 is out of range", "1 ≤ device_batch"]),
     ({"model": "m", "targets": []}, ["targets must be a non-empty list"]),
     ({"targets": ["rte"]}, ["missing key 'model'"]),
-    ({"model": "m", "targets": ["rte"], "tasks": {"rte": {"epoch": 3}}}, ["[tasks.rte]: unknown key 'epoch'", "epochs"]),
+    ({"model": "m", "targets": ["rte"], "tasks": {"rte": {"epoch": 3}}}, ["[tasks.rte]: unknown key 'epoch' (did you mean 'epochs'?)", "epochs"]),
     # ranges, from RunConfig's declared fields (settings.py)
     ({"model": "m", "targets": ["rte"], "grid": {"lr": [-1e-5]}}, ["[grid]: lr = -1e-05 is out of range", "0 < lr"]),
     ({"model": "m", "targets": ["rte"], "grid": {"lr": [0]}}, ["lr = 0 is out of range", "0 < lr"]),

@@ -23,7 +23,7 @@ from stilts_tui.analysis.matrix_views import (
 )
 from stilts_tui.analysis.significance import HOLM_VARIANTS
 from stilts_tui.analysis.stats import DEFAULT_RESAMPLES, DEFAULT_SEED
-from stilts_tui.errors import StiltsError
+from stilts_tui.errors import StiltsError, did_you_mean
 
 STUDY_VIEWS = ("matrix", "correlation", "ranking")
 FIGURE_SUFFIXES = (".png", ".svg", ".pdf")
@@ -81,7 +81,9 @@ def _ranking(records: list[dict], opts: StudyOptions):
     targets = _targets(records)
     target = opts.target or (targets[0] if targets else None)
     if target not in targets:
-        raise StiltsError(f"no target runs for {target!r}" if target else "no target runs in the results file yet",
+        hint = did_you_mean(target, targets) if target else ""
+        raise StiltsError(f"no target runs for {target!r}" + (f"; {hint}" if hint else "") if target
+                          else "no target runs in the results file yet",
                           "targets with runs: " + (", ".join(targets) or "none yet"))
     assert target is not None
     head, ranked = ranking(records, target, opts.baseline, opts.resamples, opts.seed)

@@ -4,15 +4,7 @@ mean"), never an empty or silently unpaired table."""
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterable
-
-from stilts_tui.errors import StiltsError
-
-
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, sorted(set(choices)), n=3, cutoff=0.6)
-    return f"did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+from stilts_tui.errors import StiltsError, did_you_mean
 
 
 def fields_of(records: list[dict]) -> set[str]:

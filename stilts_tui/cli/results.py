@@ -8,7 +8,7 @@ from pathlib import Path
 
 from stilts_tui.analysis.validate import check_baseline
 from stilts_tui.cli.common import DEFAULT_DB, Commands, load_records, print_results, want_colour
-from stilts_tui.errors import StiltsError
+from stilts_tui.errors import StiltsError, did_you_mean
 
 # analysis.study_views.STUDY_VIEWS, named here so that `stilts --help` does not import numpy.
 STUDY_VIEWS = ("matrix", "correlation", "ranking")
@@ -85,7 +85,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
     check_baseline(records, args.baseline)
     targets = sorted({r["target"] for r in records if r.get("kind") == "target"})
     if args.target not in targets:
-        raise StiltsError(f"no target runs for {args.target!r} in {args.db}",
+        hint = did_you_mean(args.target, targets)
+        raise StiltsError(f"no target runs for {args.target!r} in {args.db}" + (f"; {hint}" if hint else ""),
                           "targets with runs: " + (", ".join(targets) or "none yet"))
     sys.stdout.write(violins_for(records, args.target, args.baseline, args.width, args.height, want_colour(args.format)))
     return 0

@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stilts_tui.errors import SpecError, StiltsError
+from stilts_tui.errors import SpecError, StiltsError, unknown_keys
 from stilts_tui.settings import check_value
 from stilts_tui.sweep import pruksachatkun2020 as study2
 from stilts_tui.sweep.executors import executor_options
@@ -124,7 +124,7 @@ def _err(where: str, problem: str, fix: str) -> SpecError:
 
 def _check(where: str, key: str, value, allowed: tuple[str, ...]) -> None:
     if key not in allowed:
-        raise _err(where, f"unknown key {key!r}", f"keys: {', '.join(allowed)}")
+        raise _err(where, unknown_keys([key], allowed), f"keys: {', '.join(allowed)}")
     check_value(SweepTrain if key in ("save_target_checkpoints",) else RunConfig, key, value, where)
 
 
@@ -142,7 +142,7 @@ def parse_spec(raw: dict, where: str = "spec", base: Path | None = None) -> Spec
     base = base or Path.cwd()
     unknown = set(raw) - TOP_KEYS
     if unknown:
-        raise _err(where, f"unknown key(s) {', '.join(sorted(unknown))}", f"allowed keys: {', '.join(sorted(TOP_KEYS))}")
+        raise _err(where, unknown_keys(unknown, TOP_KEYS), f"allowed keys: {', '.join(sorted(TOP_KEYS))}")
     if "model" not in raw:
         raise _err(where, "missing key 'model'", "see the spec format in the README")
     if "targets" not in raw and "probes" not in raw:
@@ -237,7 +237,7 @@ def _restarts(where: str, table, intermediates: list[str], targets: bool, probes
         raise _err(where, "[restarts] must be a table", "e.g. [restarts] then target = [1111002, 523822, 922]")
     unknown = set(table) - set(RESTART_ROLES)
     if unknown:
-        raise _err(where, f"[restarts]: unknown key(s) {', '.join(sorted(unknown))}", f"keys: {', '.join(RESTART_ROLES)}")
+        raise _err(where, f"[restarts]: {unknown_keys(unknown, RESTART_ROLES)}", f"keys: {', '.join(RESTART_ROLES)}")
     seeds: dict[str, list[int]] = {}
     for role, values in table.items():
         if not isinstance(values, list) or not values:
