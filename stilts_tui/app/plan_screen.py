@@ -419,7 +419,8 @@ class PlanScreen(Screen):
             options = with_executor(RunnerOptions(), spec)
             done = {r["run_id"] for r in (self.app.snapshot.records if self.app.snapshot else [])
                     if r.get("status") == RunStatus.FINISHED}
-            if runs and {r.run_id for r in runs} <= done:  # a runner would have nothing to do
+            todo = sum(r.run_id not in done for r in runs)
+            if runs and not todo:  # a runner would have nothing to do
                 self.app.call_from_thread(self.notify, f"nothing to run: all {len(runs)} runs of {spec.name} are "
                                           "finished. Their results are on the Results screen (3); change the grid or "
                                           "the tasks for new runs.", markup=False, timeout=8)
@@ -430,7 +431,6 @@ class PlanScreen(Screen):
             self.app.call_from_thread(self.notify, exc.problem + (f"\n{exc.fix}" if exc.fix else ""), markup=False, severity="error",
                                       timeout=8)
             return
-        todo = sum(r.run_id not in done for r in runs)
         self.app.call_from_thread(self.notify, f"launched {spec.name}: {todo} of {len(runs)} runs to run (runner pid {pid})",
                                   markup=False)
         deliver(self, self._show_runs)

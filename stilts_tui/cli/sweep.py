@@ -37,7 +37,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         counts = foreground(db, spec.name, runs, options, spec_path=str(Path(args.spec).resolve()))
         print_results(db, "table", runs=False, spec=spec.name)
         return 0 if counts["failed"] == 0 and counts["blocked"] == 0 else 1
-    if runs and {r.run_id for r in runs} <= done:
+    if runs and all(r.run_id in done for r in runs):
         # A runner with nothing to do would only replace the last sweep's state with an empty one.
         print(f"{spec.name}: {summary}\nnothing to run: every run of this spec is finished.\n"
               f"  results: stilts results --db {db}")

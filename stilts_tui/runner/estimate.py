@@ -154,7 +154,8 @@ def estimate_seconds(runs: list[RunConfig], records: list[dict], device: str | N
     missing: list[str] = []
     for cfg in runs:
         same = [k for k in rates if k[0][:2] == (cfg.model, cfg.task) and _same_device(k[0][2], device)]
-        exact = [k for k in same if k[1] == throughput_settings(cfg)]
+        settings = throughput_settings(cfg)
+        exact = [k for k in same if k[1] == settings]
         if not same:
             label = f"{cfg.model} / {cfg.task}"
             if label not in missing:
