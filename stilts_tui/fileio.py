@@ -36,6 +36,23 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], object], mode: i
         raise
 
 
+def remove_orphan_temps(path: str | Path) -> int:
+    """Delete the temporary files `atomic_write` left beside `path` when its writer was killed
+    mid-write (SIGKILL runs no clean-up). Only for a file whose one writer is the caller."""
+    path = Path(path)
+    removed = 0
+    with contextlib.suppress(OSError):
+        for tmp in path.parent.glob(f".{glob_escape(path.name)}.*.tmp"):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+                removed += 1
+    return removed
+
+
+def glob_escape(name: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
+
+
 class EventLines:
     """Events from complete lines, read incrementally from a file (`read_file`) or fed as bytes (`feed`)."""
 

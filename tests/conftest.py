@@ -3,10 +3,11 @@ tokenizers/models built offline."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,20 @@ REPO = Path(__file__).resolve().parents[1]
 
 # ------------------------------------------------------------------ waiting for an observed event
 # Tests wait for what they mean (a file, an event, a screen text), never for a fixed time.
+
+
+@contextlib.contextmanager
+def as_runner(db: Path) -> Iterator[None]:
+    """This test process stands in for `db`'s runner: it holds the store's writer lock, which is
+    what proves a process is a results file's runner (runner/identity.py), not the pid alone."""
+    from filelock import FileLock
+
+    lock = FileLock(str(db) + ".lock")
+    lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def wait_for(pred: Callable[[], Any], timeout: float = 120, what: str = "condition", every: float = 0.2) -> Any:

@@ -18,7 +18,7 @@ from conftest import wait_for
 from runner_helpers import run_runs, stilts
 
 from stilts_tui.errors import StiltsError
-from stilts_tui.runner.files import RunnerFiles, process_alive
+from stilts_tui.runner.files import Requests, RunnerFiles, process_alive
 from stilts_tui.runner.loop import Runner
 from stilts_tui.runner.slots import Gpu, model_shape, plan_slots, runs_per_gpu
 from stilts_tui.store import Store
@@ -426,6 +426,9 @@ def test_two_results_files_in_one_folder_share_no_run_files(tiny_models, train_d
     assert log1.parent.parent == tmp_path / "r.runs" and log2.parent.parent == tmp_path / "r2.runs"
     for log in (log1, log2):
         assert [e["event"] for e in read_events(log)].count("started") == 1
+        # --foreground writes as privately as a detached runner does
+        assert stat.S_IMODE(log.parent.stat().st_mode) == 0o700 and stat.S_IMODE(log.stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "r.runs").stat().st_mode) == 0o700
     assert not (tmp_path / "runs").exists()
 
 
@@ -528,13 +531,14 @@ def test_retry_a_stopped_run_in_the_running_sweep_and_a_failed_one_without_a_run
     wait_for(lambda: runs_by_status(db).get(hung.run_id) == "running", what="retried run")
     stilts("stop", "--all", "--db", str(db))
     assert runs_by_status(db)[hung.run_id] == "queued"
-    # No runner now: retry starts one for that run alone, without the fault this time.
+    # No runner now: retry resumes the sweep with that run queued again, without the fault this time.
     with Store(db, writer=True) as store:
         store.update(hung.run_id, status="failed", reason="error")
     out = stilts("retry", hung.run_id, "--db", str(db)).stdout
     assert "runner started" in out
     wait_for(lambda: runs_by_status(db)[hung.run_id] == "finished", timeout=120, what="retried run finished")
-    assert "nothing to retry" in stilts("retry", hung.run_id, "--db", str(db)).stdout
+    again = stilts("retry", hung.run_id, "--db", str(db), check=False)
+    assert again.returncode == 2 and "nothing to retry" in again.stderr and "Traceback" not in again.stderr
     bad = stilts("retry", "nope", "--db", str(db), check=False)
     assert bad.returncode == 2 and "no run nope" in bad.stderr
 
@@ -548,9 +552,9 @@ def test_a_request_still_being_written_is_not_taken(tmp_path):
     half.write_text("{")
     legacy = files.control / "retry-def456.q9.tmp"  # the name older versions gave temporary files
     legacy.write_text("{")
-    assert files.take_requests() == (False, [], ["abc123"])
+    assert files.take_requests() == Requests(retries=["abc123"])
     assert half.exists() and legacy.exists()
-    assert files.take_requests() == (False, [], [])
+    assert files.take_requests() == Requests()
     written = files.request("stop", "def456")
     assert [p.name for p in files.control.iterdir() if not p.name.endswith(".tmp")] == [written.name]
 

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import screen_text, until
+from conftest import as_runner, screen_text, until
 
 from stilts_tui.app.app import StiltsApp
 from stilts_tui.app.dialogs import ConfirmScreen
@@ -58,25 +58,26 @@ def sweep_db(tmp_path: Path) -> Path:
 
 async def test_header_eta_columns_panel_and_restart_notes(sweep_db):
     app = StiltsApp(sweep_db, refresh_s=0.3)
-    async with app.run_test(size=(120, 40)) as pilot:
-        table = app.screen.query_one(RunsTable)
-        await until(pilot, lambda: len(table.rows) == 12, what="rows")
-        await until(pilot, lambda: "ETA " in screen_text(app), what="the sweep's ETA")
-        header = table.render_line(0).text
-        for title in ("intermediate → target", "bs", "seed", "lr", "loss", "progress"):
-            assert title in header, title
-        await until(pilot, lambda: "13/20" in screen_text(app), what="the resumed run's progress")
-        live = screen_text(app)
-        assert "in flight: 2" in live and "[" in live
-        assert "attempt 2: resumed at step 12" in live and "attempt 2: from step 0, no save" in live
-        intermediate = Store(sweep_db).runs()[10]
-        assert f"{intermediate['target']} → {intermediate['target']}" not in live
-        width_with_panel = table.size.width
-        await pilot.press("p")  # the side panel folds away: the table takes the width
-        await until(pilot, lambda: table.size.width > width_with_panel + 20, what="the wider table")
-        assert "run" in table.render_line(0).text.split()
-        await pilot.press("p")
-        await until(pilot, lambda: table.size.width == width_with_panel, what="the panel back")
+    with as_runner(sweep_db):  # the runner the state file names is alive
+        async with app.run_test(size=(120, 40)) as pilot:
+            table = app.screen.query_one(RunsTable)
+            await until(pilot, lambda: len(table.rows) == 12, what="rows")
+            await until(pilot, lambda: "ETA " in screen_text(app), what="the sweep's ETA")
+            header = table.render_line(0).text
+            for title in ("intermediate → target", "bs", "seed", "lr", "loss", "progress"):
+                assert title in header, title
+            await until(pilot, lambda: "13/20" in screen_text(app), what="the resumed run's progress")
+            live = screen_text(app)
+            assert "in flight: 2" in live and "[" in live
+            assert "attempt 2: resumed at step 12" in live and "attempt 2: from step 0, no save" in live
+            intermediate = Store(sweep_db).runs()[10]
+            assert f"{intermediate['target']} → {intermediate['target']}" not in live
+            width_with_panel = table.size.width
+            await pilot.press("p")  # the side panel folds away: the table takes the width
+            await until(pilot, lambda: table.size.width > width_with_panel + 20, what="the wider table")
+            assert "run" in table.render_line(0).text.split()
+            await pilot.press("p")
+            await until(pilot, lambda: table.size.width == width_with_panel, what="the panel back")
 
 
 def test_a_run_in_flight_says_what_it_does_before_its_first_step():

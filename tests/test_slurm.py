@@ -45,7 +45,13 @@ def test_spec_takes_the_slurm_settings_and_names_what_is_wrong(tiny_models, trai
                        ({"executor": "slurm", "slurm": {"mem_gb": 0}}, "mem_gb = 0 is out of range"),
                        ({"executor": "slurm", "slurm": {"setup": ["ok", 3]}}, "setup = ['ok', 3] is not a list of strings"),
                        ({"executor": "slurm", "slurm": {"sbatch": {"gres": ["gpu"]}}}, "sbatch = {'gres': ['gpu']} is not a table of strings or integers or numbers or true or false"),
-                       ({"slurm": {"partition": "gpu"}}, 'executor is not "slurm"')]:
+                       ({"slurm": {"partition": "gpu"}}, 'executor is not "slurm"'),
+                       # a value that would break out of its #SBATCH line into lines of its own
+                       ({"executor": "slurm", "slurm": {"partition": "gpu\n#SBATCH --uid=0"}}, "holds a line break"),
+                       ({"executor": "slurm", "slurm": {"sbatch": {"constraint": "a100\nrm -rf ~"}}},
+                        "sbatch.constraint"),
+                       ({"executor": "slurm", "slurm": {"setup": ["module load cuda\nexit"]}}, "setup[0]"),
+                       ({"executor": "slurm", "slurm": {"sbatch": {"x y": "1"}}}, "is not an sbatch option name")]:
         with pytest.raises(SpecError) as err:
             parse_spec(base | bad)
         assert words in err.value.problem and err.value.fix

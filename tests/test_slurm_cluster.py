@@ -206,7 +206,7 @@ def test_a_runner_killed_inside_sbatch_leaves_no_second_copy_of_a_run(slurm_env,
     # The job hangs at step 2, so it is still in Slurm when the runner comes back.
     env = slurm_env | {"STILTS_RUNNER_FAULT": "after_sbatch", "STILTS_FAULT_INJECT": "hang_once:2"}
     stilts("run", str(spec), "--db", str(db), env=env, check=False)  # it may see its runner die at start
-    wait_for(lambda: not runner_alive(RunnerFiles(db).read_state()), timeout=120, what="the runner to die after sbatch")
+    wait_for(lambda: not runner_alive(RunnerFiles(db).read_state(), db), timeout=120, what="the runner to die after sbatch")
     rec = Store(db).get(cfg.run_id)
     assert rec["status"] == "running" and rec["slurm_job"] is None and rec["slurm_name"]
     wait_for(lambda: named_jobs(slurm_env, rec["slurm_name"]), timeout=60, what="the orphan job")

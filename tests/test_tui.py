@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import screen_text, until, wait_for
+from conftest import as_runner, screen_text, until, wait_for
 
 from stilts_tui.app.app import StiltsApp
 from stilts_tui.app.plan_screen import PlanScreen
@@ -318,12 +318,13 @@ async def test_the_app_shows_a_run_nearing_its_stall_limit_and_why_the_runner_st
              "stalls": {cfg.run_id: {"quiet_s": 400, "limit_s": 600}}}
     files.write_state(state)
     app = StiltsApp(db, refresh_s=0.3)
-    async with app.run_test(size=(120, 40)) as pilot:
-        await until(pilot, lambda: "stall limit" in screen_text(app), what="the stall warning")
-        assert "⚠ silent 6m4" in screen_text(app) and "of its 10m00s stall limit" in screen_text(app)
-        files.write_state(state | {"status": "stopped", "stop_reason": "disk_full", "ended_at": time.time()})
-        await until(pilot, lambda: "runner: stopped: the disk is full" in screen_text(app), what="the stop reason")
-        assert "Resume the sweep" in screen_text(app) and "stall limit" not in screen_text(app)
+    with as_runner(db):
+        async with app.run_test(size=(120, 40)) as pilot:
+            await until(pilot, lambda: "stall limit" in screen_text(app), what="the stall warning")
+            assert "⚠ silent 6m4" in screen_text(app) and "of its 10m00s stall limit" in screen_text(app)
+            files.write_state(state | {"status": "stopped", "stop_reason": "disk_full", "ended_at": time.time()})
+            await until(pilot, lambda: "runner: stopped: the disk is full" in screen_text(app), what="the stop reason")
+            assert "Resume the sweep" in screen_text(app) and "stall limit" not in screen_text(app)
 
 
 def test_bench_tui_measures_the_table_keys_and_the_violins():
@@ -353,3 +354,35 @@ async def test_plan_launch_is_refused_when_every_run_would_fail(store_db, tmp_pa
         assert "roberta-large is not in the local Hugging Face cache" in note and "does not exist" in note
         assert app.screen is plan
     assert not (store_db.parent / "results.runner.json").exists() and len(Store(store_db).runs()) == before
+
+
+async def test_plan_launch_warns_of_a_dev_split_of_one_class_and_launches(store_db, tmp_path, monkeypatch):
+    """ctrl+l on a spec whose task's dev labels are all one class: launched (a degenerate sweep is
+    not a failing one), and a warning notification names the task, the split, the class and its count."""
+    import tomli_w
+
+    import stilts_tui.runner.control as control
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(control, "launch", lambda *a, **k: 4242)
+    data = tmp_path / "one_class"
+    data.mkdir()
+    for split, labels in (("train", ["no", "yes"]), ("dev", ["yes"] * 5)):
+        (data / f"{split}.jsonl").write_text("".join(json.dumps({"text": f"s {i}", "y": y}) + "\n" for i, y in enumerate(labels)))
+    (data / "task.toml").write_text(tomli_w.dumps({
+        "name": "one_class", "head": "classification", "labels": ["no", "yes"], "data_dir": ".",
+        "files": {"train": "train.jsonl", "dev": "dev.jsonl"}, "fields": {"a": "text", "label": "y"}}))
+    spec = tmp_path / "one.toml"
+    spec.write_text(tomli_w.dumps({"name": "one", "model": "minilm", "task_files": [str(data / "task.toml")],
+                                   "targets": ["one_class"], "grid": {"lr": [1e-5], "seed": [1]}}))
+    app = StiltsApp(store_db, refresh_s=60)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("1")
+        plan = app.screen
+        plan.load(spec)
+        await pilot.press("ctrl+l")
+        await until(pilot, lambda: any("launched one" in n.message for n in app._notifications), what="the launch")
+        await until(pilot, lambda: any("one class" in n.message for n in app._notifications), what="the warning")
+        [note] = [n for n in app._notifications if "one class" in n.message]
+        assert note.severity == "warning" and note.message.startswith(
+            "task one_class, dev split: all 5 examples have the label 'yes' (one class)")

@@ -143,7 +143,7 @@ def load_snapshot(db: Path, tails: EventTails, previous: Snapshot | None = None)
     for r in records:
         if r.get("status") == RunStatus.RUNNING:
             live[r["run_id"]] = tails.read(r["run_id"], r.get("events_path"), r.get("attempts", 1))
-    return Snapshot(db, records, state, runner_alive(state), live, time.time(), time.perf_counter() - t0, stamp, version)
+    return Snapshot(db, records, state, runner_alive(state, db), live, time.time(), time.perf_counter() - t0, stamp, version)
 
 
 CURVE_HISTORY = 100_000  # loss points the run detail keeps: a whole run's curve

@@ -286,7 +286,8 @@ class RunsScreen(Screen):
             msg = f"run {run_id}: {stop_run(self.app.db, run_id)}" if what == "stop" else retry_run(self.app.db, run_id)
             self.app.call_from_thread(self.notify, msg, markup=False)
         except StiltsError as exc:
-            self.app.call_from_thread(self.notify, exc.problem, severity="error", markup=False)
+            self.app.call_from_thread(self.notify, exc.problem + (f"\nfix: {exc.fix}" if exc.fix else ""),
+                                      severity="error", markup=False)
 
 
 def _progress_line(live: Live) -> str:

@@ -41,6 +41,7 @@ def foreground(db: Path, name: str, runs: list, options: RunnerOptions, resume: 
 
     files = RunnerFiles(db)
     ensure_no_runner(files)
+    os.umask(0o077)  # as a detached runner (runner/__main__.py): what the sweep writes is the user's alone
     if sweep_file is None:
         sweep_file = str(write_sweep(files, name, runs, options, spec_path))
     lane = slurm_lane(db, options)

@@ -12,18 +12,24 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeGuard
 
 import psutil
 
 from stilts_tui.diskspace import DiskFullError, inject, is_disk_full, room_made
+from stilts_tui.errors import StiltsError
 from stilts_tui.fileio import atomic_write
+from stilts_tui.runner.identity import runner_process
+from stilts_tui.runner.state_file import LIVE, read_state_file
 from stilts_tui.sweep.placement import runs_folder
 
 BALLAST_BYTES = 64 * 1024
+# Run ids are hashes (train/config.py); a request's file name holds one, so nothing else may.
+SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
 
 @dataclass(frozen=True)
@@ -82,9 +88,16 @@ class RunnerFiles:
 
     def make_dirs(self) -> None:
         for d in (self.db.parent, self.control, self.sweeps, self.workers):
-            d.mkdir(parents=True, exist_ok=True)
-        for d in (self.control, self.sweeps, self.workers):
-            os.chmod(d, 0o700)
+            try:
+                d.mkdir(parents=True, exist_ok=True)
+                if d != self.db.parent:
+                    os.chmod(d, 0o700)
+                if not os.access(d, os.W_OK | os.X_OK):
+                    raise PermissionError(13, "Permission denied")
+            except OSError as exc:
+                raise StiltsError(f"cannot write {d} ({exc.strerror}): a sweep keeps its control, sweep and worker "
+                                  "files beside the results file", f"make it yours and writable (chmod u+rwx {d}), "
+                                  "or pass another --db") from None
 
     # ----------------------------------------------------------------- state
 
@@ -92,42 +105,81 @@ class RunnerFiles:
         write_private_json(self.state, state)
 
     def read_state(self) -> dict | None:
-        try:
-            return json.loads(self.state.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        """The state, its fields checked (runner/state_file.py); None when there is none."""
+        return read_state_file(self.state)
+
+    def runner(self, state: dict | None) -> psutil.Process | None:
+        """The runner process of this results file, proven (runner/identity.py), while it runs."""
+        if not state or state.get("status") not in LIVE:
             return None
+        return runner_process(self.db, state.get("pid"), state.get("create_time"))
 
     # ----------------------------------------------------------------- control
 
     def request(self, kind: str, run_id: str | None) -> Path:
-        """Drop a request (`stop` or `retry`) for one run, or `stop` for all (run_id None)."""
-        self.control.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.control, 0o700)
+        """Drop a request (`stop`, `retry` or `retrain`) for one run, or `stop` for all (run_id None).
+        A folder that cannot be written is a StiltsError saying so (stopping the whole sweep still
+        works by signal: runner/control.py)."""
+        if run_id is not None and not SAFE_ID.fullmatch(run_id):
+            raise StiltsError(f"{run_id!r} is not a run id", f"list the run ids with stilts results --runs --db {self.db}")
         path = self.control / (f"{kind}-{run_id}" if run_id else f"{kind}-all")
-        write_private_json(path, {"t": time.time(), "by_pid": os.getpid()})
+        try:
+            self.control.mkdir(parents=True, exist_ok=True)
+            os.chmod(self.control, 0o700)
+            write_private_json(path, {"t": time.time(), "by_pid": os.getpid()})
+        except OSError as exc:
+            raise StiltsError(f"cannot write the runner's control folder {self.control} ({exc.strerror})",
+                              f"give it back to yourself (chmod u+rwx {self.control}); "
+                              f"stilts stop --all --db {self.db} still stops the sweep, by signal") from None
         return path
+
+    def withdraw(self, path: Path) -> bool:
+        """Take back a request the runner did not read; False when the runner took it already."""
+        try:
+            path.unlink()
+            return True
+        except FileNotFoundError:
+            return False
+        except OSError:
+            return False
 
     def request_stop(self, run_id: str | None) -> Path:
         return self.request("stop", run_id)
 
-    def take_requests(self) -> tuple[bool, list[str], list[str]]:
-        """(stop everything?, run ids to stop, run ids to retry), removing the requests read."""
-        if not self.control.is_dir():
-            return False, [], []
-        stop_all, stops, retries = False, [], []
-        for f in self.control.iterdir():
+    def take_requests(self) -> Requests:
+        """The requests waiting in the control folder, removing those read."""
+        req = Requests()
+        try:
+            entries = list(self.control.iterdir())
+        except OSError:
+            return req
+        for f in entries:
             if f.name.startswith(".") or f.name.endswith(".tmp"):
                 continue  # a request still being written (write_private_json's temporary file)
+            kind, _, run_id = f.name.partition("-")
             if f.name == "stop-all":
-                stop_all = True
-            elif f.name.startswith("stop-"):
-                stops.append(f.name[5:])
-            elif f.name.startswith("retry-"):
-                retries.append(f.name[6:])
+                req.stop_all = True
+            elif kind == "stop" and run_id:
+                req.stops.append(run_id)
+            elif kind == "retry" and run_id:
+                req.retries.append(run_id)
+            elif kind == "retrain" and run_id:
+                req.retrains.append(run_id)
             else:
                 continue
-            f.unlink(missing_ok=True)
-        return stop_all, stops, retries
+            with contextlib.suppress(OSError):
+                f.unlink(missing_ok=True)
+        return req
+
+
+@dataclass
+class Requests:
+    """What the users asked of a running sweep since the runner last looked."""
+
+    stop_all: bool = False
+    stops: list[str] = field(default_factory=list)
+    retries: list[str] = field(default_factory=list)
+    retrains: list[str] = field(default_factory=list)
 
 
 def write_private_json(path: Path, data: dict) -> None:
@@ -154,6 +206,7 @@ def process_alive(pid: int | None, create_time: float | None = None) -> bool:
         return False
 
 
-def runner_alive(state: dict | None) -> TypeGuard[dict]:
-    return state is not None and state.get("status") in ("starting", "running", "stopping") and \
-        process_alive(state.get("pid"), state.get("create_time"))
+def runner_alive(state: dict | None, db: Path) -> TypeGuard[dict]:
+    """The state says a runner works on `db`, and that process proves it is `db`'s runner: a live
+    pid alone is not enough (reused, or written by hand), see runner/identity.py."""
+    return RunnerFiles(db).runner(state) is not None

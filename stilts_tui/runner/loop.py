@@ -18,6 +18,7 @@ from pathlib import Path
 import psutil
 
 from stilts_tui.diskspace import DiskFullError, free_bytes, mount_point
+from stilts_tui.fileio import remove_orphan_temps
 from stilts_tui.records import RunStatus
 from stilts_tui.runner.estimate import cost
 from stilts_tui.runner.executor import Executor, Handle
@@ -253,8 +254,10 @@ class Runner:
                 parent = records.get(cfg.init_from or "") or {}
                 self.store.update(run_id, status=RunStatus.BLOCKED, reason="intermediate_failed",
                                   message=f"intermediate run {cfg.init_from} is {parent.get('status', 'missing')}"
-                                          + ("" if parent.get("status") != RunStatus.FINISHED
-                                             else " but its checkpoint is gone"))
+                                          + (f"; stilts retry {run_id} --db {self.db} runs both again"
+                                             if parent.get("status") != RunStatus.FINISHED
+                                             else f" but its checkpoint is gone; stilts retry --retrain {run_id} "
+                                                  f"--db {self.db} trains it again, then this run"))
                 self.pending.pop(run_id)
                 self.counts["blocked"] += 1
             elif state == "ready":
@@ -288,19 +291,24 @@ class Runner:
             h.run = None
 
     def _control(self) -> None:
-        stop_all, stop_runs, retry_runs = self.files.take_requests()
-        if stop_all:
+        req = self.files.take_requests()
+        if req.stop_all:
             self.stop_flag = True
         busy = self.executor.busy()
-        for run_id in retry_runs:
+        # `stilts retry` drops an intermediate's request before its target's (runner/requeue.py), so
+        # both are queued in the same turn or the intermediate first: the target then waits for it.
+        for run_id, retrain in [(r, False) for r in req.retries] + [(r, True) for r in req.retrains]:
             rec = self.store.get(run_id)
-            if rec is None or run_id in self.pending or run_id in busy or rec.get("status") == RunStatus.FINISHED:
+            if rec is None or run_id in self.pending or run_id in busy or not rec.get("config") or \
+                    (rec.get("status") == RunStatus.FINISHED and not retrain):
                 continue
             cfg = RunConfig.from_dict(rec["config"])
             self.runs.setdefault(run_id, cfg)
             self.pending[run_id] = cfg
-            self.store.update(run_id, status=RunStatus.QUEUED, retries=0, reason="retry", message="queued again by the user")
+            self.store.update(run_id, status=RunStatus.QUEUED, retries=0, reason="retrain" if retrain else "retry",
+                              message="to be trained again, by the user" if retrain else "queued again by the user")
             self.dirty = True
+        stop_runs = req.stops
         for run_id in stop_runs:
             self.executor.stop_run(run_id)
             if run_id in self.pending and run_id not in self.executor.busy():
@@ -383,6 +391,7 @@ class Runner:
         self.files.make_dirs()
         self._signals()
         self.store = Store(self.db, writer=True)
+        remove_orphan_temps(self.files.state)  # the runner is the state file's one writer
         try:
             self._state("starting", force=True)
             self.files.make_ballast()

@@ -13,6 +13,7 @@ from stilts_tui.records import RunStatus
 from stilts_tui.runner.estimate import cost
 from stilts_tui.runner.files import RunnerFiles, runner_alive
 from stilts_tui.runner.stall import nearing
+from stilts_tui.runner.state_file import damage_message
 from stilts_tui.store import Store
 from stilts_tui.train.config import RunConfig
 from stilts_tui.train.events import Event, parse_event
@@ -101,12 +102,12 @@ def sweep_status(db: Path) -> dict:
                          # quiet since its last event (its log is fresher than the state file), and its limit
                          "quiet_s": now - events[0]["t"] if events else stall.get("quiet_s"),
                          "limit_s": stall.get("limit_s")})
-    alive = runner_alive(state)
+    alive = runner_alive(state, db)
     progress = {r["run_id"]: run_progress(r["step"], r["total_steps"]) for r in running}
     eta = sweep_eta(sweep_costs(mine, state), state, now, progress) if alive else None
     by_slot = Counter(r.get("slot") for r in mine if r.get("status") == "running")
     runner = "running" if alive else (state.get("status") if state.get("status") in ("finished", "stopped", "crashed")
-                                      else ("died" if state else "none"))
+                                      else ("unknown" if state.get("damaged") else "died" if state else "none"))
     left = counts.get("queued", 0) + counts.get("running", 0)
     return {"db": str(db), "name": state.get("name"), "runner_pid": state.get("pid"), "runner": runner,
             "stop_reason": state.get("stop_reason"), "ended_at": state.get("ended_at"), "error": state.get("error"),
@@ -115,7 +116,8 @@ def sweep_status(db: Path) -> dict:
             "free_bytes": free_bytes(db.parent),
             "heartbeat_age_s": now - state["heartbeat"] if state.get("heartbeat") else None,
             "runs": len(mine), "counts": dict(counts), "running": running, "eta_s": eta,
-            "slots": [s | {"runs_now": by_slot.get(s["id"], 0)} for s in state.get("slots", [])], "log": str(files.log)}
+            "slots": [s | {"runs_now": by_slot.get(s["id"], 0)} for s in state.get("slots", [])], "log": str(files.log),
+            "state_damaged": damage_message(files.state, state)}
 
 
 STOP_REASONS = {"hangup": "its terminal closed (SIGHUP: a dropped SSH session?)", "interrupt": "Ctrl-C",
@@ -148,6 +150,8 @@ def runner_words(state: dict | None, alive: bool) -> str:
     if not state:
         return "none"
     status = state.get("status")
+    if state.get("damaged") and status is None:
+        return "unknown: its state file is damaged (stilts status says how)"
     if status == "stopped":
         return f"stopped: {STOP_REASONS.get(state.get('stop_reason') or '', 'stopped')}"
     if status in ("finished", "crashed"):
@@ -171,6 +175,8 @@ def fmt_duration(s: float | None) -> str:
 def render_status(st: dict) -> str:
     c = st["counts"]
     lines = [f"sweep {st['name'] or '?'}  ({st['db']})", runner_line(st)]
+    if st.get("state_damaged"):
+        lines.append(f"  warning: {st['state_damaged']}")
     full = st.get("disk_full")
     if full:
         lines.append(f"  {full.get('message')}; now {fmt_bytes(st.get('free_bytes'))} free on {full.get('mount')}")

@@ -21,6 +21,7 @@ which, with a `[slurm]` table for the cluster's resources:
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 
 from stilts_tui.errors import SpecError
@@ -52,6 +53,7 @@ class SlurmSettings:
     @classmethod
     def from_dict(cls, raw: dict, where: str = "[slurm]") -> SlurmSettings:
         check_table(cls, raw, where)
+        _check_one_line(raw, where)
         return cls(**raw)
 
     def to_dict(self) -> dict:
@@ -65,6 +67,25 @@ class SlurmSettings:
         if self.runs_per_job > 1:
             parts.append(f"{self.runs_per_job} runs per job")
         return ", ".join(parts)
+
+
+SBATCH_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+
+
+def _check_one_line(raw: dict, where: str) -> None:
+    """Each value becomes one `#SBATCH --key=value` line (or one line of the job script): a line
+    break or another control character in it would start a line of its own in the script."""
+    values = [(k, v) for k, v in raw.items() if k not in ("sbatch", "setup")]
+    values += [(f"sbatch.{k}", v) for k, v in (raw.get("sbatch") or {}).items()]
+    values += [(f"setup[{i}]", v) for i, v in enumerate(raw.get("setup") or [])]
+    for key, value in values:
+        if isinstance(value, str) and any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise SpecError(f"{where} {key} = {value!r} holds a line break or another control character",
+                            "write the value on one line; several setup commands go in several setup entries")
+    for key in raw.get("sbatch") or {}:
+        if not SBATCH_KEY.fullmatch(key):
+            raise SpecError(f"{where} sbatch option {key!r} is not an sbatch option name",
+                            "use sbatch's long option names, e.g. constraint = \"a100\"")
 
 
 def executor_options(executor: str | None, slurm: dict | None) -> dict:

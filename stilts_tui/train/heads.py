@@ -266,7 +266,7 @@ class EncoderWithHead(nn.Module):
 def load_encoder(base: str, attn: str | None):
     from transformers import AutoModel
 
-    kwargs = {"attn_implementation": attn} if attn else {}
+    kwargs: dict[str, Any] = {"attn_implementation": attn} if attn else {}
     try:  # the head pools for itself: no pooler weights that would never train
         return AutoModel.from_pretrained(base, add_pooling_layer=False, **kwargs)
     except TypeError:
