@@ -64,7 +64,7 @@ class RunRecord(TypedDict, total=False):
     slot: str | None
     device: str | None
     device_name: str | None    # the GPU's name, or "cpu" (estimates match throughput by it)
-    score: float
+    score: float | None         # null in a record of a run not (yet) finished
     metric: str
     metrics: dict[str, Any]
     wall_s: float | None

@@ -6,6 +6,7 @@ the moment it is declared."""
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass
@@ -29,9 +30,18 @@ class Range:
                 and (self.lt is None or x < self.lt) and (self.le is None or x <= self.le))
 
     def describe(self, key: str) -> str:
-        low = f"{self.gt:g} < " if self.gt is not None else f"{self.ge:g} ≤ " if self.ge is not None else ""
-        high = f" < {self.lt:g}" if self.lt is not None else f" ≤ {self.le:g}" if self.le is not None else ""
+        low = f"{_num(self.gt)} < " if self.gt is not None else f"{_num(self.ge)} ≤ " if self.ge is not None else ""
+        high = f" < {_num(self.lt)}" if self.lt is not None else f" ≤ {_num(self.le)}" if self.le is not None else ""
         return f"{low}{key}{high}"
+
+
+def _num(x: float) -> str:
+    return str(x) if isinstance(x, int) else f"{x:g}"  # a seed's bound in full, not 4.29497e+09
+
+
+# Whole numbers end up in the results file and the run's config, JSON that orjson writes: it
+# takes 64 bits at most, and a larger seed crashed the runner at its first store write.
+INT_MAX = 2**63 - 1
 
 
 def ranged(default: Any, *, gt: float | None = None, ge: float | None = None, lt: float | None = None,
@@ -96,8 +106,14 @@ def check_value(cls: type, key: str, value: Any, where: str) -> None:
     tp, rng = known[key]
     if not _fits(value, tp):
         raise SpecError(f"{where}: {key} = {value!r} is not {_type_name(tp)}", f"give {key} as {_type_name(tp)}")
-    if rng is not None and isinstance(value, (int, float)) and not isinstance(value, bool) and not rng.holds(value):
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(value, float) and not math.isfinite(value):  # TOML has nan and inf; JSON has neither
+        raise SpecError(f"{where}: {key} = {value!r} is not a finite number", f"give {key} as a finite number")
+    if rng is not None and number and not rng.holds(value):
         raise SpecError(f"{where}: {key} = {value!r} is out of range", f"allowed: {rng.describe(key)}")
+    if number and isinstance(value, int) and abs(value) > INT_MAX:
+        raise SpecError(f"{where}: {key} = {value!r} is too large: whole numbers must fit in 64 bits",
+                        f"give {key} at most {INT_MAX}" if value > 0 else f"give {key} at least {-INT_MAX}")
 
 
 def check_table(cls: type, raw: dict, where: str) -> None:

@@ -19,7 +19,8 @@ from tinydb.storages import Storage
 
 from stilts_tui.diskspace import DiskFullError, inject, is_disk_full
 from stilts_tui.errors import StiltsError
-from stilts_tui.fileio import atomic_write
+from stilts_tui.fileio import atomic_write, remove_orphan_temps
+from stilts_tui.record_check import json_kind, record_problem
 from stilts_tui.records import RunStatus
 
 RUNS = "runs"
@@ -47,10 +48,11 @@ class AtomicJSONStorage(Storage):
         if not raw.strip():
             return None
         try:
-            return orjson.loads(raw)  # several times faster than json on a 10,000-run file
+            data = orjson.loads(raw)  # several times faster than json on a 10,000-run file
         except orjson.JSONDecodeError as exc:
-            raise StiltsError(f"results file {self.path} is not valid JSON ({exc})",
-                              "stilts only ever replaces this file atomically: it was changed by another program") from None
+            raise StiltsError(f"results file {self.path} is not valid JSON ({exc}); stilts only ever replaces it "
+                              "whole (atomically), so another program changed it", damaged_fix(self.path)) from None
+        return checked(data, self.path)
 
     def write(self, data: dict) -> None:
         if self.read_only:
@@ -72,6 +74,33 @@ class AtomicJSONStorage(Storage):
         pass
 
 
+def damaged_fix(path: Path) -> str:
+    """What to do about a results file that no reader can use."""
+    return (f"restore {path} from a backup; or move it aside and run its sweep again (stilts resume --db {path}, "
+            f"or stilts run SPEC --db {path}): its runs train again, and each finished run's result is also in "
+            f"its event log, {path.with_name(path.stem + '.runs')}/<run id>/events.jsonl")
+
+
+def checked(data: object, path: Path) -> dict:
+    """The parsed file, if it has the store's shape and every record reads (record_check.py);
+    else one error naming the first record and field that does not."""
+    if not isinstance(data, dict) or not isinstance(data.get(RUNS, {}), dict):
+        what = data if not isinstance(data, dict) else data[RUNS]
+        where = "the file" if not isinstance(data, dict) else f"its {RUNS!r}"
+        raise StiltsError(f"results file {path} is not a stilts results file: {where} is {json_kind(what)}, "
+                          f'not an object ({{"{RUNS}": {{"1": {{"run_id": ...}}, ...}}}})',
+                          f"pass the results file a sweep wrote (--db PATH); if this is one, {damaged_fix(path)}")
+    for key, doc in data.get(RUNS, {}).items():
+        problem = record_problem(doc)
+        if problem:
+            run = doc.get("run_id") if isinstance(doc, dict) else None
+            name = f"the record of run {run!r} (key {key!r})" if isinstance(run, str) else f"record {key!r}"
+            raise StiltsError(f"results file {path}: {name} {problem}",
+                              f"edit that record in {path} (see a complete record beside it), or delete the "
+                              "record: the next `stilts run` of its spec runs that run again")
+    return data
+
+
 class Store:
     """Runs keyed by run id. Open with ``writer=True`` to write (takes the writer lock)."""
 
@@ -87,6 +116,7 @@ class Store:
             except Timeout:
                 raise StiltsError(f"another stilts process is writing to {self.path}",
                                   "wait for that sweep to finish, or use another --db") from None
+            remove_orphan_temps(self.path)  # only the lock holder writes the file: these are a killed writer's
         elif not self.path.is_file():
             raise StiltsError(f"results file {self.path} not found", "run a sweep first, or pass --db PATH")
         self.db = TinyDB(str(self.path), storage=AtomicJSONStorage, read_only=not writer)

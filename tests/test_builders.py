@@ -198,3 +198,38 @@ def test_subsample_keeps_labels_aligned(tmp_path):
     subsample.subsample_file(src, tmp_path / "o.jsonl", 7, seed=0, labels=(lab, tmp_path / "o.lst"))
     kept = [json.loads(x)["i"] for x in (tmp_path / "o.jsonl").read_text().splitlines()]
     assert kept == [int(x) for x in (tmp_path / "o.lst").read_text().split()]
+
+
+@pytest.mark.parametrize("where", ["/dev/zero", "folder"])
+def test_builder_inputs_that_are_not_regular_files_say_what_they_are(tmp_path, where):
+    """`stilts build-data subsample /dev/zero` said "file not found" (and a paragraphs file the same):
+    what the path is instead is said, and it is never read (/dev/zero never ends)."""
+    from stilts_tui.errors import DataError
+
+    src = Path(where) if where.startswith("/") else tmp_path / where
+    if where == "folder":
+        src.mkdir()
+    kind = "a character device" if where.startswith("/") else "a directory"
+    with pytest.raises(DataError) as err:
+        subsample.subsample_file(src, tmp_path / "o.tsv", 10, seed=1)
+    assert err.value.problem == f"{src}: is not a regular file ({kind})"
+    with pytest.raises(DataError) as err:
+        list(synthesis.read_paragraphs(src))
+    assert err.value.problem == f"{src}: is not a regular file ({kind})"
+    assert not (tmp_path / "o.tsv").exists()
+
+
+def test_builder_inputs_read_lines_with_the_bound(tmp_path, monkeypatch):
+    from stilts_tui.errors import DataError
+    from stilts_tui.tasks import formats
+
+    monkeypatch.setattr(formats, "MAX_LINE_CHARS", 40, raising=False)
+    src = tmp_path / "t.txt"
+    src.write_text("short\n" + "w " * 50 + "\nshort\n")
+    with pytest.raises(DataError) as err:
+        subsample.subsample_file(src, tmp_path / "o.txt", 1, seed=1)
+    assert err.value.problem == f"{src}, line 2: line longer than the limit of 40 characters"
+    with pytest.raises(DataError) as err:
+        list(synthesis.read_paragraphs(src))
+    assert err.value.line == 2 and "limit of 40 characters" in err.value.problem
+    assert not (tmp_path / "o.txt").exists()

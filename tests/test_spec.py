@@ -142,3 +142,79 @@ def test_paper_specs_expand_to_the_studys_run_counts():
 def test_zero_shot_value_is_checked():
     with pytest.raises(SpecError, match='use true, false or "only"'):
         parse_spec({"model": "m", "targets": ["rte"], "zero_shot": "sometimes"})
+
+
+# ------------------------------------------------------------------ grids of any size
+
+
+def _old_id(cfg) -> str:
+    """A run's id as every earlier release computed it (dataclasses.asdict of the config)."""
+    import hashlib
+    import json
+    from dataclasses import asdict
+
+    from stilts_tui.train import config
+
+    ident = {k: v for k, v in asdict(cfg).items() if k not in config._NOT_IDENTITY and k != "init_checkpoint"
+             and not (k in config._ADDED_LATER and v == config._ADDED_LATER[k])}
+    return hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def test_run_ids_are_those_earlier_releases_computed(tmp_path):
+    """The id is computed without copying the whole config (that copy was most of the time of
+    planning a large grid); every run of every shipped spec keeps the id it had, so results files
+    written before still know their runs."""
+    specs = sorted((Path(__file__).resolve().parents[1] / "experiments").glob("*.toml"))
+    assert len(specs) >= 5
+    n = 0
+    for path in specs:
+        spec = load_spec(path, data_dir=str(tmp_path))
+        for cfg in expand(spec, tmp_path):
+            assert cfg.run_id == cfg.compute_id() == _old_id(cfg), (path.name, cfg)
+            n += 1
+    assert n > 1000
+    from stilts_tui.train.config import RunConfig
+
+    odd = RunConfig(kind="target", model="m", task="rte", task_files=["a.toml"], grad_clip="per_micro_batch", dropout=0.2,
+                    data_dir=str(tmp_path), train_size=100)
+    assert odd.compute_id() == _old_id(odd)
+
+
+def test_a_grid_over_the_cap_is_refused_at_once_saying_its_size_and_the_cap(tmp_path, monkeypatch):
+    """A million-run grid took minutes and 2 GB to plan: its runs are counted first (no run is
+    made), and above the cap the spec is refused with the count, where it comes from, the cap
+    and what to do."""
+    from stilts_tui.sweep import expand as expand_module
+
+    raw = {"name": "huge", "model": "m", "intermediates": ["none", "hellaswag"], "targets": ["rte", "wic"],
+           "grid": {"lr": [1e-5 * (i + 1) for i in range(100)], "seed": list(range(100)), "batch_size": list(range(1, 11)),
+                    "warmup_ratio": [i / 100 for i in range(10)]}}
+    made = []
+    monkeypatch.setattr(expand_module._Runs, "add", lambda self, cfg: made.append(cfg) or cfg)
+    with pytest.raises(SpecError) as err:
+        expand(parse_spec(raw), tmp_path)
+    assert made == []  # refused before a single run was made
+    assert err.value.problem == (f"spec: 4,000,001 runs, more than the {expand_module.MAX_RUNS:,} one sweep may hold: "
+                                 "2 targets x 2 sources (none, hellaswag) x 1,000,000 grid points "
+                                 "(lr 100 x seed 100 x batch_size 10 x warmup_ratio 10), and 1 intermediate run")
+    assert err.value.fix and "[grid]" in err.value.fix and "several specs" in err.value.fix
+
+
+def test_the_count_of_runs_is_the_expansion(tmp_path, monkeypatch):
+    """The count the cap is checked against is the number of runs the expansion makes, for every
+    shipped spec and for sizes, probes, restarts and zero-shot runs; at the cap a spec is accepted."""
+    from stilts_tui.sweep import expand as expand_module
+
+    for path in sorted((Path(__file__).resolve().parents[1] / "experiments").glob("*.toml")):
+        spec = load_spec(path, data_dir=str(tmp_path))
+        assert expand_module.count_runs(spec) == len(expand(spec, tmp_path)), path.name
+    raw = {"model": "m", "intermediates": ["none", "hellaswag_p"], "targets": ["winogrande_m", "rte"], "probes": ["cola"],
+           "zero_shot": True, "grid": {"lr": [1e-5, 2e-5], "seed": [42]}, "tasks": {"hellaswag_p": {"train_size": [2000, 10000]}}}
+    spec = parse_spec(raw)
+    n = len(expand(spec, tmp_path))
+    assert expand_module.count_runs(spec) == n == 2 + 3 * 3 * 2 + 3
+    monkeypatch.setattr(expand_module, "MAX_RUNS", n)
+    assert len(expand(spec, tmp_path)) == n
+    monkeypatch.setattr(expand_module, "MAX_RUNS", n - 1)
+    with pytest.raises(SpecError, match=f"spec: {n} runs, more than the {n - 1} one sweep may hold"):
+        expand(spec, tmp_path)

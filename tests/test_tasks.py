@@ -310,3 +310,135 @@ def test_real_rte_and_cola():
     assert (len(ctrain), len(cdev)) == (8551, 527)
     assert sum(e.label == 1 for e in cdev) == 365
     assert matthews_corrcoef([1] * len(cdev), [e.label for e in cdev]) == 0.0
+
+
+# ------------------------------------------------------------------ names that become paths, files that are not files
+
+
+def _task_file(path, name: str, **files: str):
+    import tomli_w
+
+    path.write_text(tomli_w.dumps({"name": name, "head": "classification", "labels": ["a", "b"], "format": "jsonl",
+                                   "data_dir": ".", "files": {"train": "t.jsonl", "dev": "t.jsonl"} | files,
+                                   "fields": {"a": "text", "label": "y"}}), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("name", ["../../x/ESCAPED", "a/b", "..", "", "C:\\x", "tab\there", "/abs"])
+def test_a_task_name_that_would_be_a_path_is_refused(tmp_path, name):
+    """The name becomes part of the tokenised cache's folder name: a name with a path in it
+    (`../../x/ESCAPED` wrote the cache outside the cache folder) is refused, saying which name and
+    what a name may hold, before any file is written."""
+    from stilts_tui.errors import SpecError
+    from stilts_tui.tasks import register_task_file
+
+    before = sorted(tmp_path.rglob("*"))
+    with pytest.raises(SpecError) as err:
+        register_task_file(_task_file(tmp_path / "bad.toml", name))
+    assert f"bad.toml: name = {name!r} is not a task name" in err.value.problem
+    assert "letters, digits, _ and -" in err.value.problem and "file names" in err.value.problem
+    assert err.value.fix and err.value.fix.startswith('e.g. name = "')
+    assert sorted(tmp_path.rglob("*")) == before + [tmp_path / "bad.toml"]
+
+
+def test_task_names_with_case_hyphens_and_spaces_are_still_names(tmp_path):
+    from stilts_tui.tasks import register_task_file
+
+    assert register_task_file(_task_file(tmp_path / "ok.toml", "My-Task 2")).name == "my_task_2"
+    assert get_task("my task 2").name == "my_task_2"  # as every other task name, in any spelling
+
+
+def test_the_tokenised_cache_stays_inside_its_folder_whatever_the_task_name(tmp_path, tokenizers):
+    """Even a task registered from code (no task file to refuse it) cannot put the cache outside
+    the cache folder: its name is made a safe file name there."""
+    from dataclasses import replace
+
+    from stilts_tui.tasks import register_task_file
+    from stilts_tui.train.data import tokenised_split
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "t.jsonl").write_text("".join(json.dumps({"text": f"the dog {i}", "y": "ab"[i % 2]}) + "\n" for i in range(4)))
+    task = replace(register_task_file(_task_file(data / "ok.toml", "ok")), name="../../x/ESCAPED")
+    cache = tmp_path / "a" / "b" / "cache"
+    dataset, examples = tokenised_split(task, "dev", None, tokenizers["roberta"], 32, cache)
+    assert len(dataset) == len(examples) == 4
+    written = [p for p in tmp_path.rglob("*") if not p.is_relative_to(data)]
+    assert written and all(p.is_relative_to(cache) or p in cache.parents for p in written), written
+    assert not (tmp_path / "a" / "x").exists()
+    assert [p.name for p in cache.iterdir() if p.is_dir()][0].startswith(".._.._x_ESCAPED-dev-")
+
+
+@pytest.mark.parametrize("kind", ["character device", "FIFO", "directory"])
+def test_a_data_file_that_is_not_a_regular_file_says_what_it_is(tmp_path, kind):
+    """/dev/zero, a named pipe or a folder where the data file should be: said as such (it said
+    "file not found"), and never opened (a FIFO would block the read forever)."""
+    import os
+
+    from stilts_tui.tasks import register_task_file
+
+    where = {"character device": "/dev/zero", "FIFO": str(tmp_path / "pipe"), "directory": str(tmp_path / "folder")}[kind]
+    if kind == "FIFO":
+        os.mkfifo(where)
+    if kind == "directory":
+        os.mkdir(where)
+    task = register_task_file(_task_file(tmp_path / "t.toml", "odd_file", dev=where))
+    with pytest.raises(DataError) as err:
+        load_examples(task, "dev", None)
+    assert err.value.problem == f"{where}: is not a regular file (a {kind})"
+    assert err.value.fix and "data file" in err.value.fix
+
+
+def test_a_release_file_that_is_a_folder_says_so(tmp_path):
+    (tmp_path / "RTE" / "dev.tsv").mkdir(parents=True)
+    with pytest.raises(DataError) as err:
+        load_examples(get_task("rte"), "dev", tmp_path)
+    assert err.value.problem == f"{tmp_path / 'RTE' / 'dev.tsv'}: is not a regular file (a directory)"
+    pos = tmp_path / "edges" / "ontonotes" / "const" / "pos"  # a licensed release: not "get the corpus" either
+    (pos / "labels.txt").mkdir(parents=True)
+    (pos / "development.json").write_text(json.dumps({"text": "a b", "targets": []}) + "\n")
+    with pytest.raises(DataError) as err:
+        load_examples(get_task("edges_pos"), "dev", tmp_path)
+    assert err.value.problem == f"{pos / 'labels.txt'}: is not a regular file (a directory)"
+
+
+@pytest.mark.parametrize("fmt", ["tsv", "jsonl", "csv"])
+def test_a_line_over_the_length_limit_names_file_line_and_limit(tmp_path, monkeypatch, fmt):
+    """A file without line breaks (a 2 GB blob was read as one 4.2 GB line) stops at the limit,
+    saying the file, the line and the limit; lines up to the limit read as before."""
+    from stilts_tui.tasks import formats, register_task_file
+
+    monkeypatch.setattr(formats, "MAX_LINE_CHARS", 60, raising=False)
+    head = {"tsv": "text\ty", "jsonl": "", "csv": "text,y"}[fmt]
+    row = {"tsv": "{}\ta", "jsonl": '{{"text": "{}", "y": "a"}}', "csv": "{},a"}[fmt]
+    ok = row.format("x" * (60 - len(row.format(""))))  # exactly at the limit
+    lines = [line for line in (head, ok, row.format("y" * 200)) if line]
+    (tmp_path / f"d.{fmt}").write_text("\r\n".join(lines) + "\r\n", encoding="utf-8")
+    import tomli_w
+
+    (tmp_path / "t.toml").write_text(tomli_w.dumps({
+        "name": "long_lines", "head": "classification", "labels": ["a", "b"], "format": fmt,
+        "files": {"train": f"d.{fmt}", "dev": f"d.{fmt}"}, "fields": {"a": "text", "label": "y"}}))
+    task = register_task_file(tmp_path / "t.toml")
+    with pytest.raises(DataError) as err:
+        load_examples(task, "dev", tmp_path)
+    line = len(lines)
+    assert err.value.problem.startswith(f"{tmp_path / f'd.{fmt}'}, line {line}: line longer than the limit of 60 characters")
+    assert err.value.line == line and "line breaks" in (err.value.fix or "")
+    monkeypatch.setattr(formats, "MAX_LINE_CHARS", 61 + 200, raising=False)
+    assert [e.a for e in load_examples(task, "dev", tmp_path)] == ["x" * (60 - len(row.format(""))), "y" * 200]
+
+
+def test_a_gzip_line_over_the_limit_is_refused_too(tmp_path, monkeypatch):
+    """QA-SRL's gzipped JSON lines read through the same bound (they were read whole, then split)."""
+    import gzip
+
+    from stilts_tui.tasks import formats
+
+    monkeypatch.setattr(formats, "MAX_LINE_CHARS", 50, raising=False)
+    (tmp_path / "QASRL").mkdir()
+    with gzip.open(tmp_path / "QASRL" / "dev.jsonl.gz", "wt", encoding="utf-8") as fh:
+        fh.write(json.dumps({"sentenceTokens": ["a"] * 40, "verbEntries": {}}) + "\n")
+    with pytest.raises(DataError) as err:
+        load_examples(get_task("qasrl"), "dev", tmp_path)
+    assert err.value.line == 1 and "line longer than the limit of 50 characters" in err.value.problem

@@ -9,6 +9,7 @@ records, not the worker's files)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -42,12 +43,25 @@ def _fmt(v) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
 
 
+def finite_points(curve: Curve) -> tuple[Curve, int]:
+    """The curve without its NaN and infinite points, and how many those were. The worker never
+    reports one (a non-finite loss ends the run), but an event log is a text file: a hand-edited
+    `"loss": NaN` reads (Python's json takes it), and plotext aborts the process on it."""
+    keep = [(s, v) for s, v in zip(curve.steps, curve.values, strict=True) if math.isfinite(s) and math.isfinite(v)]
+    marks = [(s, v) for s, v in curve.marks if math.isfinite(s) and math.isfinite(v)]
+    dropped = len(curve.steps) - len(keep) + len(curve.marks) - len(marks)
+    return Curve(curve.label, [s for s, _ in keep], [v for _, v in keep], marks), dropped
+
+
 def render_curves(curves: Sequence[Curve], title: str, ylabel: str = "loss", width: int = 80, height: int = 16,
                   color: bool = False) -> str:
     """The curves in one chart of `width` × `height` characters; an empty note when none has points."""
-    shown = [c for c in curves if c.steps]
+    cleaned = [finite_points(c) for c in curves]
+    dropped = sum(n for _, n in cleaned)
+    note = f"({dropped} point(s) not finite (NaN or infinite) in the event log: left out)\n" if dropped else ""
+    shown = [c for c, _ in cleaned if c.steps]
     if not shown:
-        return f"{title}\n(no {ylabel} reported yet)\n"
+        return f"{title}\n(no {ylabel} reported yet)\n{note}"
     with canvas.chart(max(width, 30), max(height, 8), color) as fig:
         for c in shown:
             line = fig.signal(c.steps, c.values, marker="braille")
@@ -60,4 +74,4 @@ def render_curves(curves: Sequence[Curve], title: str, ylabel: str = "loss", wid
         fig.title(title)
         fig.label("step", axis="x")
         fig.label(ylabel, axis="y")
-        return canvas.text(fig, color)
+        return canvas.text(fig, color) + note

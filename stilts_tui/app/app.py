@@ -20,6 +20,7 @@ from stilts_tui.app.plan_screen import PlanScreen
 from stilts_tui.app.results_screen import ResultsScreen
 from stilts_tui.app.runs_screen import RunsScreen
 from stilts_tui.app.threads import deliver, live
+from stilts_tui.errors import StiltsError
 from stilts_tui.runner.slots import Gpu, visible_gpus
 
 
@@ -47,6 +48,7 @@ class StiltsApp(App):
         self.tails = EventTails()
         self._gpus: list[Gpu] = []
         self.loads = 0
+        self.load_error: str | None = None  # what the shown "cannot read" notice says
 
     def on_mount(self) -> None:
         self.refresh_data()
@@ -54,14 +56,29 @@ class StiltsApp(App):
 
     @work(thread=True, exclusive=True, group="snapshot")
     def refresh_data(self) -> None:
-        snap = load_snapshot(self.db, self.tails, self.snapshot)
+        try:
+            snap = load_snapshot(self.db, self.tails, self.snapshot)
+        except StiltsError as exc:  # a damaged results file: said, and the app stays up on what it had
+            deliver(self, self._unreadable, exc)
+            return
         gpus = visible_gpus()
         deliver(self, self._apply, snap, gpus)
 
     def _apply(self, snap: Snapshot, gpus: list[Gpu]) -> None:
         self.snapshot, self._gpus = snap, gpus
         self.loads += 1
+        if self.load_error is not None:  # the file reads again (restored, or rewritten by the runner)
+            self.load_error = None
+            self.clear_notifications()  # the hour-long "cannot read" notice among them
+            self.notify(f"{self.db} reads again", markup=False)
         self._show_on_screen()
+
+    def _unreadable(self, exc: StiltsError) -> None:
+        """Said once per problem, not on every refresh; it stays up until the file reads again."""
+        text = exc.problem + (f"\nfix: {exc.fix}" if exc.fix else "")
+        if text != self.load_error:
+            self.load_error = text
+            self.notify(text, title="cannot read the results file", severity="error", timeout=3600, markup=False)
 
     def _show_on_screen(self) -> None:
         # A screen still being composed has no widgets to fill yet (its on_mount shows the
@@ -148,10 +165,17 @@ class StiltsApp(App):
 
     @work(thread=True, exclusive=True, group="control")
     def stop_sweep(self) -> None:
+        from stilts_tui.errors import StiltsError
         from stilts_tui.runner.control import stop_all
 
-        out = stop_all(self.db)
-        self.call_from_thread(self.notify, "no sweep is running" if out["runner"] is None else "sweep stopped; resume later")
+        try:
+            out = stop_all(self.db)
+        except StiltsError as exc:
+            self.call_from_thread(self.notify, exc.problem + (f"\nfix: {exc.fix}" if exc.fix else ""),
+                                  severity="error", markup=False)
+            return
+        msg = "no sweep is running" if out["runner"] is None else "sweep stopped; resume later"
+        self.call_from_thread(self.notify, msg + (f"\n{out['note']}" if out.get("note") else ""), markup=False)
 
     @work(thread=True, exclusive=True, group="control")
     def resume_sweep(self) -> None:
@@ -161,6 +185,7 @@ class StiltsApp(App):
         try:
             pid = start_detached(self.db, Path(last_sweep(self.db)), resume=True)
         except StiltsError as exc:
-            self.call_from_thread(self.notify, exc.problem, severity="error", markup=False)
+            self.call_from_thread(self.notify, exc.problem + (f"\nfix: {exc.fix}" if exc.fix else ""),
+                                  severity="error", markup=False)
             return
         self.call_from_thread(self.notify, f"sweep resumed (runner pid {pid})")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Collection
 
@@ -29,7 +30,7 @@ def violins(records: list[dict], target: str, baseline: str, width: int, color: 
 
 
 def sparkline(values, width: int = 30) -> str:
-    vals = list(values)[-width:]
+    vals = [v for v in list(values)[-width:] if math.isfinite(v)]  # a hand-edited NaN has no height
     if not vals:
         return ""
     lo, hi = min(vals), max(vals)

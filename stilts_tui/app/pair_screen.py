@@ -55,8 +55,10 @@ class PairScreen(Screen):
         for r in pair_runs(self.records, self.target, names):
             cfg = r.get("config") or {}
             score = f"{r['score'] * 100:.1f}" if r.get("status") == RunStatus.FINISHED and r.get("score") is not None else "—"
-            table.add_row(r["run_id"], Text(str(r["intermediate"])), "—" if cfg.get("restart") is None else str(cfg["restart"]), str(r.get("seed")),
-                          f"{r.get('lr'):g}", str(r.get("batch_size")), str(r.get("status")), score, key=r["run_id"])
+            # Text, not str: a DataTable reads a str cell as markup, and records can be edited by hand.
+            table.add_row(Text(r["run_id"]), Text(str(r["intermediate"])), "—" if cfg.get("restart") is None else str(cfg["restart"]),
+                          str(r.get("seed")), "—" if r.get("lr") is None else f"{r['lr']:g}", str(r.get("batch_size")),
+                          str(r.get("status")), score, key=r["run_id"])
         table.focus()
 
     @on(DataTable.RowSelected, "#pair-runs")

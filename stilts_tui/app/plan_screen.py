@@ -221,8 +221,8 @@ class PlanScreen(Screen):
         """Open a spec: every key lands in a field or in the TOML box. Raises OSError or
         tomlkit's parse error; the callers say them."""
         doc = tomlkit.parse(path.read_text(encoding="utf-8"))
+        form = form_of(doc)  # before the screen takes the spec: one it refuses leaves the open one as it was
         self.doc, self.opened, self.base = doc, path.resolve(), path.resolve().parent
-        form = form_of(doc)
         self.user_tasks = self._register_task_files(form.task_files)
         values = {"#plan-name": form.name or path.stem, "#plan-description": form.description, "#plan-model": form.model,
                   "#plan-data": form.data_dir, "#plan-task-files": ", ".join(form.task_files),
@@ -346,6 +346,9 @@ class PlanScreen(Screen):
             self.notify(f"cannot open {path}: {exc.strerror or exc}", severity="error", markup=False)
         except tomlkit.exceptions.TOMLKitError as exc:
             self.notify(f"{path} is not valid TOML: {exc}", severity="error", markup=False)
+        except StiltsError as exc:  # a key of the wrong kind (`grid = 5`)
+            self.notify(f"{path}: {exc.problem.removeprefix('spec: ')}" + (f"\nfix: {exc.fix}" if exc.fix else ""),
+                        severity="error", timeout=8, markup=False)
         else:
             self.notify(f"opened {path}", markup=False)
 
@@ -425,7 +428,7 @@ class PlanScreen(Screen):
                                           "finished. Their results are on the Results screen (3); change the grid or "
                                           "the tasks for new runs.", markup=False, timeout=8)
                 return
-            preflight(runs, db, options, done)  # what would fail every run: refused here, said once
+            warnings = preflight(runs, db, options, done)  # what would fail every run: refused here, said once
             pid = launch(db, spec.name, runs, options, str(path))
         except StiltsError as exc:
             self.app.call_from_thread(self.notify, exc.problem + (f"\n{exc.fix}" if exc.fix else ""), markup=False, severity="error",
@@ -433,6 +436,8 @@ class PlanScreen(Screen):
             return
         self.app.call_from_thread(self.notify, f"launched {spec.name}: {todo} of {len(runs)} runs to run (runner pid {pid})",
                                   markup=False)
+        for warning in warnings:  # degenerate runs, launched all the same
+            self.app.call_from_thread(self.notify, warning, markup=False, severity="warning", timeout=12)
         deliver(self, self._show_runs)
 
     def _show_runs(self) -> None:

@@ -31,7 +31,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.no_preflight:
         from stilts_tui.runner.preflight import preflight
 
-        preflight(runs, db, options, done)
+        for warning in preflight(runs, db, options, done):  # degenerate, not failing: said, and run
+            print(f"warning: {warning}", file=sys.stderr)
     if args.foreground:
         print(f"{spec.name}: {summary}", file=sys.stderr)
         counts = foreground(db, spec.name, runs, options, spec_path=str(Path(args.spec).resolve()))
@@ -129,6 +130,8 @@ def cmd_stop(args: argparse.Namespace) -> int:
         else:
             print(f"stopped the sweep on {db} (runner pid {out['runner']}); runs in flight are queued again: "
                   f"stilts resume --db {db} continues")
+        if out.get("note"):
+            print(f"note: {out['note']}", file=sys.stderr)
         return 0
     status = stop_run(db, args.run, timeout=args.timeout)
     print(f"run {args.run}: {status}")
@@ -138,7 +141,7 @@ def cmd_stop(args: argparse.Namespace) -> int:
 def cmd_retry(args: argparse.Namespace) -> int:
     from stilts_tui.runner.control import retry_run
 
-    print(retry_run(Path(args.db), args.run))
+    print(retry_run(Path(args.db), args.run, retrain=args.retrain))
     return 0
 
 
@@ -257,6 +260,9 @@ def register(sub: Commands) -> None:
     rt = sub.add_parser("retry", help="run a failed, stopped or blocked run again (in the running sweep, or a new runner)")
     rt.add_argument("run")
     rt.add_argument("--db", default=DEFAULT_DB)
+    rt.add_argument("--retrain", action="store_true",
+                    help="train again an intermediate whose checkpoint is gone (name it, or a target blocked by it); "
+                         "the targets that waited for it run after it")
     rt.set_defaults(func=cmd_retry)
 
     pl = sub.add_parser("plan", help="what a spec would run: runs, already done, estimated device-hours")

@@ -24,6 +24,7 @@ def cmd_tasks(args: argparse.Namespace) -> int:
             raise StiltsError("`stilts tasks show` needs a task name", "e.g. stilts tasks show rte --data-dir DIR")
         return _show_task(get_task(args.name), args)
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title="tasks", show_lines=False)
@@ -32,7 +33,8 @@ def cmd_tasks(args: argparse.Namespace) -> int:
     for t in all_tasks():
         head = f"mc ({t.num_choices})" if t.head == "multiple_choice" else \
             t.head.replace("classification", "cls").replace("_", " ") + (f" ({t.num_labels})" if t.num_labels > 1 else "")
-        table.add_row(t.name, head, t.metric, str(t.epochs), str(t.max_length), t.description)
+        # Cells are read as markup: a task file's description holding "[/x]" raised MarkupError.
+        table.add_row(*(escape(str(cell)) for cell in (t.name, head, t.metric, t.epochs, t.max_length, t.description)))
     Console().print(table)
     return 0
 
@@ -76,17 +78,19 @@ def _show_task(task, args: argparse.Namespace) -> int:
         print(json.dumps(info, indent=2))
         return 0
     from rich.console import Console
+    from rich.markup import escape
 
+    # The name, description and label names come from task files: literal text, never markup.
     c = Console()
-    c.print(f"[bold]{task.name}[/] — {task.description}")
+    c.print(f"[bold]{escape(task.name)}[/] — {escape(task.description)}")
     c.print(f"head {task.head}, metric {task.metric}, defaults {task.epochs} epochs / {task.max_length} tokens")
     for s, n in info["splits"].items():
-        c.print(f"  {s:<6} {n:>7,} examples   labels {dist[s]}")
+        c.print(f"  {s:<6} {n:>7,} examples   labels {dist[s]}", markup=False)
     c.print(f"dev majority class {info['majority_baseline']:.4f}, random guess {info['random_baseline']:.4f} "
             f"(as {task.metric}: {info['baselines_in_metric']['majority']:.4f} / {info['baselines_in_metric']['random']:.4f}); "
             f"a run is degenerate at or below {info['degenerate_threshold']:.4f}")
     if encoded:
-        c.print(f"first training example as {args.model} sees it (label {info['example']['label']}):")
+        c.print(f"first training example as {args.model} sees it (label {info['example']['label']}):", markup=False)
         for line in encoded:
             c.print("  " + line, markup=False)
     return 0

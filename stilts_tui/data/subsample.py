@@ -6,6 +6,7 @@ import random
 from pathlib import Path
 
 from stilts_tui.errors import DataError, StiltsError
+from stilts_tui.tasks.formats import bounded_lines, check_regular_file
 
 
 def subsample_indices(total: int, n: int, seed: int) -> list[int]:
@@ -22,9 +23,7 @@ def subsample_file(src: Path, dst: Path, n: int, seed: int, header: bool = False
     matching lines of a separate label file too (SocialIQA, WinoGrande .lst)."""
     if n <= 0:
         raise StiltsError(f"--n must be positive, got {n}", "pass the number of examples to keep, e.g. --n 2000")
-    if not src.is_file():
-        raise DataError(src, "file not found")
-    lines = src.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines = _lines(src)
     head, body = (lines[:1], lines[1:]) if header else ([], lines)
     body = [b for b in body if b.strip()]
     if not body:
@@ -33,8 +32,19 @@ def subsample_file(src: Path, dst: Path, n: int, seed: int, header: bool = False
     dst.parent.mkdir(parents=True, exist_ok=True)
     dst.write_text("".join(head + [body[i] for i in keep]), encoding="utf-8")
     if labels:
-        label_lines = [x for x in labels[0].read_text(encoding="utf-8").splitlines(keepends=True) if x.strip()]
+        label_lines = [x for x in _lines(labels[0]) if x.strip()]
         if len(label_lines) != len(body):
             raise DataError(labels[0], f"has {len(label_lines)} labels but {src.name} has {len(body)} rows")
         labels[1].write_text("".join(label_lines[i] for i in keep), encoding="utf-8")
     return len(keep)
+
+
+def _lines(path: Path) -> list[str]:
+    """The file's lines with their line breaks ("\\r\\n" read as "\\n"), each bounded in length
+    (tasks/formats.py); a path that is not a regular file is said as such, and never read."""
+    check_regular_file(path, fix="pass the path of a jsonl, tsv or label file")
+    try:
+        with path.open(encoding="utf-8") as fh:
+            return [line for _, line in bounded_lines(fh, path)]
+    except UnicodeDecodeError as exc:
+        raise DataError(path, f"not UTF-8 text ({exc.reason})") from None

@@ -38,6 +38,7 @@ from pathlib import Path
 
 from stilts_tui.data.jsonl import write_jsonl
 from stilts_tui.errors import DataError, StiltsError
+from stilts_tui.tasks.formats import bounded_lines, check_regular_file
 
 MAX_WORDS = 30
 MIN_WORDS = 20
@@ -48,8 +49,7 @@ TRAIN_SIZE = 30000
 def read_paragraphs(source: Path) -> Iterator[str]:
     """Paragraphs of a SQuAD-style json (data[].paragraphs[].context), a jsonl file (field
     ``context`` or ``text``) or a text file (one paragraph per line)."""
-    if not source.is_file():
-        raise DataError(source, "file not found", fix="pass a SQuAD json, a jsonl or a text file of paragraphs")
+    check_regular_file(source, fix="pass a SQuAD json, a jsonl or a text file of paragraphs")
     if source.suffix == ".json":
         try:
             doc = json.loads(source.read_text(encoding="utf-8"))
@@ -59,7 +59,13 @@ def read_paragraphs(source: Path) -> Iterator[str]:
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise DataError(source, f"not a SQuAD-style json (data[].paragraphs[].context): {exc}") from None
         return
-    for number, line in enumerate(source.read_text(encoding="utf-8").splitlines(), start=1):
+    with source.open(encoding="utf-8") as fh:
+        yield from _paragraph_lines(source, bounded_lines(fh, source))
+
+
+def _paragraph_lines(source: Path, lines: Iterator[tuple[int, str]]) -> Iterator[str]:
+    for number, line in lines:
+        line = line.rstrip("\r\n")
         if not line.strip():
             continue
         if source.suffix == ".jsonl":

@@ -8,7 +8,10 @@ run fail, said once, before a single worker spends a minute on it.
 - the disk holds what the sweep will write (runner/disk_need.py).
 
 Each failure is one `Problem` (what, and the fix); `check_sweep` returns them all, so a spec with
-a typo in the data folder and an uncached model says both at once."""
+a typo in the data folder and an uncached model says both at once.
+
+What makes every run useless but not failed is a warning, not a refusal (the data may be meant
+so): a dev split, read from files, whose labels are all one class."""
 
 from __future__ import annotations
 
@@ -138,8 +141,50 @@ def check_sweep(runs: list[RunConfig], db: Path, options, finished: Iterable[str
     return problems
 
 
-def preflight(runs: list[RunConfig], db: Path, options, finished: Iterable[str] = ()) -> None:
-    """Raise PreflightError with every problem found; nothing when the sweep can start."""
+def one_class_warning(cfg: RunConfig, split: str = "dev") -> str | None:
+    """A warning when every labelled example of the run's `split` has the same label: every run
+    scored on it is degenerate. Only splits read from files (the hub's splits are the releases')
+    are read; a split that cannot be read is left to the run, which says why."""
+    from stilts_tui.tasks import get_task, load_examples, register_task_file
+    from stilts_tui.tasks.base import label_counts
+
+    try:
+        for f in cfg.task_files:
+            register_task_file(f)
+        task = get_task(cfg.task)
+        if cfg.data_dir is None and not task.own_data:
+            return None
+        counts = label_counts(load_examples(task, split, cfg.data_dir))
+    except StiltsError:
+        return None
+    if len(counts) != 1:
+        return None
+    [(label, n)] = counts.items()
+    name = (task.labels[label] if label < len(task.labels) else
+            f"choice {label + 1} of {task.num_choices}" if task.head == "multiple_choice" else str(label))
+    return (f"task {task.name}, {split} split: all {n} examples have the label {name!r} (one class): every run's "
+            f"{split} score will be degenerate; check the task's {split} file and its label field")
+
+
+def sweep_warnings(runs: list[RunConfig], finished: Iterable[str] = ()) -> list[str]:
+    """What would make every run of a task degenerate, once per task and data folder."""
+    done = set(finished)
+    seen: set[tuple] = set()
+    warnings: list[str] = []
+    for r in runs:
+        key = (r.task, r.data_dir, tuple(r.task_files))
+        if r.run_id in done or key in seen:
+            continue
+        seen.add(key)
+        if (w := one_class_warning(r)) is not None and w not in warnings:
+            warnings.append(w)
+    return warnings
+
+
+def preflight(runs: list[RunConfig], db: Path, options, finished: Iterable[str] = ()) -> list[str]:
+    """Raise PreflightError with every problem found; when the sweep can start, its warnings
+    (the caller shows them: a line on stderr, a notification in the app)."""
     problems = check_sweep(runs, db, options, finished)
     if problems:
         raise PreflightError(problems)
+    return sweep_warnings(runs, finished)

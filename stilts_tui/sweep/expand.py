@@ -17,6 +17,8 @@ Restart i of a target or probe starts from restart i of its intermediate (jiant'
 from __future__ import annotations
 
 import itertools
+import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -130,13 +132,15 @@ class _Runs:
     def __init__(self, spec: Spec, workdir: Path, runs_dir: Path) -> None:
         self.spec, self.workdir, self.runs_dir = spec, workdir, runs_dir
         self.by_id: dict[str, RunConfig] = {}
+        # Joined as strings: pathlib's / per run was a fifth of the time of a large plan.
+        self._runs, self._cache = str(runs_dir), str(workdir / "cache")
 
     def add(self, cfg: RunConfig) -> RunConfig:
         _check_device_batch(self.spec.path or "spec", cfg)
         cfg.run_id = cfg.compute_id()
-        cfg.output_dir = str(self.runs_dir / cfg.run_id)
-        cfg.events_path = str(self.runs_dir / cfg.run_id / "events.jsonl")
-        cfg.cache_dir = str(self.workdir / "cache")
+        cfg.output_dir = os.path.join(self._runs, cfg.run_id)
+        cfg.events_path = os.path.join(cfg.output_dir, "events.jsonl")
+        cfg.cache_dir = self._cache
         return self.by_id.setdefault(cfg.run_id, cfg)
 
 
@@ -171,13 +175,14 @@ def _trained(spec: Spec, runs: _Runs, common: dict[str, Any], sources: list[Sour
             init: dict[str, Any] = ({"init_from": source.run.run_id, "init_checkpoint": str(Path(source.run.output_dir) / "checkpoint")}
                                     if source.run else {})
             grid_points = [] if spec.zero_shot == "only" else itertools.product(*(spec.grid[a] for a in axes))
+            # What does not change from point to point, merged once (in the precedence order above).
+            below = _task_defaults(name) | _study(spec, run_role, name)
+            above = _overrides(spec, name) | _seed(spec, run_role, source.restart) | common
+            fixed: dict[str, Any] = {"kind": "target", "task": name, "intermediate": source.label, "probe": role == "probe",
+                                     "restart": source.restart if spec.restarts else None,
+                                     "save_checkpoint": bool(spec.train.get("save_target_checkpoints", False))} | init
             for point in grid_points:
-                values = (_task_defaults(name) | _study(spec, run_role, name) | dict(zip(axes, point, strict=True))
-                          | _overrides(spec, name) | _seed(spec, run_role, source.restart))
-                runs.add(RunConfig(kind="target", task=name, intermediate=source.label, probe=role == "probe",
-                                   restart=source.restart if spec.restarts else None,
-                                   save_checkpoint=bool(spec.train.get("save_target_checkpoints", False)),
-                                   **init, **(values | common)))
+                runs.add(RunConfig(**fixed, **(below | dict(zip(axes, point, strict=True)) | above)))
             if role == "target":
                 _zero_shot(spec, runs, common, source, name, init)
 
@@ -192,11 +197,64 @@ def _zero_shot(spec: Spec, runs: _Runs, common: dict[str, Any], source: Source, 
                            **(values | {"epochs": 0, "seed": (PAPER_INTERMEDIATE | spec.intermediate)["seed"]} | common)))
 
 
+# The most runs one spec may expand to. The study's largest specs have a few thousand; each run is
+# minutes of a GPU at least, so a spec past this is a mistake (an axis of hundreds of values), and
+# expanding it took minutes and gigabytes before anything was said (a million runs: 100 s, 2 GB).
+MAX_RUNS = 100_000
+
+
+def count_runs(spec: Spec) -> int:
+    """The runs `expand` makes, counted without making them. Runs that turn out to be the same run
+    (a repeated grid value) are counted each time: the count may be over, never under."""
+    return sum(_size_parts(spec)[:3])
+
+
+def _size_parts(spec: Spec) -> tuple[int, int, int, list[str | None], int]:
+    """(intermediate runs, trained runs, zero-shot runs, the task of each source, grid points)."""
+    restarts = range(spec.n_restarts())
+    sources: list[str | None] = [None for _ in restarts] if "none" in spec.intermediates else []
+    for name in [n for n in spec.intermediates if n != "none"]:
+        for i in restarts:  # as _sources: one intermediate per restart and train size
+            size = intermediate_settings(spec, name, i).get("train_size")
+            sources += [name] * (len(size) if isinstance(size, list) else 1)
+    points = 0 if spec.zero_shot == "only" else math.prod(len(v) for v in spec.grid.values())
+    trained = (len(spec.targets) + len(spec.probes)) * len(sources) * points
+    mc = {n: get_task(n).head == "multiple_choice" for n in {*spec.targets, *(s for s in sources if s)}}
+    zero = sum(1 for t in spec.targets if spec.zero_shot and mc[t] for s in sources if s is None or mc[s])
+    return len([s for s in sources if s]), trained, zero, sources, points
+
+
+def check_size(spec: Spec) -> None:
+    """Refuse a spec of more than MAX_RUNS runs, saying how many and where they come from."""
+    inter, trained, zero, sources, points = _size_parts(spec)
+    total = inter + trained + zero
+    if total <= MAX_RUNS:
+        return
+    names = list(dict.fromkeys("none" if s is None else s for s in sources))
+    shown = ", ".join(names[:6]) + (", ..." if len(names) > 6 else "")
+    restarts = f"; {spec.n_restarts()} restarts each" if spec.n_restarts() > 1 else ""
+    trained_names = (f"({_plural(len(spec.targets), 'target')} + {_plural(len(spec.probes), 'probe')})" if spec.probes
+                     else _plural(len(spec.targets), "target"))
+    axes = " x ".join(f"{k} {len(v)}" for k, v in spec.grid.items()) or "no axes"
+    parts = [f"{trained_names} x {_plural(len(sources), 'source')} ({shown}{restarts}) x {_plural(points, 'grid point')} ({axes})"]
+    parts += [_plural(inter, "intermediate run")] if inter else []
+    parts += [_plural(zero, "zero-shot run")] if zero else []
+    said = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + ", and " + parts[-1]
+    raise SpecError(f"{spec.path or 'spec'}: {total:,} runs, more than the {MAX_RUNS:,} one sweep may hold: {said}",
+                    "shrink the [grid] (every axis multiplies the runs: fewer values, or fewer axes), or split the "
+                    "tasks or the grid into several specs, each its own sweep")
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
 def expand(spec: Spec, workdir: str | Path, runs_dir: str | Path | None = None) -> list[RunConfig]:
     """Every run of the spec, intermediates first; each target or probe run names the intermediate
     run whose checkpoint it starts from. Runs with the same identity appear once. Each run's files
     go in `runs_dir`/<run id> (default `workdir`/runs); the tokenised caches in `workdir`/cache."""
     check_data_sources(spec)
+    check_size(spec)
     runs = _Runs(spec, Path(workdir), Path(runs_dir) if runs_dir is not None else Path(workdir) / "runs")
     common = _common(spec)
     sources = _sources(spec, runs, common)

@@ -65,7 +65,7 @@ class SweepProgress:
         elif status == RunStatus.QUEUED:
             line = f"[yellow]↻[/] {what}  retrying: {escape(record.get('message') or '')}"
         else:
-            line = f"[red]✗[/] {what}  {status}: {record.get('reason')} {escape(record.get('message') or '')}"
+            line = f"[red]✗[/] {what}  {status}: {escape(str(record.get('reason')))} {escape(record.get('message') or '')}"
         self.console.print(line, soft_wrap=True)  # one line per run, also in a log or a pipe
 
     def notice(self, message: str) -> None:

@@ -128,6 +128,29 @@ def _check(where: str, key: str, value, allowed: tuple[str, ...]) -> None:
     check_value(SweepTrain if key in ("save_target_checkpoints",) else RunConfig, key, value, where)
 
 
+# The spec's tables, and how each is written: `grid = 5` is a table the spec only names.
+TABLES = {"grid": "[grid] then lr = [1e-5, 2e-5]", "intermediate": "[intermediate] then lr = 1e-5",
+          "tasks": "[tasks.rte] then epochs = 5", "train": '[train] then precision = "tf32"',
+          "slurm": '[slurm] then partition = "gpu"'}
+TASK_LISTS = ("intermediates", "targets", "probes")
+
+
+def check_shapes(raw: dict, where: str = "spec") -> None:
+    """Each key holds the kind of value it must (TOML `grid = 5` parses, then failed as
+    `5.items()`): what the Plan screen's form and `parse_spec` read without looking."""
+    for key, example in TABLES.items():
+        if key in raw and not isinstance(raw[key], dict):
+            raise _err(where, f"{key} = {raw[key]!r} is not a table", f"write it as a table: {example}")
+    for key in TASK_LISTS:
+        if key in raw and not isinstance(raw[key], list):
+            raise _err(where, f"{key} must be a non-empty list of task names", f'e.g. {key} = ["rte"]')
+    files = raw.get("task_files", [])
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        raise _err(where, f"task_files = {files!r} is not a list of paths", 'e.g. task_files = ["tasks/my_task.toml"]')
+    if "data_dir" in raw and not isinstance(raw["data_dir"], str):
+        raise _err(where, f"data_dir = {raw['data_dir']!r} is not a path", 'e.g. data_dir = "/data/stilts"')
+
+
 def load_spec(path: str | Path, data_dir: str | None = None) -> Spec:
     p = Path(path)
     raw = read_toml(p, "spec file", "experiments/demo.toml")
@@ -147,6 +170,7 @@ def parse_spec(raw: dict, where: str = "spec", base: Path | None = None) -> Spec
         raise _err(where, "missing key 'model'", "see the spec format in the README")
     if "targets" not in raw and "probes" not in raw:
         raise _err(where, "missing key 'targets'", "see the spec format in the README")
+    check_shapes(raw, where)
     task_files = [str((base / f).resolve()) for f in raw.get("task_files", [])]
     for f in task_files:
         register_task_file(f)

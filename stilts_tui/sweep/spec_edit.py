@@ -53,7 +53,11 @@ class SpecForm:
 def form_of(doc: tomlkit.TOMLDocument) -> SpecForm:
     """Split an opened spec into the form's fields and the TOML box, which keeps the comments of
     the tables it shows."""
+    # spec.py loads the task registry: imported when a spec is opened, as the Plan screen does
+    from stilts_tui.sweep.spec import check_shapes
+
     raw = doc.unwrap()
+    check_shapes(raw)  # `grid = 5` is refused with a message, not met as `5.items()` below
     form = SpecForm(name=str(raw.get("name", "")), description=str(raw.get("description", "")),
                     model=str(raw.get("model", "")), data_dir=str(raw.get("data_dir", "")),
                     task_files=[str(f) for f in raw.get("task_files", [])],

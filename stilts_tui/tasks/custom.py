@@ -1,6 +1,6 @@
 """Tasks described in a TOML file, so a new task needs no code (the request jiant users made most).
 
-    name = "my_nli"
+    name = "my_nli"                    # letters, digits, _ and -: it is part of file names
     head = "classification"            # or "multiple_choice"
     labels = ["entailment", "not_entailment"]   # classification only
     num_choices = 3                    # multiple_choice only
@@ -28,6 +28,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -78,11 +79,31 @@ def _need(cond: bool, path: Path, problem: str, fix: str) -> None:
         raise SpecError(f"{path}: {problem}", fix)
 
 
+# A task's name is part of file names (its tokenised cache's folder, figure files), so it may
+# hold no path: "../../x" put the cache outside the cache folder. After normalising (case, - and
+# spaces to _) only these are left; every study task's name is one.
+_NAME = re.compile(r"[a-z0-9_]+")
+
+
+def task_name(raw: object, path: Path) -> str:
+    """The task file's name, normalised as every task name is; a name that is not one (a path,
+    an empty name, other characters) is refused."""
+    from stilts_tui.tasks import normalise_name
+
+    name = normalise_name(str(raw))
+    if not _NAME.fullmatch(name):
+        example = re.sub(r"[^a-z0-9_]+", "_", name).strip("_") or "my_task"
+        raise SpecError(f"{path}: name = {raw!r} is not a task name: use letters, digits, _ and - only "
+                        "(the name becomes part of file names)", f'e.g. name = "{example}"')
+    return name
+
+
 def load_task_file(path: Path) -> Task:
     spec = read_toml(path, "task file", "experiments/tasks/demo_acceptability.toml")
     check_table(TaskFile, spec, str(path))
     for key in ("name", "head", "files", "fields"):
         _need(key in spec, path, f"missing key {key!r}", "see the task file format in the README")
+    name = task_name(spec["name"], path)
     head = spec["head"]
     metric = spec.get("metric", "accuracy")
     fmt = spec.get("format", "jsonl")
@@ -141,7 +162,7 @@ def load_task_file(path: Path) -> Task:
         return [convert(r, file) for r in read(file)]
 
     return Task(
-        name=str(spec["name"]).strip().lower().replace("-", "_"), description=spec.get("description", f"user task from {path.name}"),
+        name=name, description=spec.get("description", f"user task from {path.name}"),
         head=head, metric=metric, labels=labels, num_choices=num_choices if head == "multiple_choice" else 0,
         epochs=int(spec.get("epochs", 3)), max_length=int(spec.get("max_length", 128)),
         batch_size=spec.get("batch_size"), dir_names=(str(spec["name"]),), load_split=load,

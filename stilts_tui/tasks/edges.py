@@ -51,7 +51,7 @@ def _span(path: Path, line: int, value: object, n_words: int) -> tuple[int, int]
 def edge_loader(task_name: str, release: str, files: dict[str, str], two_sided: bool, corpus: str | None):
     def load(folder: Path, split: str) -> list[Example]:
         path, labels_path = folder / files[split], folder / "labels.txt"
-        if not path.is_file() or not labels_path.is_file():
+        if not path.exists() or not labels_path.exists():  # something else there: the readers say what
             raise _licensed(task_name, corpus, folder, [files["train"], files["dev"], "labels.txt"], release)
         labels = read_label_set(labels_path)
         index = {name: i for i, name in enumerate(labels)}

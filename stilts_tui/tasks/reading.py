@@ -20,7 +20,7 @@ from stilts_tui.tasks.base import (
     SpanVectorExample,
     Task,
 )
-from stilts_tui.tasks.formats import find_file, label_index, read_jsonl, read_tsv
+from stilts_tui.tasks.formats import bounded_lines, find_file, label_index, read_jsonl, read_tsv
 from stilts_tui.tasks.hub import load_hub_rows
 
 MAX_LENGTH = 256
@@ -167,24 +167,33 @@ def _qasrl_files(folder: Path, split: str) -> list[Example]:
     path = find_file(folder, [f"orig/{split}.jsonl.gz", f"{split}.jsonl.gz"])
     out: list[Example] = []
     try:
-        with gzip.open(path, "rt", encoding="utf-8") as fh:
-            lines = fh.read().splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
+        # Line by line, each bounded (formats.bounded_lines): the decompressed file is never held whole.
+        with gzip.open(path, "rt", encoding="utf-8", newline="") as fh:
+            for number, line in bounded_lines(fh, path):
+                out += _qasrl_examples(path, number, line)
+    except (OSError, EOFError, UnicodeDecodeError) as exc:
         raise DataError(path, f"not a gzip of UTF-8 JSON lines ({exc})") from None
-    for number, line in enumerate(lines, start=1):
-        try:
-            datum = json.loads(line)
-            words = list(datum["sentenceTokens"])
-            for verb in datum["verbEntries"].values():
-                for question, q in verb["questionLabels"].items():
-                    for judgment in q["answerJudgments"]:
-                        if not judgment["isValid"]:
-                            continue
-                        for s, e in judgment["spans"]:
-                            context, start, text = _answer(words, s, e + 1)
-                            out.append(SpanQAExample(context, question, start, text, (text,)))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise DataError(path, f"not a QA-SRL record ({exc!r})", line=number) from None
+    return out
+
+
+def _qasrl_examples(path: Path, number: int, line: str) -> list[Example]:
+    """The examples of one QA-SRL record (one line of the file)."""
+    out: list[Example] = []
+    if not line.strip():
+        return out
+    try:
+        datum = json.loads(line)
+        words = list(datum["sentenceTokens"])
+        for verb in datum["verbEntries"].values():
+            for question, q in verb["questionLabels"].items():
+                for judgment in q["answerJudgments"]:
+                    if not judgment["isValid"]:
+                        continue
+                    for s, e in judgment["spans"]:
+                        context, start, text = _answer(words, s, e + 1)
+                        out.append(SpanQAExample(context, question, start, text, (text,)))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DataError(path, f"not a QA-SRL record ({exc!r})", line=number) from None
     return out
 
 

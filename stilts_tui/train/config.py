@@ -42,7 +42,7 @@ class RunConfig:
     lr: float = ranged(1e-5, gt=0)
     batch_size: int = ranged(16, ge=1)
     warmup_ratio: float = ranged(0.0, ge=0, lt=1)
-    seed: int = ranged(42, ge=0)
+    seed: int = ranged(42, ge=0, lt=2**32)  # transformers.set_seed seeds numpy: 32 bits
     epochs: int = ranged(3, ge=1)           # zero-shot runs are made with 0 (they only evaluate)
     max_length: int = ranged(128, ge=8)
     train_size: int | None = ranged(None, ge=1)
@@ -109,8 +109,14 @@ class RunConfig:
         return self.device_batch is None and self.micro_batch()[0] > 1
 
     def identity(self) -> dict:
-        return {k: v for k, v in asdict(self).items()
-                if k not in _NOT_IDENTITY and k != "init_checkpoint" and not (k in _ADDED_LATER and v == _ADDED_LATER[k])}
+        # Read off the instance, not through asdict: its deep copy of every value was three
+        # quarters of the time of planning a large grid, and the JSON below (so the id) is the same.
+        out = {}
+        for k in _IDENTITY_FIELDS:
+            v = getattr(self, k)
+            if not (k in _ADDED_LATER and v == _ADDED_LATER[k]):
+                out[k] = v
+        return out
 
     def compute_id(self) -> str:
         blob = json.dumps(self.identity(), sort_keys=True, default=str)
@@ -130,3 +136,7 @@ class RunConfig:
     @classmethod
     def load(cls, path: str | Path) -> RunConfig:
         return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+# The fields a run's id is computed from, in declaration order.
+_IDENTITY_FIELDS = tuple(f.name for f in fields(RunConfig) if f.name not in _NOT_IDENTITY and f.name != "init_checkpoint")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+import re
 import shutil
 from pathlib import Path
 
@@ -31,6 +32,14 @@ def _tokenizer_fingerprint(tokenizer) -> str:
     return hashlib.sha256(f"{type(tokenizer).__name__}|{blob}".encode()).hexdigest()[:16]
 
 
+def _file_name_part(name: str) -> str:
+    """A task name as part of a file name. Task files' names are checked (tasks/custom.py), but a
+    task registered from code is not: a separator or anything odd becomes `_`, so the cache can
+    only ever land inside the cache folder. Every name the project knows maps to itself, so no
+    cache written before changes folder."""
+    return re.sub(r"[^A-Za-z0-9_.@-]", "_", name)
+
+
 def tokenised_split(task: Task, split: str, data_dir: str | None, tokenizer, max_length: int,
                     cache_dir: str | Path | None):
     """A `datasets.Dataset` of features for one split (memory-mapped Arrow when cached)."""
@@ -40,7 +49,7 @@ def tokenised_split(task: Task, split: str, data_dir: str | None, tokenizer, max
     if not cache_dir:
         return datasets.Dataset.from_dict(encode(task, examples, tokenizer, max_length)), examples
     key = hashlib.sha256(pickle.dumps((CACHE_VERSION, task.name, split, examples, max_length))).hexdigest()[:16]
-    folder = Path(cache_dir) / f"{task.name}-{split}-{key}-{_tokenizer_fingerprint(tokenizer)}-{max_length}"
+    folder = Path(cache_dir) / f"{_file_name_part(task.name)}-{split}-{key}-{_tokenizer_fingerprint(tokenizer)}-{max_length}"
     folder.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(folder) + ".lock", timeout=600):
         if not (folder / "dataset_info.json").is_file():

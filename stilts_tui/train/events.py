@@ -16,6 +16,7 @@ TypedDicts, and every field would count as required."""
 import contextlib
 import functools
 import json
+import math
 import os
 import sys
 import time
@@ -251,7 +252,9 @@ def parse_event(line: str | bytes) -> Event | None:
     for key, value in _DEFAULTS.items():
         if key in kind.__required_keys__:
             obj.setdefault(key, value)
-    return typing.cast(Event, obj) if _conforms(obj, kind) else None
+    if not _conforms(obj, kind) or not math.isfinite(obj["t"]):
+        return None  # a NaN time (json reads NaN; the worker never writes one) would poison ETAs and stall limits
+    return typing.cast(Event, obj)
 
 
 def read_events(path: str | Path) -> list[Event]:

@@ -1,0 +1,71 @@
+"""A results file read back is checked against `RunRecord` before any reader sees it. stilts
+writes every record itself, but the file is plain JSON that people edit by hand: a record whose
+score is "0.5" or whose runs are a list would otherwise surface as an AttributeError or a
+TypeError deep in a table, a chart or a screen. Here it is one message that names the record and
+the field instead. Only the shape is checked (types, the fields every record has had since the
+first version); values are the analysis' business."""
+
+from __future__ import annotations
+
+import functools
+import types
+import typing
+from typing import Any, Union
+
+from stilts_tui.records import RunRecord, RunStatus
+
+# Every record stilts ever wrote has these (run_record and add_runs, since the first version).
+REQUIRED = ("run_id", "kind", "intermediate", "target", "status")
+STATUSES = frozenset(RunStatus)
+_WORDS = {str: "a string", int: "a whole number", float: "a number", dict: "an object", list: "a list",
+          bool: "true or false", type(None): "null"}
+
+
+@functools.cache
+def _accepted() -> dict[str, tuple[tuple[type, ...], bool]]:
+    """Field -> (the JSON types it may hold, whether a list of it holds objects only)."""
+    out = {}
+    for key, hint in typing.get_type_hints(RunRecord).items():
+        args = typing.get_args(hint) if typing.get_origin(hint) in (Union, types.UnionType) else (hint,)
+        kinds = tuple(typing.get_origin(a) or a for a in args)
+        if float in kinds:
+            kinds += (int,)  # JSON has one kind of number: 1 is a fine learning rate
+        item = typing.get_args(hint)[0] if typing.get_origin(hint) is list else None
+        out[key] = (kinds, item is not None and typing.is_typeddict(item))
+    return out
+
+
+def json_kind(value: Any) -> str:
+    """A parsed JSON value's kind, in the words of a message ("a string", "a list")."""
+    return _WORDS.get(type(value), type(value).__name__)
+
+
+def _expected(kinds: tuple[type, ...]) -> str:
+    named = [_WORDS[k] for k in kinds if k is not int or float not in kinds]
+    return " or ".join(dict.fromkeys(named))
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def record_problem(doc: Any) -> str | None:
+    """What is wrong with one record (field, value, what belongs there), or None when it reads."""
+    if not isinstance(doc, dict):
+        return f"is {_shown(doc)} ({json_kind(doc)}), not an object of run fields"
+    accepted = _accepted()
+    for key, value in doc.items():
+        if key not in accepted:
+            continue  # fields added later, or by hand: nothing reads them blindly
+        kinds, objects_only = accepted[key]
+        if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+            return f"has {key} = {_shown(value)} ({json_kind(value)}) where {_expected(kinds)} belongs"
+        if objects_only and not all(isinstance(v, dict) for v in value):
+            return f"has {key} = {_shown(value)}: its items must be objects"
+    for key in REQUIRED:
+        if key not in doc:
+            return f"has no {key!r}"
+    if doc["status"] not in STATUSES:
+        return f"has status = {_shown(doc['status'])}, not one of {', '.join(RunStatus)}"
+    return None
