@@ -200,6 +200,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def _print_resolved_runs(runs: list, finished: set[str], fmt: str) -> int:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from stilts_tui.sweep.resolved import resolve
 
@@ -218,8 +219,8 @@ def _print_resolved_runs(runs: list, finished: set[str], fmt: str) -> int:
         table.add_column(title, no_wrap=True, overflow="ellipsis")
     for r in rows:
         d = r.as_dict()
-        table.add_row(*("—" if d[k] is None else ("✓" if d[k] is True else "" if d[k] is False else f"{d[k]:g}"
-                        if isinstance(d[k], float) else str(d[k])) for _, k in columns))
+        table.add_row(*(Text("—" if d[k] is None else ("✓" if d[k] is True else "" if d[k] is False else f"{d[k]:g}"
+                        if isinstance(d[k], float) else str(d[k]))) for _, k in columns))  # Text: never markup
     Console(width=max(Console().width, 400)).print(table)  # one line per run, however wide
     print("wu steps / steps: int(warmup_ratio x total) from the official train sizes (run.py l. 67, 79); with "
           "validation every N steps the schedule ends at the validation after the epoch limit (jiant trainer.py "
