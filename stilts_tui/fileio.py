@@ -2,8 +2,11 @@
 
 - `atomic_write`: the new content goes to a temporary file in the same folder, is fsync'd, then
   renamed over the old one; a crash or a full disk leaves the old file whole, never half a file.
-- `EventLines`: the complete JSON event lines added since the last read (of a growing log file,
-  or of bytes from a pipe); a torn last line waits for the rest."""
+- `EventLines`: the complete lines added since the last read (of a growing log file, or of bytes
+  from a pipe), each parsed by the function it is given; a torn last line waits for the rest.
+
+Nothing here knows what a line means: the caller hands the parser in (the event logs' is
+`train.events.parse_event`), so this module sits below every layer that reads logs."""
 
 from __future__ import annotations
 
@@ -12,9 +15,9 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, Generic, TypeVar
 
-from stilts_tui.train.events import Event, parse_event
+T = TypeVar("T")
 
 
 def atomic_write(path: str | Path, write: Callable[[IO[bytes]], object], mode: int | None = None) -> None:
@@ -53,22 +56,24 @@ def glob_escape(name: str) -> str:
     return "".join(f"[{c}]" if c in "*?[" else c for c in name)
 
 
-class EventLines:
-    """Events from complete lines, read incrementally from a file (`read_file`) or fed as bytes (`feed`)."""
+class EventLines(Generic[T]):
+    """What `parse` makes of complete lines, read incrementally from a file (`read_file`) or fed
+    as bytes (`feed`); a line it returns None for (blank, damaged, unknown) is skipped."""
 
-    def __init__(self) -> None:
+    def __init__(self, parse: Callable[[bytes], T | None]) -> None:
+        self.parse = parse
         self.offset = 0      # bytes of the file consumed so far
         self.buffer = b""    # a torn last line
 
-    def feed(self, chunk: bytes | None) -> list[Event]:
+    def feed(self, chunk: bytes | None) -> list[T]:
         if chunk:
             self.buffer += chunk
         if b"\n" not in self.buffer:
             return []
         *lines, self.buffer = self.buffer.split(b"\n")
-        return [e for e in (parse_event(line) for line in lines) if e is not None]
+        return [e for e in (self.parse(line) for line in lines) if e is not None]
 
-    def read_file(self, path: str | Path | None) -> list[Event]:
+    def read_file(self, path: str | Path | None) -> list[T]:
         """The events of lines completed in `path` since the last call (none if it cannot be read)."""
         if not path:
             return []

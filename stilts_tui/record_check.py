@@ -12,7 +12,8 @@ import types
 import typing
 from typing import Any, Union
 
-from stilts_tui.records import RunRecord, RunStatus
+from stilts_tui.domain.records import RunRecord, RunStatus
+from stilts_tui.settings import fits
 
 # Every record stilts ever wrote has these (run_record and add_runs, since the first version).
 REQUIRED = ("run_id", "kind", "intermediate", "target", "status")
@@ -22,16 +23,17 @@ _WORDS = {str: "a string", int: "a whole number", float: "a number", dict: "an o
 
 
 @functools.cache
-def _accepted() -> dict[str, tuple[tuple[type, ...], bool]]:
-    """Field -> (the JSON types it may hold, whether a list of it holds objects only)."""
+def _accepted() -> dict[str, tuple[Any, tuple[type, ...], bool]]:
+    """Field -> (its declared type, the JSON kinds it names in a message, whether it is a list of
+    objects). The check itself is the project's one checker (settings.fits); a list of objects is
+    checked for objects only, so an older version's failure entries still read."""
     out = {}
     for key, hint in typing.get_type_hints(RunRecord).items():
         args = typing.get_args(hint) if typing.get_origin(hint) in (Union, types.UnionType) else (hint,)
         kinds = tuple(typing.get_origin(a) or a for a in args)
-        if float in kinds:
-            kinds += (int,)  # JSON has one kind of number: 1 is a fine learning rate
         item = typing.get_args(hint)[0] if typing.get_origin(hint) is list else None
-        out[key] = (kinds, item is not None and typing.is_typeddict(item))
+        objects = item is not None and typing.is_typeddict(item)
+        out[key] = (list if objects else hint, kinds, objects)
     return out
 
 
@@ -58,8 +60,8 @@ def record_problem(doc: Any) -> str | None:
     for key, value in doc.items():
         if key not in accepted:
             continue  # fields added later, or by hand: nothing reads them blindly
-        kinds, objects_only = accepted[key]
-        if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+        hint, kinds, objects_only = accepted[key]
+        if not fits(value, hint):
             return f"has {key} = {_shown(value)} ({json_kind(value)}) where {_expected(kinds)} belongs"
         if objects_only and not all(isinstance(v, dict) for v in value):
             return f"has {key} = {_shown(value)}: its items must be objects"

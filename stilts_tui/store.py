@@ -18,10 +18,10 @@ from tinydb import Query, TinyDB
 from tinydb.storages import Storage
 
 from stilts_tui.diskspace import DiskFullError, inject, is_disk_full
+from stilts_tui.domain.records import RunStatus
 from stilts_tui.errors import StiltsError
 from stilts_tui.fileio import atomic_write, remove_orphan_temps
 from stilts_tui.record_check import json_kind, record_problem
-from stilts_tui.records import RunStatus
 
 RUNS = "runs"
 # A run's life: queued -> running -> finished | failed | stopped (by the user); a run that fails
@@ -62,7 +62,7 @@ class AtomicJSONStorage(Storage):
         try:
             inject("store", self.path)
             atomic_write(self.path, lambda fh: fh.write(payload))
-            self.cache = data if not self.read_only else None
+            self.cache = data
         except OSError as exc:
             self.cache = None  # memory may hold a change the file does not: read the file again
             if is_disk_full(exc):

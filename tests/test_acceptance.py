@@ -8,7 +8,7 @@ import io
 import pytest
 from conftest import shared_data_or_skip
 
-from stilts_tui.train.config import RunConfig
+from stilts_tui.domain.run_config import RunConfig
 from stilts_tui.train.events import EventWriter
 from stilts_tui.train.loop import run
 

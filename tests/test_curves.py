@@ -13,8 +13,8 @@ from runner_helpers import stilts
 from stilts_tui.analysis.curves import Curve, differing_labels, render_curves
 from stilts_tui.app.app import StiltsApp
 from stilts_tui.bench.results import write_store
+from stilts_tui.domain.run_config import RunConfig
 from stilts_tui.runner.loop import run_record
-from stilts_tui.train.config import RunConfig
 
 BRAILLE = {chr(c) for c in range(0x2801, 0x2900)}
 

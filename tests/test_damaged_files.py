@@ -108,8 +108,8 @@ def test_a_hand_edited_record_is_named_with_its_field_and_the_fix(tmp_path, caps
 def test_every_record_stilts_writes_passes_the_check(tmp_path):
     """No false alarm: the shapes stilts itself writes (and older files: a queued run's null
     score, fields added later, a learning rate written as 1) all read."""
+    from stilts_tui.domain.run_config import RunConfig
     from stilts_tui.runner.loop import run_record
-    from stilts_tui.train.config import RunConfig
 
     cfg = RunConfig(kind="intermediate", model="m", task="hellaswag", spec_name="s")
     cfg.run_id = cfg.compute_id()
@@ -139,8 +139,8 @@ def _step(run_id: str, step: int, loss: float, lr: float = 1e-5, t: float | None
 
 def nan_run(tmp_path: Path, status: str = "finished") -> tuple[Path, str]:
     """A results file of one run whose event log holds NaN and Infinity among its losses."""
+    from stilts_tui.domain.run_config import RunConfig
     from stilts_tui.runner.loop import run_record
-    from stilts_tui.train.config import RunConfig
 
     cfg = RunConfig(kind="target", model="tiny-bert", task="rte", spec_name="t", events_path=str(tmp_path / "ev.jsonl"))
     cfg.run_id = cfg.compute_id()
@@ -381,8 +381,8 @@ def test_a_foreground_sweeps_run_lines_print_a_failure_reason_as_written():
 
     from rich.console import Console
 
+    from stilts_tui.domain.run_config import RunConfig
     from stilts_tui.sweep.progress import SweepProgress
-    from stilts_tui.train.config import RunConfig
 
     out = io.StringIO()
     cfg = RunConfig(kind="target", model="m", task="rte", spec_name="s", run_id="abc")

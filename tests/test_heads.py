@@ -251,8 +251,9 @@ def test_baselines_of_the_span_heads(heads_data):
 def test_the_worker_trains_and_scores_each_head(task, tiny_models, heads_data, tmp_path):
     """A real (tiny) run per head: trained, its best weights saved as an intermediate, scored on dev
     with the task's own metric."""
-    from stilts_tui.train.config import RunConfig
-    from stilts_tui.train.events import EventWriter, parse_event
+    from stilts_tui.domain.events import parse_event
+    from stilts_tui.domain.run_config import RunConfig
+    from stilts_tui.train.events import EventWriter
     from stilts_tui.train.loop import run
 
     cfg = RunConfig(kind="intermediate", model=str(tiny_models["bert"]), task=task, data_dir=str(heads_data), lr=1e-3,
@@ -290,7 +291,7 @@ def test_scalar_mix_weighs_the_layers_by_the_softmax_of_its_scalars():
 def test_frozen_mix_trains_the_mix_and_head_and_leaves_the_encoder(tiny_models, tmp_path):
     """jiant's mixing probes: the encoder's weights never move; the scalars and the head learn; the
     first-token head projects to 512 before its classifier."""
-    from stilts_tui.train.config import RunConfig
+    from stilts_tui.domain.run_config import RunConfig
     from stilts_tui.train.events import EventWriter
     from stilts_tui.train.handoff import build_model
     from stilts_tui.train.loop import run

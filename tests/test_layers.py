@@ -21,7 +21,7 @@ def lint(root: Path) -> subprocess.CompletedProcess:
 def test_the_layer_contracts_hold():
     proc = lint(REPO)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
-    assert proc.stdout.count("KEPT") == 4
+    assert proc.stdout.count("KEPT") == 5
 
 
 def test_a_worker_that_imports_the_ui_breaks_a_contract(tmp_path):
@@ -33,3 +33,14 @@ def test_a_worker_that_imports_the_ui_breaks_a_contract(tmp_path):
     assert proc.returncode != 0
     assert "The worker (train) never imports" in proc.stdout and "BROKEN" in proc.stdout
     assert "stilts_tui.train.loop -> stilts_tui.app.format" in proc.stdout
+
+
+def test_a_task_module_that_imports_the_runner_breaks_the_layers(tmp_path):
+    """The whole order, not only the forbidden pairs: tasks sit below the runner."""
+    shutil.copytree(REPO / "stilts_tui", tmp_path / "stilts_tui", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
+    formats = tmp_path / "stilts_tui" / "tasks" / "formats.py"
+    formats.write_text(formats.read_text() + "\nfrom stilts_tui.runner import control  # noqa: E402\n")
+    proc = lint(tmp_path)
+    assert proc.returncode != 0 and "One direction, top to bottom" in proc.stdout and "BROKEN" in proc.stdout
+    assert "stilts_tui.tasks is not allowed to import stilts_tui.runner" in proc.stdout

@@ -1,5 +1,5 @@
 """Transfer matrices, correlations and rankings (issue 16): Δ and significance on hand-made
-results with known answers, Spearman and Holm against scipy and an independent Holm, partial
+results with known answers, Spearman's edge cases and Holm against an independent Holm, partial
 studies, the first study's Figure 2 as one matrix, the exports, and the CLI's messages."""
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from stilts_tui.analysis.correlation import correlations
 from stilts_tui.analysis.heatmap import to_latex, to_markdown, to_text
 from stilts_tui.analysis.matrix import build_matrix, ranking
 from stilts_tui.analysis.matrix_views import correlation_heat, matrix_heat, nice_ceiling
-from stilts_tui.analysis.significance import MIN_MODELS, holm, rankdata, spearman
+from stilts_tui.analysis.significance import MIN_MODELS, Spearman, holm, spearman, spearman_pairs
 from stilts_tui.analysis.stats import pair_stats
 from stilts_tui.analysis.study_views import StudyOptions, render_study, write_study
 from stilts_tui.bench.results import study_records, synthetic_records, write_store
+from stilts_tui.domain.run_config import RunConfig
 from stilts_tui.runner.loop import run_record
-from stilts_tui.train.config import RunConfig
 
 
 def rec(inter: str, task: str, score: float | None, restart: int | None = None, probe: bool = False,
@@ -133,26 +133,71 @@ def test_ranking_orders_by_delta_mean_with_intervals_and_counts():
     assert text.index("A ") < text.index("C ") < text.index("B ")
 
 
-def test_spearman_matches_scipy_with_ties_and_missing_values():
+@pytest.mark.filterwarnings("error")  # scipy's ConstantInputWarning included: such pairs never reach it
+def test_spearman_drops_missing_values_averages_ties_and_says_why_there_is_no_number():
     rng = np.random.default_rng(7)
-    for n in (3, 4, 5, 8, 33, 120):
-        for _ in range(40):
-            x = rng.normal(size=n)
-            y = x * rng.uniform(-1, 1) + rng.normal(size=n)
-            x = np.round(x, 1) if rng.random() < 0.5 else x        # ties
-            ours = spearman(x, y)
-            ref = scipy.stats.spearmanr(x, y)
-            assert ours.rho == pytest.approx(ref.statistic, abs=1e-12)
-            assert ours.p == pytest.approx(ref.pvalue, rel=1e-7, abs=1e-14)
     x, y = rng.normal(size=20), rng.normal(size=20)
     x[[1, 4]], y[[7]] = np.nan, np.nan
     keep = ~(np.isnan(x) | np.isnan(y))
-    assert spearman(x, y).p == pytest.approx(scipy.stats.spearmanr(x[keep], y[keep]).pvalue, rel=1e-7)
-    assert spearman(x, y).n == 17
-    assert np.allclose(rankdata(np.array([3.0, 1, 3, 2])), scipy.stats.rankdata([3.0, 1, 3, 2]))
-    assert spearman(np.arange(2.0), np.arange(2.0)).rho is None          # too few models (the study: 3)
-    assert spearman(np.arange(3.0), np.arange(3.0)).p == scipy.stats.spearmanr([0, 1, 2], [0, 1, 2]).pvalue
-    assert spearman(np.ones(6), np.arange(6.0)).reason == "a constant column"
+    ours, ref = spearman(x, y), scipy.stats.spearmanr(x[keep], y[keep])
+    assert ours.n == 17 and ours.rho == pytest.approx(ref.statistic) and ours.p == pytest.approx(ref.pvalue)
+    # ties share their average rank: ranks (1.5, 1.5, 3, 4.5, 4.5) and (1, 2.5, 2.5, 4, 5)
+    tied = spearman(np.array([1.0, 1, 2, 3, 3]), np.array([1.0, 2, 2, 3, 4]))
+    rho = 8.25 / np.sqrt(9 * 9.5)
+    assert tied.rho == pytest.approx(rho, abs=1e-12)
+    assert tied.p == pytest.approx(2 * scipy.stats.t.sf(rho * np.sqrt(3 / (1 - rho**2)), 3), rel=1e-9)
+    # no number, and why
+    assert spearman(np.arange(2.0), np.arange(2.0)) == Spearman(None, None, 2, "2 models (a test needs 3)")
+    assert spearman(np.array([1.0, np.nan, 2]), np.arange(3.0)).reason == "2 models (a test needs 3)"
+    assert spearman(np.ones(6), np.arange(6.0)) == Spearman(None, None, 6, "a constant column")
+    assert spearman(np.array([1.0, 1, 1, 5]), np.array([0.0, 1, 2, np.nan])).reason == "a constant column"
+    # exactly ±1 with p = 0: a perfect order, a column against itself, two points when 2 are enough
+    assert spearman(np.arange(3.0), np.arange(3.0)) == Spearman(1.0, 0.0, 3)
+    assert spearman(np.arange(3.0), -np.arange(3.0)) == Spearman(-1.0, 0.0, 3)
+    x = rng.normal(size=5)  # scipy can say 0.9999999999999999 for a column against itself
+    assert spearman(x, x) == Spearman(1.0, 0.0, 5)
+    assert spearman(np.array([0.0, 1]), np.array([3.0, 2]), min_n=2) == Spearman(-1.0, 0.0, 2)
+
+
+@pytest.mark.filterwarnings("error")
+def test_spearman_pairs_is_spearman_of_every_pair_of_columns():
+    """One scipy call for the complete columns, pair by pair for the rest: the same numbers."""
+    rng = np.random.default_rng(11)
+    values = rng.normal(size=(12, 7))
+    values[:, 2] = np.round(values[:, 2])      # ties
+    values[3, 4] = np.nan                      # a missing model in one column
+    values[:, 5] = 0.7                         # a constant column
+    values[:, 6] = values[:, 0]                # the same as another column
+    pairs = spearman_pairs(values)
+    assert set(pairs) == {(i, j) for i in range(7) for j in range(i, 7)}
+    for (i, j), got in pairs.items():
+        want = spearman(values[:, i], values[:, j])
+        assert (got.n, got.reason) == (want.n, want.reason), (i, j)
+        if want.rho is not None:
+            assert got.rho == pytest.approx(want.rho, abs=1e-12) and got.p == pytest.approx(want.p, rel=1e-9, abs=1e-15)
+    assert pairs[(3, 3)] == Spearman(1.0, 0.0, 12) and pairs[(4, 5)].reason == "a constant column"
+    assert pairs[(1, 4)].n == 11
+    few = spearman_pairs(values[:2, :3])
+    assert all(s.reason == "2 models (a test needs 3)" for s in few.values())
+    two = spearman_pairs(values[:, :2])       # two columns: scipy's single number, placed
+    assert two[(0, 1)].rho == pytest.approx(spearman(values[:, 0], values[:, 1]).rho, abs=1e-12)
+
+
+def test_ranks_and_p_values_are_scipys():
+    """The ranks are scipy.stats.rankdata's (average), the p-values scipy.stats.spearmanr's."""
+    from stilts_tui.analysis.significance import average_ranks
+
+    rng = np.random.default_rng(3)
+    for n in (3, 4, 7, 33):
+        x = np.round(rng.normal(size=n), 1)  # ties
+        assert np.array_equal(average_ranks(x), scipy.stats.rankdata(x))
+        values = np.round(rng.normal(size=(n, 5)), 1)
+        pairs = spearman_pairs(values)
+        ref = scipy.stats.spearmanr(values)
+        for (i, j), got in pairs.items():
+            if i != j and got.rho is not None:
+                assert got.rho == pytest.approx(ref.statistic[i, j], abs=1e-12)
+                assert got.p == pytest.approx(ref.pvalue[i, j], rel=1e-9, abs=1e-15)
 
 
 def holm_reference(p: list[float], alpha: float) -> list[bool]:

@@ -5,6 +5,7 @@ Escape leaves a field, and ticks read without colour."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import tomllib
 from pathlib import Path
@@ -91,7 +92,7 @@ async def test_task_files_overrides_and_save_as_in_another_folder(workspace):
         box = plan.query_one("#plan-toml", TextArea)
         box.text = "[tasks.demo_acceptability]\nepochs = 1\nbogus = 2\n"
         await until(pilot, lambda: "unknown key 'bogus'" in screen_text(app), what="the unknown key refused")
-        assert "keys: epochs" in screen_text(app)  # the reason: the keys a task table takes
+        assert re.search(r"keys: [a-z_, ]*\bepochs\b", screen_text(app))  # the reason: the keys a task table takes
         box.text = "zero_shot = false\n\n[tasks.demo_acceptability]\nepochs = 1\n\n[train]\nprecision = \"fp32\"\n"
         await until(pilot, lambda: "runs" in screen_text(app) and "bogus" not in screen_text(app), what="a valid spec")
         # the TOML box may not set what a field sets

@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from stilts_tui.train.config import RunConfig
+from stilts_tui.domain.run_config import RunConfig
 from stilts_tui.train.validation import schedule_steps
 
 
@@ -21,7 +21,8 @@ def test_schedule_ends_at_the_validation_after_the_epoch_limit():
 
 
 def _run(cfg: RunConfig):
-    from stilts_tui.train.events import EventWriter, parse_event
+    from stilts_tui.domain.events import parse_event
+    from stilts_tui.train.events import EventWriter
     from stilts_tui.train.loop import run
 
     cfg.run_id = cfg.compute_id()

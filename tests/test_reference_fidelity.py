@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from stilts_tui.domain.events import parse_event
+from stilts_tui.domain.run_config import RunConfig
 from stilts_tui.tasks import get_task, load_examples
 from stilts_tui.tasks.encode import encode, truncate_lengths
-from stilts_tui.train.config import RunConfig
-from stilts_tui.train.events import EventWriter, parse_event
+from stilts_tui.train.events import EventWriter
 from stilts_tui.train.loop import run
 from stilts_tui.train.optim import HFAdamW
 from stilts_tui.train.steps import epoch_plan, steps_per_epoch, warmup_steps

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from stilts_tui.domain.run_config import RunConfig
 from stilts_tui.errors import SpecError
 from stilts_tui.sweep.expand import expand, study_notes
 from stilts_tui.sweep.spec import load_spec, parse_spec
-from stilts_tui.train.config import RunConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = {"intermediate": [1111001, 523821, 921], "target": [1111002, 523822, 922], "probe": [1111003, 523823, 923]}
@@ -115,7 +115,8 @@ def test_the_chain_trains_each_target_restart_from_its_own_intermediate(tiny_mod
     intermediate i's checkpoint, and each target's head starts fresh (same task on both sides)."""
     import torch
 
-    from stilts_tui.train.events import EventWriter, parse_event
+    from stilts_tui.domain.events import parse_event
+    from stilts_tui.train.events import EventWriter
     from stilts_tui.train.handoff import load_checkpoint_state
     from stilts_tui.train.loop import run
     from tests.conftest import write_rte_like

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from stilts_tui.domain.run_config import RunConfig
 from stilts_tui.runner.retry import NOT_RETRIED, Attempt, Decision, decide
-from stilts_tui.train.config import RunConfig
 
 BASE = {"retries": 0, "max_retries": 2, "device_batch": 16, "can_shrink": True}
 

@@ -103,7 +103,7 @@ def test_the_pair_and_the_settings_that_tell_runs_apart_outlast_the_rest():
 
 async def test_stopping_a_run_asks_first(sweep_db, monkeypatch):
     stopped: list[str] = []
-    monkeypatch.setattr("stilts_tui.runner.control.stop_run", lambda db, run_id: stopped.append(run_id) or "stopped")
+    monkeypatch.setattr("stilts_tui.ops.control.stop_run", lambda db, run_id: stopped.append(run_id) or "stopped")
     app = StiltsApp(sweep_db, refresh_s=0.3)
     async with app.run_test(size=(120, 40)) as pilot:
         table = app.screen.query_one(RunsTable)
@@ -132,7 +132,7 @@ async def _palette(pilot, app, command: str) -> None:
 
 async def test_stopping_the_sweep_from_the_palette_asks_first(sweep_db, monkeypatch):
     calls: list[Path] = []
-    monkeypatch.setattr("stilts_tui.runner.control.stop_all", lambda db: calls.append(db) or {"runner": None})
+    monkeypatch.setattr("stilts_tui.ops.control.stop_all", lambda db: calls.append(db) or {"runner": None})
     app = StiltsApp(sweep_db, refresh_s=0.3)
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: app.snapshot is not None, what="the first snapshot")

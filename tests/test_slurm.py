@@ -15,14 +15,15 @@ import submitit
 from conftest import wait_for
 from test_runner import sweep_spec
 
+from stilts_tui.domain.events import read_events
 from stilts_tui.errors import SpecError, StiltsError
 from stilts_tui.runner.loop import Runner
-from stilts_tui.runner.slurm import SlurmLane, check_slurm, normalise_state
+from stilts_tui.runner.slurm.check import check_slurm
+from stilts_tui.runner.slurm.lane import SlurmLane, normalise_state
 from stilts_tui.store import Store
-from stilts_tui.sweep.executors import SlurmSettings
 from stilts_tui.sweep.expand import expand
+from stilts_tui.sweep.slurm_settings import SlurmSettings
 from stilts_tui.sweep.spec import parse_spec
-from stilts_tui.train.events import read_events
 
 
 def slurm_spec(tiny_models, train_data, **slurm) -> dict:
@@ -35,7 +36,7 @@ def slurm_spec(tiny_models, train_data, **slurm) -> dict:
 
 def test_spec_takes_the_slurm_settings_and_names_what_is_wrong(tiny_models, train_data):
     spec = parse_spec(slurm_spec(tiny_models, train_data, partition="gpu", runs_per_job=2))
-    assert spec.executor == "slurm" and spec.slurm["partition"] == "gpu" and spec.slurm["runs_per_job"] == 2
+    assert spec.executor == "slurm" and spec.slurm is not None and (spec.slurm.partition, spec.slurm.runs_per_job) == ("gpu", 2)
     base = sweep_spec(tiny_models, train_data)
     for bad, words in [({"executor": "kubernetes"}, "executor = 'kubernetes' is not known"),
                        ({"executor": "slurm", "slurm": {"partiton": "gpu"}}, "unknown key 'partiton' (did you mean 'partition'?)"),
@@ -130,7 +131,7 @@ def test_a_job_out_of_time_saves_its_run_is_requeued_and_continues_from_the_save
     assert not (Path(cfg.output_dir) / "resume.pt").exists()
     # What Slurm does before the time limit (--signal=USR2@N): USR2 to the job's process. (The
     # LocalExecutor's own _interrupt signals its controller, which USR2 would simply end.)
-    controller = psutil.Process(runner.jobs[cfg.run_id].job._process.pid)
+    controller = psutil.Process(runner.executor.jobs[cfg.run_id].job._process.pid)
     [task] = [p for p in controller.children(recursive=True) if "submitit.core._submit" in " ".join(p.cmdline())]
     task.send_signal(signal.SIGUSR2)
     thread.join(timeout=240)
@@ -195,7 +196,7 @@ def test_a_job_slurm_lost_track_of_is_given_up_and_its_run_goes_again(tiny_model
 
     monkeypatch.setattr(lane, "state", state)
     monkeypatch.setattr(lane, "queue_state", lambda job_id: "LOST" if job_id == lost["job"].job_id else "RUNNING")
-    monkeypatch.setattr("stilts_tui.runner.slurm.DEFAULT_GRACE_S", 0.5)
+    monkeypatch.setattr("stilts_tui.runner.slurm.lane.DEFAULT_GRACE_S", 0.5)
     runner = Runner(db, [cfg], [], lane=lane, poll_s=0.1)
     thread = threading.Thread(target=runner.run, daemon=True)
     thread.start()

@@ -24,11 +24,11 @@ from conftest import wait_for
 from runner_helpers import stilts
 from test_runner import sweep_spec, write_toml
 
+from stilts_tui.domain.events import read_events
 from stilts_tui.runner.files import RunnerFiles, runner_alive
 from stilts_tui.store import Store
 from stilts_tui.sweep.placement import runs_for
 from stilts_tui.sweep.spec import parse_spec
-from stilts_tui.train.events import read_events
 
 CLUSTER = Path(__file__).parent / "slurm" / "cluster.sh"
 DAEMONS = ("munged", "mariadbd", "slurmdbd", "slurmctld", "slurmd", "sbatch", "sacct")

@@ -85,8 +85,8 @@ def curve_run(snapshot_dir: Path, name: str, lr: float, scale: float) -> dict:
     the snapshot folder, since the detail screen shows the run's config."""
     import json
 
+    from stilts_tui.domain.run_config import RunConfig
     from stilts_tui.runner.loop import run_record
-    from stilts_tui.train.config import RunConfig
 
     events = Path(f"stilts-runs/snapshots/{name}-events.jsonl")
     cfg = RunConfig(kind="target", model="roberta-large", task="rte", spec_name="t", seed=12, lr=lr,

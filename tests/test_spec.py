@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from released_settings import released_id
 
 from stilts_tui.errors import SpecError, StiltsError
 from stilts_tui.sweep.expand import expand
@@ -147,19 +148,6 @@ def test_zero_shot_value_is_checked():
 # ------------------------------------------------------------------ grids of any size
 
 
-def _old_id(cfg) -> str:
-    """A run's id as every earlier release computed it (dataclasses.asdict of the config)."""
-    import hashlib
-    import json
-    from dataclasses import asdict
-
-    from stilts_tui.train import config
-
-    ident = {k: v for k, v in asdict(cfg).items() if k not in config._NOT_IDENTITY and k != "init_checkpoint"
-             and not (k in config._ADDED_LATER and v == config._ADDED_LATER[k])}
-    return hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:12]
-
-
 def test_run_ids_are_those_earlier_releases_computed(tmp_path):
     """The id is computed without copying the whole config (that copy was most of the time of
     planning a large grid); every run of every shipped spec keeps the id it had, so results files
@@ -170,14 +158,14 @@ def test_run_ids_are_those_earlier_releases_computed(tmp_path):
     for path in specs:
         spec = load_spec(path, data_dir=str(tmp_path))
         for cfg in expand(spec, tmp_path):
-            assert cfg.run_id == cfg.compute_id() == _old_id(cfg), (path.name, cfg)
+            assert cfg.run_id == cfg.compute_id() == released_id(cfg), (path.name, cfg)
             n += 1
     assert n > 1000
-    from stilts_tui.train.config import RunConfig
+    from stilts_tui.domain.run_config import RunConfig
 
     odd = RunConfig(kind="target", model="m", task="rte", task_files=["a.toml"], grad_clip="per_micro_batch", dropout=0.2,
                     data_dir=str(tmp_path), train_size=100)
-    assert odd.compute_id() == _old_id(odd)
+    assert odd.compute_id() == released_id(odd)
 
 
 def test_a_grid_over_the_cap_is_refused_at_once_saying_its_size_and_the_cap(tmp_path, monkeypatch):

@@ -46,6 +46,11 @@ def test_spec_to_results_end_to_end_and_rerun_trains_nothing(tiny_models, train_
     again = stilts("run", str(spec), "--db", str(db))  # detached this time: nothing left to do
     assert "5 already finished, 0 to run" in again.stdout and "nothing to run" in again.stdout
     assert (db.parent / "results.runner.json").read_text() == state  # no runner started to do nothing
+    sweeps = sorted((db.parent / "results.sweeps").iterdir())
+    fg = stilts("run", str(spec), "--db", str(db), "--foreground")  # nor in the foreground (issue 33's bug)
+    assert "nothing to run" in fg.stdout and "hellaswag" in fg.stdout  # and the results table as before
+    assert (db.parent / "results.runner.json").read_text() == state  # what `stilts resume` needs is kept
+    assert sorted((db.parent / "results.sweeps").iterdir()) == sweeps
     after = {r["run_id"]: r for r in Store(db).runs()}
     assert all(after[k]["started_at"] == started[k]["started_at"] for k in after)  # nothing re-trained
     table = stilts("results", "--db", str(db)).stdout

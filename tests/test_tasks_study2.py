@@ -190,8 +190,9 @@ def test_the_worker_trains_and_scores_the_new_tasks(task, tiny_models, study2_da
     and COPA's 2-way multiple choice; the dev score is the task's own metric."""
     import io
 
-    from stilts_tui.train.config import RunConfig
-    from stilts_tui.train.events import EventWriter, parse_event
+    from stilts_tui.domain.events import parse_event
+    from stilts_tui.domain.run_config import RunConfig
+    from stilts_tui.train.events import EventWriter
     from stilts_tui.train.loop import run
 
     cfg = RunConfig(kind="target", model=str(tiny_models["roberta"]), task=task, data_dir=str(study2_data), lr=1e-3,

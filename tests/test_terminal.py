@@ -81,8 +81,8 @@ def test_a_foreground_sweep_cut_by_a_closed_terminal_is_resumed(tiny_models, tra
     """`stilts run --foreground` in a real terminal, which then goes away (tmux kill-session: the
     SIGHUP of a dropped SSH session): the runner stops cleanly, `stilts status` says why and
     what continues it, and `stilts resume` (no spec needed) finishes every run exactly once."""
+    from stilts_tui.domain.events import read_events
     from stilts_tui.store import Store
-    from stilts_tui.train.events import read_events
 
     spec = tmp_path / "s.toml"
     spec.write_bytes(tomli_w.dumps({

@@ -211,8 +211,8 @@ async def test_a_refresh_landing_while_a_screen_is_composed_waits_for_it(store_d
 async def test_run_and_task_text_is_shown_literally_not_read_as_markup(tmp_path):
     """An intermediate's pair is shown as `[demo_realfake]` and a failure message or stderr line
     holding `[/something]` is shown as written: neither vanishes nor raises a markup error."""
+    from stilts_tui.domain.run_config import RunConfig
     from stilts_tui.runner.loop import run_record
-    from stilts_tui.train.config import RunConfig
 
     inter = RunConfig(kind="intermediate", model="tiny-bert", task="demo_realfake", spec_name="t")
     inter.run_id = inter.compute_id()
@@ -298,9 +298,9 @@ async def test_the_app_shows_a_run_nearing_its_stall_limit_and_why_the_runner_st
 
     import psutil
 
+    from stilts_tui.domain.run_config import RunConfig
     from stilts_tui.runner.files import RunnerFiles
     from stilts_tui.runner.loop import run_record
-    from stilts_tui.train.config import RunConfig
 
     cfg = RunConfig(kind="target", model="tiny-bert", task="rte", spec_name="t", events_path=str(tmp_path / "ev.jsonl"))
     cfg.run_id = cfg.compute_id()
@@ -386,3 +386,32 @@ async def test_plan_launch_warns_of_a_dev_split_of_one_class_and_launches(store_
         [note] = [n for n in app._notifications if "one class" in n.message]
         assert note.severity == "warning" and note.message.startswith(
             "task one_class, dev split: all 5 examples have the label 'yes' (one class)")
+
+
+async def test_results_pair_table_shows_runs_starting_and_failing_before_any_finishes(tmp_path):
+    """The pair table's pending (`n (+k)`) and failed counts follow the results file although no
+    run finishes: a stopped run retried (running again) and a running run that fails each change
+    the table, as the records' version moved and neither their number nor the finished count did."""
+    records = synthetic_records(6)  # none → rte at six grid points
+    assert {(r["intermediate"], r["target"]) for r in records} == {("none", "rte")}
+    for r, status in zip(records[4:], ("stopped", "running"), strict=True):
+        r.update(status=status, score=None)
+    db = tmp_path / "results.json"
+    write_store(db, records)
+
+    def pair_row() -> tuple[str, str] | None:
+        """The pair's n (with its pending runs) and failed columns."""
+        row = next((ln.split() for ln in screen_text(app).splitlines() if ln.startswith("rte ")), None)
+        return (" ".join(row[3:5]), row[-1]) if row else None
+
+    app = StiltsApp(db, refresh_s=0.2)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await pilot.press("3")
+        await until(pilot, lambda: pair_row() == ("4 (+1)", "0"), what="4 finished, 1 running, none failed")
+        version = app.snapshot.version
+        for run_id, status, shown in ((records[4]["run_id"], "running", ("4 (+2)", "0")),
+                                      (records[5]["run_id"], "failed", ("4 (+1)", "1"))):
+            with Store(db, writer=True) as store:
+                store.update(run_id, status=status)
+            await until(pilot, lambda shown=shown: pair_row() == shown, what=f"the pair table after a run went {status}")
+        assert app.snapshot.version == version + 2 and app.snapshot.counts.get("finished") == 4

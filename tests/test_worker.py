@@ -12,10 +12,11 @@ import pytest
 import torch
 from conftest import wait_for
 
+from stilts_tui.domain.events import parse_event, read_events
+from stilts_tui.domain.run_config import RunConfig
 from stilts_tui.errors import StiltsError
 from stilts_tui.tasks import get_task
-from stilts_tui.train.config import RunConfig
-from stilts_tui.train.events import EventWriter, parse_event, read_events
+from stilts_tui.train.events import EventWriter
 from stilts_tui.train.handoff import build_model, load_checkpoint_state
 from stilts_tui.train.loop import run
 
@@ -201,7 +202,7 @@ STEP = {"step": 1, "total_steps": 10, "epoch": 0.1, "loss": 0.5, "lr": 1e-5, "se
 def test_each_event_kind_is_decoded_against_its_declared_fields():
     """parse_event is the one decoder: a line must fit its kind's TypedDict (required fields
     present, every field of its declared type) or it is not an event."""
-    from stilts_tui.train.events import KINDS
+    from stilts_tui.domain.events import KINDS
 
     assert set(KINDS) == {"ready", "started", "handoff", "resumed", "step", "eval", "finished", "failed"}
     base = '{"v": 1, "run_id": "r", "attempt": 2, "t": 5.0, '

@@ -16,8 +16,8 @@ import numpy as np
 from stilts_tui.analysis import paper_order
 from stilts_tui.analysis.filters import field as run_field
 from stilts_tui.analysis.paper_order import in_order
-from stilts_tui.analysis.significance import ALPHA, MIN_MODELS, Holm, Spearman, holm, spearman
-from stilts_tui.records import RunStatus
+from stilts_tui.analysis.significance import ALPHA, MIN_MODELS, Holm, Spearman, holm, spearman_pairs
+from stilts_tui.domain.records import RunStatus
 
 Model = tuple[str, int | None]        # (intermediate, restart)
 
@@ -90,10 +90,8 @@ def correlations(records: Iterable[dict], baseline: str = "none", alpha: float =
     for (model, task), v in scores.items():
         values[row_of[model], col_of[task]] = sum(v) / len(v)
     corr = Correlations(columns, probes, models, values, baseline, variant=variant)
-    for i, a in enumerate(columns):
-        for j in range(i, len(columns)):
-            b = columns[j]
-            corr.pairs[(a, b)] = corr.pairs[(b, a)] = spearman(values[:, i], values[:, j], min_models)
+    for (i, j), result in spearman_pairs(values, min_models).items():
+        corr.pairs[(columns[i], columns[j])] = corr.pairs[(columns[j], columns[i])] = result
     distinct = [(a, b) for i, a in enumerate(columns) for b in columns[i + 1:]]
     corr.holm_full, corr.significant_full = _family(distinct, corr, alpha, variant)
     targets = corr.targets

@@ -30,8 +30,8 @@ from stilts_tui.analysis.stats import (
     is_degenerate,
     permutation_p,
 )
+from stilts_tui.domain.records import RunStatus
 from stilts_tui.errors import StiltsError
-from stilts_tui.records import RunStatus
 
 STATS = ("mean", "best", "median", "degenerate")
 STAT_LABEL = {"mean": "Δ mean", "best": "Δ best", "median": "Δ median", "degenerate": "degenerate runs"}

@@ -29,7 +29,7 @@ from stilts_tui.analysis.tables import (
     table4,
 )
 from stilts_tui.analysis.violin import Violin, fits, render_violins
-from stilts_tui.records import RunStatus
+from stilts_tui.domain.records import RunStatus
 
 RUN_FIELDS = ("run_id", "kind", "intermediate", "target", "lr", "batch_size", "warmup_ratio", "seed", "epochs",
               "max_length", "train_size", "status", "score", "metric", "degenerate", "reason", "wall_s", "attempts")

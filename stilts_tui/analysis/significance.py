@@ -1,10 +1,10 @@
-"""Rank correlation and multiple-comparison control, in numpy alone (scipy checks them in the
-tests): Spearman's ρ with the p-value scipy.stats.spearmanr gives (Student's t on n − 2 degrees of
-freedom), and Holm's step-down procedure (Holm 1979), the correction the second study applied."""
+"""Rank correlation and multiple-comparison control: Spearman's ρ and its p-value as
+scipy.stats.spearmanr computes them (Student's t on n − 2 degrees of freedom, from scipy.special),
+with what the views need when there is no number (too few models, a constant column), and Holm's step-down procedure (Holm
+1979), the correction the second study applied, in the standard form and the study's own."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -21,63 +21,38 @@ HolmVariant = Literal["jiant", "standard"]
 HOLM_VARIANTS = ("jiant", "standard")
 
 
-def rankdata(x: np.ndarray) -> np.ndarray:
-    """Ranks 1..n, ties sharing their average rank (scipy's rankdata, method="average")."""
-    order = np.argsort(x, kind="mergesort")
-    ranks = np.empty(len(x), dtype=float)
-    sorted_x = x[order]
-    starts = np.flatnonzero(np.r_[True, sorted_x[1:] != sorted_x[:-1]])
-    ends = np.r_[starts[1:], len(x)]
-    for s, e in zip(starts, ends, strict=True):
-        ranks[order[s:e]] = (s + e + 1) / 2
-    return ranks
-
-
-def _betacf(a: float, b: float, x: float) -> float:
-    """The continued fraction of the incomplete beta function, by the modified Lentz method."""
-    tiny, eps = 1e-300, 3e-16
-    qab, qap, qam = a + b, a + 1.0, a - 1.0
-    c, d = 1.0, 1.0 - qab * x / qap
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, 500):
-        m2 = 2 * m
-        for num in (m * (b - m) * x / ((qam + m2) * (a + m2)), -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))):
-            d = 1.0 + num * d
-            d = 1.0 / (d if abs(d) > tiny else tiny)
-            c = 1.0 + num / c
-            c = c if abs(c) > tiny else tiny
-            h *= d * c
-        if abs(d * c - 1.0) < eps:
-            break
-    return h
-
-
-def betainc(a: float, b: float, x: float) -> float:
-    """The regularised incomplete beta function I_x(a, b)."""
-    if x <= 0.0:
-        return 0.0
-    if x >= 1.0:
-        return 1.0
-    log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
-    if x < (a + 1.0) / (a + b + 2.0):
-        return math.exp(log_front) * _betacf(a, b, x) / a
-    return 1.0 - math.exp(log_front) * _betacf(b, a, 1.0 - x) / b
-
-
-def t_two_sided(t: float, df: int) -> float:
-    """P(|T| ≥ |t|) for Student's t with df degrees of freedom."""
-    if math.isinf(t):
-        return 0.0
-    return betainc(df / 2.0, 0.5, df / (df + t * t))
-
-
 @dataclass(frozen=True)
 class Spearman:
     rho: float | None
     p: float | None
     n: int
     reason: str | None = None     # why there is no number: too few models, a constant column
+
+
+def average_ranks(x: np.ndarray) -> np.ndarray:
+    """Ranks 1..n along the first axis, ties sharing their average rank: scipy.stats.rankdata's
+    method="average", written as scipy writes it. scipy.stats itself is not imported: it costs
+    about a second per CLI call (its distributions), several times what a correlation view takes."""
+    if x.ndim > 1:
+        return np.column_stack([average_ranks(col) for col in x.T]) if x.shape[1] else x.astype(float)
+    sorter = np.argsort(x, kind="mergesort")
+    inverse = np.empty(len(x), dtype=np.intp)
+    inverse[sorter] = np.arange(len(x))
+    ordered = x[sorter]
+    first = np.r_[True, ordered[1:] != ordered[:-1]]
+    dense = np.cumsum(first)[inverse]
+    bounds = np.r_[np.flatnonzero(first), len(x)]
+    return 0.5 * (bounds[dense] + bounds[dense - 1] + 1)
+
+
+def _t_pvalue(rho: np.ndarray, df: int) -> np.ndarray:
+    """Two-sided p of ρ under Student's t on df degrees of freedom, as scipy.stats.spearmanr gives
+    it, from scipy.special's t distribution (stdtr)."""
+    from scipy.special import stdtr
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = rho * np.sqrt(df / ((1.0 + rho) * (1.0 - rho)))
+    return np.where(np.abs(rho) >= 1.0, 0.0, 2.0 * stdtr(df, -np.abs(t)))
 
 
 def spearman(x: np.ndarray, y: np.ndarray, min_n: int = MIN_MODELS) -> Spearman:
@@ -87,15 +62,36 @@ def spearman(x: np.ndarray, y: np.ndarray, min_n: int = MIN_MODELS) -> Spearman:
     n = len(x)
     if n < min_n:
         return Spearman(None, None, n, f"{n} model{'s' if n != 1 else ''} (a test needs {min_n})")
-    rx, ry = rankdata(x), rankdata(y)
-    rx, ry = rx - rx.mean(), ry - ry.mean()
-    denom = math.sqrt(float(rx @ rx) * float(ry @ ry))
-    if denom == 0.0:
+    if n < 2 or np.all(x == x[0]) or np.all(y == y[0]):
         return Spearman(None, None, n, "a constant column")
-    rho = max(-1.0, min(1.0, float(rx @ ry) / denom))
-    df = n - 2
-    t = math.inf if abs(rho) >= 1.0 else rho * math.sqrt(df / ((1.0 + rho) * (1.0 - rho)))
-    return Spearman(rho, t_two_sided(t, df), n)
+    if np.array_equal(x, y):  # the diagonal of a correlation block: exactly 1, not a hair under
+        return Spearman(1.0, 0.0, n)
+    rx, ry = average_ranks(x), average_ranks(y)
+    rho = float(np.clip(np.corrcoef(rx, ry)[0, 1], -1.0, 1.0))
+    if n == 2:  # two points always rank alike or opposite: no degrees of freedom left, ρ = ±1
+        return Spearman(1.0 if rho > 0 else -1.0, 0.0, n)
+    return Spearman(rho, float(_t_pvalue(np.array(rho), n - 2)), n)
+
+
+def spearman_pairs(values: np.ndarray, min_n: int = MIN_MODELS) -> dict[tuple[int, int], Spearman]:
+    """`spearman` of every pair of columns i ≤ j of an observations × columns array. The columns
+    with every observation and more than one value are correlated together (a 35-column study's
+    630 pairs in one matrix product); a pair with another column is correlated on its own."""
+    n, k = values.shape
+    whole = [j for j in range(k) if not np.isnan(values[:, j]).any() and np.ptp(values[:, j]) > 0] \
+        if n > 2 and n >= min_n else []
+    out: dict[tuple[int, int], Spearman] = {}
+    if len(whole) > 1:
+        rho = np.clip(np.corrcoef(average_ranks(values[:, whole]), rowvar=False), -1.0, 1.0)
+        p = _t_pvalue(rho, n - 2)
+        for a, i in enumerate(whole):
+            for b in range(a + 1, len(whole)):
+                out[(i, whole[b])] = Spearman(float(rho[a, b]), float(p[a, b]), n)
+    for i in range(k):
+        for j in range(i, k):
+            if (i, j) not in out:
+                out[(i, j)] = spearman(values[:, i], values[:, j], min_n)
+    return out
 
 
 @dataclass(frozen=True)

@@ -13,16 +13,13 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from stilts_tui.analysis.filters import field as run_field
-from stilts_tui.records import RunStatus
+from stilts_tui.domain.records import RunStatus
+from stilts_tui.domain.run_config import NOT_GRID
 
 DEFAULT_RESAMPLES = 1_000
 DEFAULT_SEED = 0
 CI_LEVEL = 0.95
 Reduce = Callable[[np.ndarray], np.ndarray]   # (draws, units) -> one statistic per draw
-# What a run's grid point is made of: its config without the intermediate that produced it.
-NOT_GRID = {"intermediate", "init_from", "init_checkpoint", "kind", "spec_name", "run_id", "output_dir",
-            "events_path", "cache_dir", "threads", "max_device_batch", "group_by_length", "log_interval_s",
-            "save_checkpoint", "task_files", "data_dir", "resume_every_s", "probe", "restart"}
 
 
 @dataclass
@@ -60,8 +57,8 @@ class PairStats:
 
 
 def is_degenerate(run: dict) -> bool:
-    """Final dev score at or below the task's degenerate threshold (DESIGN §2), which the worker
-    computed from the dev labels and stored with the run's metrics."""
+    """Final dev score at or below the task's degenerate threshold (README.md, "The recipe and the
+    hand-off"), which the worker computed from the dev labels and stored with the run's metrics."""
     threshold = ((run.get("metrics") or {}).get("baselines") or {}).get("degenerate_threshold")
     return threshold is not None and run.get("score") is not None and run["score"] <= threshold + 1e-12
 
@@ -112,6 +109,8 @@ def permutation_p(a: np.ndarray, b: np.ndarray, resamples: int, rng: np.random.G
 
 
 def grid_point(run: dict, keys: tuple[str, ...] | None = None) -> tuple:
+    """The run's point of the grid: its config without where it starts from and without what is
+    not its identity (NOT_GRID, as the settings declare it), so a run pairs with its baseline's."""
     cfg = run.get("config") or run
     keys = keys or tuple(sorted(k for k in cfg if k not in NOT_GRID))
     point = tuple(map(cfg.get, keys))

@@ -9,7 +9,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from stilts_tui.analysis.stats import PairStats
-from stilts_tui.records import RunStatus
+from stilts_tui.domain.records import RunStatus
 
 
 @dataclass

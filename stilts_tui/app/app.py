@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from textual import work
+from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
@@ -16,6 +16,7 @@ from textual.screen import Screen
 from stilts_tui.app.data import EventTails, Snapshot, load_snapshot
 from stilts_tui.app.detail_screen import RunDetailScreen
 from stilts_tui.app.help_screen import HelpScreen
+from stilts_tui.app.messages import OpenRun, ShowNewest
 from stilts_tui.app.plan_screen import PlanScreen
 from stilts_tui.app.results_screen import ResultsScreen
 from stilts_tui.app.runs_screen import RunsScreen
@@ -46,7 +47,6 @@ class StiltsApp(App):
         self.root = root or Path.cwd()
         self.snapshot: Snapshot | None = None
         self.tails = EventTails()
-        self._gpus: list[Gpu] = []
         self.loads = 0
         self.load_error: str | None = None  # what the shown "cannot read" notice says
 
@@ -65,7 +65,8 @@ class StiltsApp(App):
         deliver(self, self._apply, snap, gpus)
 
     def _apply(self, snap: Snapshot, gpus: list[Gpu]) -> None:
-        self.snapshot, self._gpus = snap, gpus
+        snap.gpus = gpus  # shown with the records of the same refresh
+        self.snapshot = snap
         self.loads += 1
         if self.load_error is not None:  # the file reads again (restored, or rewritten by the runner)
             self.load_error = None
@@ -90,14 +91,23 @@ class StiltsApp(App):
         if hasattr(screen, "show") and getattr(screen, "ready", False) and live(screen):
             screen.show(self.snapshot)
 
-    def gpus(self) -> list[Gpu]:
-        return self._gpus
-
-    def on_screen_resume(self) -> None:  # coming back to a mode shows the newest snapshot
+    @on(ShowNewest)
+    def _show_asked(self, message: ShowNewest) -> None:
+        message.stop()
         self._show_on_screen()
 
+    def records(self) -> list[dict]:
+        """The records of the newest snapshot (none before the first): what a screen reads
+        synchronously, where no message fits (the Plan screen's count)."""
+        return self.snapshot.records if self.snapshot else []
+
+    @on(OpenRun)
+    def _open_asked(self, message: OpenRun) -> None:
+        message.stop()
+        self.open_run(message.run_id)
+
     def open_run(self, run_id: str) -> None:
-        rec = next((r for r in (self.snapshot.records if self.snapshot else []) if r["run_id"] == run_id), None)
+        rec = next((r for r in self.records() if r["run_id"] == run_id), None)
         if rec is not None:
             self.push_screen(RunDetailScreen(rec))
 
@@ -147,7 +157,7 @@ class StiltsApp(App):
         """Stopping the sweep stops every run in flight: asked first, saying how many."""
         from stilts_tui.app.dialogs import ConfirmScreen
 
-        running = sum(r.get("status") == "running" for r in (self.snapshot.records if self.snapshot else []))
+        running = sum(r.get("status") == "running" for r in self.records())
         self.push_screen(ConfirmScreen("Stop the sweep?",
                                        f"{running} run(s) in flight stop (each saves its training state first when "
                                        "it can) and are queued again; 'Resume the sweep' continues them.", "Stop"),
@@ -166,7 +176,7 @@ class StiltsApp(App):
     @work(thread=True, exclusive=True, group="control")
     def stop_sweep(self) -> None:
         from stilts_tui.errors import StiltsError
-        from stilts_tui.runner.control import stop_all
+        from stilts_tui.ops.control import stop_all
 
         try:
             out = stop_all(self.db)
@@ -180,10 +190,10 @@ class StiltsApp(App):
     @work(thread=True, exclusive=True, group="control")
     def resume_sweep(self) -> None:
         from stilts_tui.errors import StiltsError
-        from stilts_tui.runner.control import last_sweep, start_detached
+        from stilts_tui.ops.resume import prepare_resume, start_resume
 
         try:
-            pid = start_detached(self.db, Path(last_sweep(self.db)), resume=True)
+            pid = start_resume(prepare_resume(self.db))
         except StiltsError as exc:
             self.call_from_thread(self.notify, exc.problem + (f"\nfix: {exc.fix}" if exc.fix else ""),
                                   severity="error", markup=False)

@@ -9,11 +9,12 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stilts_tui.domain.events import Eval, Event, Failed, Handoff, Started, parse_event
+from stilts_tui.domain.records import RunStatus
 from stilts_tui.fileio import EventLines
-from stilts_tui.records import RunStatus
 from stilts_tui.runner.files import RunnerFiles, runner_alive
+from stilts_tui.runner.slots import Gpu
 from stilts_tui.store import Store
-from stilts_tui.train.events import Eval, Event, Failed, Handoff, Started
 
 HISTORY = 200  # loss points kept per run for the sparkline
 
@@ -44,7 +45,7 @@ class EventTails:
     """Per run, the byte offset read so far in its event log and what it said."""
 
     def __init__(self, history: int = HISTORY) -> None:
-        self.readers: dict[str, EventLines] = {}
+        self.readers: dict[str, EventLines[Event]] = {}
         self.live: dict[str, Live] = {}
         self.history = history  # points kept per run: a sparkline's few, or a whole curve
 
@@ -53,7 +54,7 @@ class EventTails:
         if live is None or live.attempt != attempt:
             live = self.live[run_id] = Live(attempt=attempt, losses=deque(maxlen=self.history),
                                             steps=deque(maxlen=self.history), lrs=deque(maxlen=self.history))
-            self.readers[run_id] = EventLines()
+            self.readers[run_id] = EventLines(parse_event)
         for ev in self.readers[run_id].read_file(path):
             if ev["attempt"] == attempt:
                 apply_event(live, ev)
@@ -111,6 +112,7 @@ class Snapshot:
     load_s: float
     stamp: tuple = ()          # the results file's (mtime, size) when read
     version: int = 0           # bumps whenever the records changed
+    gpus: list[Gpu] = field(default_factory=list)  # the NVIDIA GPUs, read at the same refresh
 
     @property
     def counts(self) -> dict[str, int]:

@@ -15,7 +15,7 @@ from stilts_tui.analysis.curves import render_curves
 from stilts_tui.app.data import Live, read_full, restart_note
 from stilts_tui.app.format import esc, pair
 from stilts_tui.app.live_curves import LiveCurvesScreen, run_curve
-from stilts_tui.records import RunStatus
+from stilts_tui.domain.records import RunStatus
 
 
 def detail_head(rec: dict, live: Live) -> str:

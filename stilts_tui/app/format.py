@@ -11,7 +11,7 @@ from textual.markup import escape
 
 from stilts_tui.analysis.report import violins_for
 from stilts_tui.app.data import Live
-from stilts_tui.records import RunStatus
+from stilts_tui.domain.records import RunStatus
 
 SPARK = "▁▂▃▄▅▆▇█"
 

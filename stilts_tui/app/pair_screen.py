@@ -14,7 +14,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from stilts_tui.app.format import violins
-from stilts_tui.records import RunStatus
+from stilts_tui.app.messages import OpenRun
+from stilts_tui.domain.records import RunStatus
 
 if TYPE_CHECKING:
     from stilts_tui.app.app import StiltsApp
@@ -64,4 +65,4 @@ class PairScreen(Screen):
     @on(DataTable.RowSelected, "#pair-runs")
     def _open(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value:
-            self.app.open_run(event.row_key.value)
+            self.post_message(OpenRun(event.row_key.value))

@@ -6,7 +6,6 @@ launch it after the checks that would otherwise fail every run."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,7 +24,8 @@ from stilts_tui.app.threads import ask, deliver
 from stilts_tui.app.tick_list import TickList
 from stilts_tui.errors import StiltsError
 from stilts_tui.fileio import atomic_write
-from stilts_tui.records import RunStatus
+from stilts_tui.sweep.naming import slug
+from stilts_tui.sweep.spec import PAPER_GRID
 from stilts_tui.sweep.spec_edit import (
     FORM_AXES,
     SpecForm,
@@ -40,17 +40,12 @@ from stilts_tui.sweep.spec_edit import (
 if TYPE_CHECKING:
     from stilts_tui.app.app import StiltsApp
 
-PAPER_GRID = {"lr": [5e-6, 1e-5, 2e-5], "batch_size": [8, 16, 32], "warmup_ratio": [0.0, 0.2], "seed": [12, 42]}
 EXECUTOR_CHOICES = [("local (this machine)", "local"), ("slurm (jobs via submitit)", "slurm")]
 LISTS = ("intermediates", "targets", "probes")
 
 
 def spec_files(root: Path) -> list[Path]:
     return sorted((root / "experiments").glob("*.toml")) if (root / "experiments").is_dir() else []
-
-
-def slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "spec"
 
 
 class PlanScreen(Screen):
@@ -249,15 +244,13 @@ class PlanScreen(Screen):
         self.recount()
 
     def recount(self) -> None:
-        self._count(self.app.snapshot.records if self.app.snapshot else [])
+        self._count(self.app.records())
 
     @work(thread=True, exclusive=True, group="plan")
     def _count(self, records: list[dict]) -> None:
         from textual.worker import get_current_worker
 
-        from stilts_tui.runner.estimate import plan_estimate
-        from stilts_tui.runner.options import RunnerOptions, with_executor
-        from stilts_tui.sweep.placement import runs_for
+        from stilts_tui.ops.plan import plan_spec
         from stilts_tui.sweep.spec import parse_spec
 
         worker = get_current_worker()
@@ -265,37 +258,22 @@ class PlanScreen(Screen):
             raw = ask(self, self.raw_spec)
             if raw is None:  # the screen went away meanwhile
                 return
-            spec = parse_spec(raw, base=self.base)
-            runs = runs_for(spec, self.app.db)
-            data = self._data_problem(spec)
+            plan = plan_spec(parse_spec(raw, base=self.base), self.app.db, records=records)
         except StiltsError as exc:
             text = f"[b]spec:[/b] {esc(exc.problem.removeprefix('spec: '))}" + (f" — {esc(exc.fix)}" if exc.fix else "")
         else:
-            done_ids = {r["run_id"] for r in records if r.get("status") == RunStatus.FINISHED}
-            todo = [r for r in runs if r.run_id not in done_ids]
-            counts = (f"[b]{len(runs)} runs[/b] ({sum(r.kind == 'intermediate' for r in runs)} intermediate)  "
-                      f"done {len(runs) - len(todo)}  to run {len(todo)}")
-            options = with_executor(RunnerOptions(), spec, check=False)
-            disk = self._disk(runs, done_ids, options)
+            counts = (f"[b]{len(plan.runs)} runs[/b] ({plan.intermediates} intermediate)  "
+                      f"done {plan.done}  to run {len(plan.todo)}")
+            disk = plan.disk()
+            data = plan.data_problem()
             if data:  # an estimate for runs that cannot start would mislead: the problem instead
                 counts += f"  [b]⚠ {esc(data)}[/b]"
             else:
-                counts += f"  {esc(plan_estimate(todo, records, options).describe())}   ctrl+s save · ctrl+l launch"
+                counts += f"  {esc(plan.estimate().describe())}   ctrl+s save · ctrl+l launch"
             # Not enough disk comes first: on a narrow terminal the second line may not show.
             text = (f"[b red]⚠ not enough disk:[/] {esc(disk.describe())}\n{counts}" if disk.short
                     else f"{counts}\ndisk: {esc(disk.describe())}")
         deliver(self, self._show_count, worker, text)
-
-    @staticmethod
-    def _data_problem(spec) -> str:
-        if spec.data_dir and not Path(spec.data_dir).is_dir():
-            return f"data dir {spec.data_dir} does not exist: no estimate until it does"
-        return ""
-
-    def _disk(self, runs: list, finished: set[str], options):
-        from stilts_tui.runner.disk_need import sweep_disk_need
-
-        return sweep_disk_need(runs, self.app.db, finished, options)
 
     def _show_count(self, worker, text: str) -> None:
         # A newer count cancelled this one while it ran (a thread cannot be stopped): its figure is
@@ -409,34 +387,28 @@ class PlanScreen(Screen):
 
     @work(thread=True, exclusive=True, group="launch")
     def _launch(self, path: Path) -> None:
-        from stilts_tui.runner.control import launch
-        from stilts_tui.runner.options import RunnerOptions, with_executor
-        from stilts_tui.runner.preflight import preflight
-        from stilts_tui.sweep.placement import runs_for
+        from stilts_tui.ops.launch import prepare_launch, start
+        from stilts_tui.runner.options import RunnerOptions
         from stilts_tui.sweep.spec import load_spec
 
         db = self.app.db
         try:
             spec = load_spec(path)
-            runs = runs_for(spec, db)
-            options = with_executor(RunnerOptions(), spec)
-            done = {r["run_id"] for r in (self.app.snapshot.records if self.app.snapshot else [])
-                    if r.get("status") == RunStatus.FINISHED}
-            todo = sum(r.run_id not in done for r in runs)
-            if runs and not todo:  # a runner would have nothing to do
-                self.app.call_from_thread(self.notify, f"nothing to run: all {len(runs)} runs of {spec.name} are "
-                                          "finished. Their results are on the Results screen (3); change the grid or "
-                                          "the tasks for new runs.", markup=False, timeout=8)
+            launch = prepare_launch(spec, db, RunnerOptions(), path)  # what would fail every run: refused here, said once
+            plan = launch.plan
+            if launch.nothing_to_run():  # a runner would have nothing to do
+                self.app.call_from_thread(self.notify, f"{launch.nothing_to_run()}. Their results are on the Results "
+                                          "screen (3); change the grid or the tasks for new runs.", markup=False,
+                                          timeout=8)
                 return
-            warnings = preflight(runs, db, options, done)  # what would fail every run: refused here, said once
-            pid = launch(db, spec.name, runs, options, str(path))
+            pid = start(launch)
         except StiltsError as exc:
             self.app.call_from_thread(self.notify, exc.problem + (f"\n{exc.fix}" if exc.fix else ""), markup=False, severity="error",
                                       timeout=8)
             return
-        self.app.call_from_thread(self.notify, f"launched {spec.name}: {todo} of {len(runs)} runs to run (runner pid {pid})",
-                                  markup=False)
-        for warning in warnings:  # degenerate runs, launched all the same
+        self.app.call_from_thread(self.notify, f"launched {spec.name}: {len(plan.todo)} of {len(plan.runs)} runs to run "
+                                  f"(runner pid {pid})", markup=False)
+        for warning in launch.warnings:  # degenerate runs, launched all the same
             self.app.call_from_thread(self.notify, warning, markup=False, severity="warning", timeout=12)
         deliver(self, self._show_runs)
 

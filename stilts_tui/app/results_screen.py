@@ -27,12 +27,14 @@ from stilts_tui.analysis.study_views import (
     render_study,
     write_study,
 )
+from stilts_tui.app.data import Snapshot
 from stilts_tui.app.format import esc, violins
+from stilts_tui.app.messages import ShowNewest
 from stilts_tui.app.pair_screen import PairScreen
 from stilts_tui.app.study_grid import GridData, StudyGrid
 from stilts_tui.app.threads import deliver
+from stilts_tui.domain.records import RunStatus
 from stilts_tui.errors import StiltsError
-from stilts_tui.records import RunStatus
 
 if TYPE_CHECKING:
     from stilts_tui.app.app import StiltsApp
@@ -103,6 +105,7 @@ class ResultsScreen(Screen):
         self.target: str | None = None
         self.baseline = "none"
         self.records: list[dict] = []
+        self.snapshot: Snapshot | None = None  # the newest shown: keys and resizes redraw from it
         self.last_key: tuple | None = None
         self.ready = False  # widgets composed: refreshes may fill them
         self.study = StudyOptions()
@@ -122,23 +125,28 @@ class ResultsScreen(Screen):
         self._layout()
         self.query_one("#results-body").focus()
         self.ready = True
-        if self.app.snapshot is not None:
-            self.show(self.app.snapshot)
+        self.post_message(ShowNewest())
+
+    def on_screen_resume(self) -> None:  # back to this mode: the newest snapshot now, not at the next refresh
+        self.post_message(ShowNewest())
 
     def on_resize(self) -> None:
-        if self.ready and self.app.snapshot is not None:
-            self.show(self.app.snapshot, force=True)  # the wide layout comes and goes with the width
+        if self.ready and self.snapshot is not None:
+            self.show(self.snapshot, force=True)  # the wide layout comes and goes with the width
 
     def targets(self) -> list[str]:
         return sorted({r["target"] for r in self.records if r.get("kind") == "target"})
 
-    def show(self, snap, force: bool = False) -> None:
-        finished = sum(r.get("status") == RunStatus.FINISHED for r in snap.records)
+    def show(self, snap: Snapshot, force: bool = False) -> None:
+        self.snapshot = snap
         text = self.query_one("#results-filter", Input).value.strip()
-        key = (len(snap.records), finished, text, self.view, self.target, self.baseline)
+        # The records' version, not how many finished: a run that starts, fails or is stopped
+        # changes the pair table's pending and failed counts with no run finishing.
+        key = (snap.version, text, self.view, self.target, self.baseline)
         if key == self.last_key and not force:
-            return  # nothing new finished: keep the screen (and its scroll) as it is
+            return  # the records are as shown: keep the screen (and its scroll) as it is
         self.last_key = key
+        finished = sum(r.get("status") == RunStatus.FINISHED for r in snap.records)
         try:
             self.records = apply_filters(snap.records, parse_filters(text.split()))
         except StiltsError as exc:
@@ -280,8 +288,8 @@ class ResultsScreen(Screen):
             self._refresh()
 
     def _refresh(self) -> None:
-        if self.app.snapshot is not None:
-            self.show(self.app.snapshot, force=True)
+        if self.snapshot is not None:
+            self.show(self.snapshot, force=True)
 
     def action_filter(self) -> None:
         box = self.query_one("#results-filter", Input)

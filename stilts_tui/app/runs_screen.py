@@ -16,9 +16,10 @@ from textual.widgets import Footer, Input, Static
 from stilts_tui.analysis.filters import apply_filters, parse_filters
 from stilts_tui.app.data import Live, Snapshot, restart_note
 from stilts_tui.app.format import esc, pair, run_row, sparkline
+from stilts_tui.app.messages import ShowNewest
 from stilts_tui.app.runs_table import RunsTable
+from stilts_tui.domain.records import RunStatus
 from stilts_tui.errors import StiltsError
-from stilts_tui.records import RunStatus
 from stilts_tui.runner.stall import nearing
 from stilts_tui.runner.status import (
     SweepCosts,
@@ -88,8 +89,10 @@ class RunsScreen(Screen):
         self.query_one("#runs-filter", Input).display = False
         self.query_one(RunsTable).focus()
         self.ready = True
-        if self.app.snapshot is not None:
-            self.show(self.app.snapshot)
+        self.post_message(ShowNewest())
+
+    def on_screen_resume(self) -> None:  # back to this mode: the newest snapshot now, not at the next refresh
+        self.post_message(ShowNewest())
 
     # -------------------------------------------------------------- data
 
@@ -133,7 +136,7 @@ class RunsScreen(Screen):
                                                   ("queued", "running", "finished", "failed", "stopped", "blocked"))
             + f"  │ {rows_n} shown, sorted by {self.sort_key}" + (f", filter: {esc(text)}" if text else ""))
         self._live_panel(snap)
-        self._gpus()
+        self._gpus(snap)
 
     def _eta(self, snap: Snapshot) -> str:
         """The sweep's ETA, as `stilts status` computes it; its costs are summed again only when
@@ -193,8 +196,8 @@ class RunsScreen(Screen):
             return ""
         return f"\n  [yellow]⚠ silent {fmt_duration(quiet)} of its {fmt_duration(limit)} stall limit[/]"
 
-    def _gpus(self) -> None:
-        gpus = self.app.gpus()
+    def _gpus(self, snap: Snapshot) -> None:
+        gpus = snap.gpus
         panel = self.query_one("#runs-gpus", Static)
         panel.display = bool(gpus)  # hidden where there is no NVIDIA GPU
         if gpus:
@@ -226,10 +229,6 @@ class RunsScreen(Screen):
         self.sort_key = SORTS[(SORTS.index(self.sort_key) + 1) % len(SORTS)]
         if self.snapshot:
             self.show(self.snapshot)
-
-    @on(RunsTable.Opened)
-    def _open(self, event: RunsTable.Opened) -> None:
-        self.app.open_run(event.run_id)
 
     def action_compare(self) -> None:
         """The loss curves of the marked runs (space), or of the run under the cursor, overlaid."""
@@ -280,7 +279,7 @@ class RunsScreen(Screen):
     @work(thread=True, exclusive=True, group="control")
     def _control(self, what: str, run_id: str) -> None:
         """Stop or retry one run through runner.control (waits for the runner: off the UI thread)."""
-        from stilts_tui.runner.control import retry_run, stop_run
+        from stilts_tui.ops.control import retry_run, stop_run
 
         try:
             msg = f"run {run_id}: {stop_run(self.app.db, run_id)}" if what == "stop" else retry_run(self.app.db, run_id)

@@ -9,12 +9,12 @@ from rich.segment import Segment
 from rich.style import Style
 from textual.binding import Binding
 from textual.geometry import Size
-from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from stilts_tui.records import RunStatus
+from stilts_tui.app.messages import OpenRun
+from stilts_tui.domain.records import RunStatus
 
 
 @dataclass(frozen=True)
@@ -81,10 +81,8 @@ class RunsTable(ScrollView, can_focus=True):
 
     cursor = reactive(0)
 
-    class Opened(Message):
-        def __init__(self, run_id: str) -> None:
-            super().__init__()
-            self.run_id = run_id
+    class Opened(OpenRun):
+        """Enter on a row: it bubbles up to the app, which opens the run's detail."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

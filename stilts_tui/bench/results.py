@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from stilts_tui.analysis import paper_order
-from stilts_tui.train.config import RunConfig
+from stilts_tui.domain.run_config import RunConfig
 
 INTERMEDIATES = ("none", "hellaswag", "hellaswag_p", "synthesis_gpt2", "hellaswag_p@2000", "hellaswag_p@10000",
                  "hellaswag_p@40000")

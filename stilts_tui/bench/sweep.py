@@ -25,10 +25,9 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from stilts_tui.domain.run_config import RunConfig
 from stilts_tui.runner.options import RunnerOptions
-from stilts_tui.train.config import RunConfig
-
-PAPER_GRID: dict[str, list] = {"lr": [5e-6, 1e-5, 2e-5], "batch_size": [8, 16, 32], "warmup_ratio": [0.0, 0.2], "seed": [12, 42]}
+from stilts_tui.sweep.spec import PAPER_GRID
 
 
 def paper_grid_points(n_runs: int) -> list[dict]:
@@ -84,7 +83,7 @@ def _one_by_one(runs: list[RunConfig], root: Path, module: str) -> dict:
         if proc.returncode != 0:
             raise RuntimeError(f"{module} failed on {cfg.run_id}: {proc.stderr[-2000:]}")
         if module == "stilts_tui.train":
-            from stilts_tui.train.events import read_events
+            from stilts_tui.domain.events import read_events
 
             evs = read_events(cfg.events_path)
             overheads.append(next(e["t"] for e in evs if e["event"] == "started") - t_start)

@@ -16,8 +16,8 @@ def main(argv: list[str]) -> int:
 
     transformers.utils.logging.set_verbosity_error()
     from stilts_tui.bench.worker import bench_trainer
+    from stilts_tui.domain.run_config import RunConfig
     from stilts_tui.tasks import register_task_file
-    from stilts_tui.train.config import RunConfig
 
     cfg = RunConfig.load(argv[0])
     for f in cfg.task_files:

@@ -109,8 +109,8 @@ def run_bench(model: str, task: str, data_dir: str | None, train_size: int | Non
               lr: float, seed: int, max_length: int, warmup_ratio: float = 0.1, repeat: int = 1) -> dict:
     """Alternates the two ``repeat`` times (so drift on a shared machine hits both alike) and
     reports the median throughput of each."""
+    from stilts_tui.domain.run_config import RunConfig
     from stilts_tui.errors import StiltsError
-    from stilts_tui.train.config import RunConfig
 
     if get_task(task).head != "classification":
         raise StiltsError(f"bench worker compares against run_glue-style Trainer, which needs a classification task; "

@@ -8,7 +8,6 @@ import os
 import sys
 from pathlib import Path
 
-from stilts_tui.records import RunStatus
 from stilts_tui.runner.options import RunnerOptions
 
 DEFAULT_DB = "stilts-runs/results.json"
@@ -33,9 +32,7 @@ def foreground(db: Path, name: str, runs: list, options: RunnerOptions, resume: 
     ends this process (a closed terminal, a dropped SSH session, a full disk)."""
     from stilts_tui.runner.control import ensure_no_runner
     from stilts_tui.runner.files import RunnerFiles
-    from stilts_tui.runner.loop import Runner
-    from stilts_tui.runner.options import slots_from_options
-    from stilts_tui.runner.slurm import slurm_lane
+    from stilts_tui.runner.setup import sweep_runner
     from stilts_tui.runner.sweepfile import write_sweep
     from stilts_tui.sweep.progress import SweepProgress
 
@@ -44,15 +41,12 @@ def foreground(db: Path, name: str, runs: list, options: RunnerOptions, resume: 
     os.umask(0o077)  # as a detached runner (runner/__main__.py): what the sweep writes is the user's alone
     if sweep_file is None:
         sweep_file = str(write_sweep(files, name, runs, options, spec_path))
-    lane = slurm_lane(db, options)
-    slots = [] if lane else slots_from_options(options, runs)
-    where = f"Slurm ({lane.settings.describe()})" if lane else \
-        f"{len(slots)} slot(s) ({', '.join(s.device for s in slots[:4])}{', …' if len(slots) > 4 else ''})"
-    print(f"{name}: {len(runs)} runs on {where}; results in {db}", file=sys.stderr)
-    with SweepProgress(len(runs)) as progress:
-        runner = Runner(db, runs, slots, max_retries=options.max_retries, resume=resume, name=name,
-                        sweep_file=sweep_file, on_event=progress.on_event, on_run=progress.on_run, lane=lane,
-                        stall_limit_s=options.stall_limit_s, on_notice=progress.notice)
+    progress = SweepProgress(len(runs))
+    made = sweep_runner(db, name, runs, options, sweep_file, resume=resume, on_event=progress.on_event,
+                        on_run=progress.on_run, on_notice=progress.notice)
+    runner = made.runner
+    print(f"{name}: {len(runs)} runs on {made.where}; results in {db}", file=sys.stderr)
+    with progress:
         progress.progress.update(progress.sweep, completed=0)
         counts = runner.run()
     if runner.disk_full is not None:
@@ -65,12 +59,9 @@ def foreground(db: Path, name: str, runs: list, options: RunnerOptions, resume: 
 
 
 def sweep_summary(db: Path, runs: list) -> str:
-    from stilts_tui.store import Store
+    from stilts_tui.ops.finished import finished_ids, read_records
 
-    done = set()
-    if db.is_file():
-        with Store(db) as store:
-            done = {r["run_id"] for r in store.runs() if r.get("status") == RunStatus.FINISHED}
+    done = finished_ids(read_records(db))
     n_int = sum(r.kind == "intermediate" for r in runs)
     left = sum(r.run_id not in done for r in runs)
     return f"{len(runs)} runs ({n_int} intermediate), {len(runs) - left} already finished, {left} to run"

@@ -21,7 +21,7 @@ from stilts_tui.runner.options import RunnerOptions
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from stilts_tui.data import demo
-    from stilts_tui.sweep.spec import load_spec
+    from stilts_tui.sweep.spec import load_spec, task_settings
 
     if args.data_dir:  # check before building anything
         from stilts_tui.tasks import get_task, load_examples
@@ -40,7 +40,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     spec = load_spec(spec_path, data_dir=str(generated))
     if args.data_dir:
         spec.targets = ["rte"]
-        spec.tasks["rte"] = {"data_dir": str(Path(args.data_dir).resolve()), "train_size": 512, "epochs": 2}
+        spec.tasks["rte"] = task_settings({"data_dir": str(Path(args.data_dir).resolve()), "train_size": 512, "epochs": 2},
+                                          "stilts demo --data-dir")
         spec.name = "demo-rte"
     print(f"demo: {'real RTE' if args.data_dir else 'generated demo_acceptability'} as the target; "
           f"generated data in {generated}", file=sys.stderr)

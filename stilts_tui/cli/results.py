@@ -95,8 +95,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
 def _curves(db: Path, run_ids: list[str], what: str, width: int, height: int, colour: bool) -> str:
     """The runs' loss (or learning-rate) curves, overlaid, from their event logs' current attempts."""
     from stilts_tui.analysis.curves import Curve, differing_labels, render_curves
+    from stilts_tui.domain.events import read_events
     from stilts_tui.store import Store
-    from stilts_tui.train.events import read_events
 
     with Store(db) as store:
         records = [store.get(run_id) for run_id in run_ids]

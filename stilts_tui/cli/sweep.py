@@ -3,48 +3,41 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
-from collections import Counter
 from pathlib import Path
 
 from stilts_tui.cli.common import DEFAULT_DB, Commands, foreground, print_results, sweep_summary
 from stilts_tui.errors import StiltsError
-from stilts_tui.records import RunStatus
 from stilts_tui.runner.options import add_slot_arguments
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from stilts_tui.runner.control import launch
+    from stilts_tui.ops.launch import prepare_launch, start
     from stilts_tui.runner.files import RunnerFiles
-    from stilts_tui.runner.options import options_from_args, with_executor
-    from stilts_tui.sweep.placement import runs_for
+    from stilts_tui.runner.options import options_from_args
     from stilts_tui.sweep.spec import load_spec
 
     spec = load_spec(args.spec, data_dir=args.data_dir)
     db = Path(args.db)
-    options = with_executor(options_from_args(args), spec)
-    runs = runs_for(spec, db)
-    summary = sweep_summary(db, runs)
-    done = _finished(db)
-    if not args.no_preflight:
-        from stilts_tui.runner.preflight import preflight
-
-        for warning in preflight(runs, db, options, done):  # degenerate, not failing: said, and run
-            print(f"warning: {warning}", file=sys.stderr)
+    launch = prepare_launch(spec, db, options_from_args(args), args.spec, check=not args.no_preflight)
+    plan = launch.plan
+    for warning in launch.warnings:  # degenerate, not failing: said, and run
+        print(f"warning: {warning}", file=sys.stderr)
+    if launch.nothing_to_run():
+        # Foreground or not, a runner with nothing to do would only replace the last sweep's state.
+        print(f"{spec.name}: {plan.summary()}\nnothing to run: every run of this spec is finished.\n"
+              f"  results: stilts results --db {db}")
+        if args.foreground:
+            print_results(db, "table", runs=False, spec=spec.name)
+        return 0
     if args.foreground:
-        print(f"{spec.name}: {summary}", file=sys.stderr)
-        counts = foreground(db, spec.name, runs, options, spec_path=str(Path(args.spec).resolve()))
+        print(f"{spec.name}: {plan.summary()}", file=sys.stderr)
+        counts = foreground(db, spec.name, plan.runs, plan.options, spec_path=launch.spec_path)
         print_results(db, "table", runs=False, spec=spec.name)
         return 0 if counts["failed"] == 0 and counts["blocked"] == 0 else 1
-    if runs and all(r.run_id in done for r in runs):
-        # A runner with nothing to do would only replace the last sweep's state with an empty one.
-        print(f"{spec.name}: {summary}\nnothing to run: every run of this spec is finished.\n"
-              f"  results: stilts results --db {db}")
-        return 0
-    pid = launch(db, spec.name, runs, options, str(Path(args.spec).resolve()))
-    print(f"{spec.name}: {summary}\n"
+    pid = start(launch)
+    print(f"{spec.name}: {plan.summary()}\n"
           f"runner started in the background (pid {pid}); it keeps going if this terminal closes.\n"
           f"  watch:   stilts status --db {db}\n"
           f"  stop:    stilts stop --all --db {db}\n"
@@ -53,51 +46,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _finished(db: Path) -> set[str]:
-    from stilts_tui.store import Store
-
-    if not db.is_file():
-        return set()
-    with Store(db) as store:
-        return {r["run_id"] for r in store.runs() if r.get("status") == RunStatus.FINISHED}
-
-
 def cmd_resume(args: argparse.Namespace) -> int:
-    from stilts_tui.runner.control import last_sweep, start_detached
-    from stilts_tui.runner.sweepfile import read_sweep
+    from stilts_tui.ops.resume import prepare_resume, start_resume
 
     db = Path(args.db)
-    sweep_file = last_sweep(db)
-    name, runs, options = read_sweep(sweep_file)
-    if args.stall_limit is not None:
-        if not args.stall_limit > 0:
-            raise StiltsError(f"--stall-limit must be a positive number of minutes (got {args.stall_limit})")
-        from dataclasses import replace
-
-        options = replace(options, stall_limit_s=args.stall_limit * 60)
-        sweep_file = str(_rewrite_options(db, sweep_file, name, runs, options))
+    resume = prepare_resume(db, args.stall_limit)
     if args.foreground:
-        counts = foreground(db, name, runs, options, resume=True, sweep_file=sweep_file)
-        print_results(db, "table", runs=False, spec=name)
+        counts = foreground(db, resume.name, resume.runs, resume.options, resume=True, sweep_file=resume.sweep_file)
+        print_results(db, "table", runs=False, spec=resume.name)
         return 0 if counts["failed"] == 0 and counts["blocked"] == 0 else 1
-    pid = start_detached(db, Path(sweep_file), resume=True)
-    print(f"{name}: {sweep_summary(db, runs)}; runner resumed in the background (pid {pid})\n"
+    pid = start_resume(resume)
+    print(f"{resume.name}: {sweep_summary(db, resume.runs)}; runner resumed in the background (pid {pid})\n"
           f"  watch: stilts status --db {db}")
     return 0
-
-
-def _rewrite_options(db: Path, sweep_file: str, name: str, runs: list, options) -> Path:
-    """A resumed sweep with new runner options: a new sweep file, so the runner and any later
-    resume read the same options."""
-    import json as _json
-
-    from stilts_tui.runner.files import RunnerFiles
-    from stilts_tui.runner.sweepfile import write_sweep
-
-    spec = None
-    with contextlib.suppress(OSError, ValueError):
-        spec = _json.loads(Path(sweep_file).read_text(encoding="utf-8")).get("spec")
-    return write_sweep(RunnerFiles(db), name, runs, options, spec)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -115,7 +76,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    from stilts_tui.runner.control import stop_all, stop_run
+    from stilts_tui.ops.control import stop_all, stop_run
 
     db = Path(args.db)
     if bool(args.run) == bool(args.all):
@@ -139,39 +100,26 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
-    from stilts_tui.runner.control import retry_run
+    from stilts_tui.ops.control import retry_run
 
     print(retry_run(Path(args.db), args.run, retrain=args.retrain))
     return 0
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from stilts_tui.runner.disk_need import sweep_disk_need
-    from stilts_tui.runner.estimate import plan_estimate
-    from stilts_tui.runner.options import options_from_args, with_executor
-    from stilts_tui.store import Store
-    from stilts_tui.sweep.expand import shadowed_settings, study_notes
-    from stilts_tui.sweep.placement import runs_for
+    from stilts_tui.ops.plan import plan_spec
+    from stilts_tui.runner.options import options_from_args
     from stilts_tui.sweep.spec import load_spec
 
     spec = load_spec(args.spec, data_dir=args.data_dir)
     db = Path(args.db)
-    runs = runs_for(spec, db)
-    records: list[dict] = []
-    if db.is_file():
-        with Store(db) as store:
-            records = store.runs()
-    finished = {r["run_id"] for r in records if r.get("status") == RunStatus.FINISHED}
+    plan = plan_spec(spec, db, options_from_args(args))
     fmt = "json" if args.json else args.format
     if args.runs:
-        return _print_resolved_runs(runs, finished, fmt)
-    todo = [r for r in runs if r.run_id not in finished]
-    kinds = Counter("probe" if r.probe else r.kind for r in runs)
-    notes = shadowed_settings(spec) + study_notes(spec)
-    options = with_executor(options_from_args(args), spec, check=False)  # planning needs no cluster
-    estimate = plan_estimate(todo, records, options)
-    disk = sweep_disk_need(runs, db, finished, options)
-    out = {"spec": spec.name, "runs": len(runs), "by_kind": dict(kinds), "done": len(runs) - len(todo),
+        return _print_resolved_runs(plan.runs, plan.finished, fmt)
+    todo, kinds, notes = plan.todo, plan.kinds, plan.notes
+    estimate, disk = plan.estimate(), plan.disk()
+    out = {"spec": spec.name, "runs": len(plan.runs), "by_kind": dict(kinds), "done": plan.done,
            "to_run": len(todo),
            "estimate_device_hours": estimate.seconds / 3600 if estimate.measured else None,
            "estimate_wall_hours": estimate.seconds / 3600 / estimate.slots if estimate.measured and estimate.slots else None,
@@ -185,7 +133,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if fmt == "json":
         print(json.dumps(out))
         return 0
-    print(f"{spec.name}: {len(runs)} runs (" + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) + ")")
+    print(f"{spec.name}: {len(plan.runs)} runs (" + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) + ")")
     print(f"  already finished: {out['done']}   to run: {len(todo)}")
     print(f"  estimate: {estimate.describe()}")
     print(f"  disk: {disk.describe()}")
@@ -202,25 +150,18 @@ def _print_resolved_runs(runs: list, finished: set[str], fmt: str) -> int:
     from rich.table import Table
     from rich.text import Text
 
-    from stilts_tui.sweep.resolved import resolve
+    from stilts_tui.sweep.resolved import COLUMNS, resolve
 
     rows = resolve(runs, finished)
     if fmt == "json":
-        print(json.dumps([r.as_dict() for r in rows]))
+        print(json.dumps(rows))
         return 0
-    columns = [("run", "run_id"), ("kind", "kind"), ("task", "task"), ("from", "intermediate"), ("lr", "lr"),
-               ("batch", "batch_size"), ("dev", "device_batch"), ("acc", "accumulation"), ("wu", "warmup_ratio"),
-               ("wu steps", "warmup_steps"), ("steps", "total_steps"), ("ep", "epochs"), ("len", "max_length"),
-               ("precision", "precision"), ("optimizer", "optimizer"), ("clip", "grad_clip"), ("size", "train_size"),
-               ("seed", "seed"), ("drop", "dropout"), ("head", "head_style"), ("val every", "val_interval"),
-               ("max vals", "max_vals"), ("patience", "patience"), ("done", "done")]
     table = Table(box=None, pad_edge=False, header_style="bold", show_edge=False)
-    for title, _ in columns:
-        table.add_column(title, no_wrap=True, overflow="ellipsis")
-    for r in rows:
-        d = r.as_dict()
-        table.add_row(*(Text("—" if d[k] is None else ("✓" if d[k] is True else "" if d[k] is False else f"{d[k]:g}"
-                        if isinstance(d[k], float) else str(d[k]))) for _, k in columns))  # Text: never markup
+    for column in COLUMNS:
+        table.add_column(column.title, no_wrap=True, overflow="ellipsis")
+    for d in rows:
+        table.add_row(*(Text("—" if v is None else ("✓" if v is True else "" if v is False else f"{v:g}"
+                        if isinstance(v, float) else str(v))) for v in d.values()))  # Text: never markup
     Console(width=max(Console().width, 400)).print(table)  # one line per run, however wide
     print("wu steps / steps: int(warmup_ratio x total) from the official train sizes (run.py l. 67, 79); with "
           "validation every N steps the schedule ends at the validation after the epoch limit (jiant trainer.py "

@@ -9,6 +9,7 @@ import contextlib
 import os
 import sys
 import time
+from pathlib import Path
 
 from stilts_tui.errors import StiltsError
 
@@ -20,9 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--resume", action="store_true")
     args = p.parse_args(argv)
     os.umask(0o077)  # everything the runner writes is the user's alone
-    from stilts_tui.runner.loop import Runner
-    from stilts_tui.runner.options import slots_from_options
-    from stilts_tui.runner.slurm import slurm_lane
+    from stilts_tui.runner.setup import sweep_runner
     from stilts_tui.runner.sweepfile import read_sweep
     from stilts_tui.sweep.expand import describe
 
@@ -37,13 +36,10 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         name, runs, options = read_sweep(args.sweep)
-        lane = slurm_lane(args.db, options)
-        slots = [] if lane else slots_from_options(options, runs)
-        where = f"Slurm ({lane.settings.describe()})" if lane else f"slots {', '.join(s.id for s in slots)}"
-        log(f"runner {os.getpid()}: sweep {name}, {len(runs)} runs, {where}{' (resumed)' if args.resume else ''}")
-        runner = Runner(args.db, runs, slots, max_retries=options.max_retries, resume=args.resume, name=name,
-                        sweep_file=args.sweep, on_run=on_run, lane=lane, stall_limit_s=options.stall_limit_s,
-                        on_notice=log)
+        made = sweep_runner(Path(args.db), name, runs, options, args.sweep, resume=args.resume, on_run=on_run,
+                            on_notice=log)
+        runner = made.runner
+        log(f"runner {os.getpid()}: sweep {name}, {len(runs)} runs, {made.where}{' (resumed)' if args.resume else ''}")
         counts = runner.run()
     except StiltsError as exc:
         log(f"error: {exc.problem}" + (f"\n  fix: {exc.fix}" if exc.fix else ""))

@@ -1,4 +1,4 @@
-"""What the CLI (and later the TUI) does to a runner: start one detached, stop runs or the whole
+"""What the CLI and the app do to a runner: start one detached, stop runs or the whole
 sweep, and read where a sweep stands. Nothing here trains; everything goes through the runner's
 files and process groups."""
 
@@ -91,7 +91,8 @@ def last_sweep(db: Path) -> str:
     state = files.read_state() or {}
     if state.get("sweep_file"):
         return state["sweep_file"]
-    newest = sorted(files.sweeps.glob("*.json")) if files.sweeps.is_dir() else []
+    newest = sorted(files.sweeps.glob("*.json"), key=lambda p: (p.stat().st_mtime, p.name)) \
+        if files.sweeps.is_dir() else []
     if newest:
         return str(newest[-1])
     raise StiltsError(f"no sweep to resume on {db}", f"start one with stilts run SPEC --db {db}")
@@ -288,9 +289,9 @@ def retry_run(db: Path, run_id: str, retrain: bool = False) -> str:
 def _retry_without_runner(db: Path, run_id: str, plan, extra: str) -> str:
     """Queue the runs in the store and resume the last sweep with them added: the sweep `stilts
     resume` would continue stays the one that continues, its queued runs included."""
-    from stilts_tui.runner.sweepfile import read_sweep, write_sweep
+    from stilts_tui.domain.run_config import RunConfig
+    from stilts_tui.runner.sweepfile import read_sweep, sweep_spec_path, write_sweep
     from stilts_tui.store import Store
-    from stilts_tui.train.config import RunConfig
 
     files = RunnerFiles(db)
     with Store(db, writer=True, lock_timeout=10) as store:
@@ -307,19 +308,8 @@ def _retry_without_runner(db: Path, run_id: str, plan, extra: str) -> str:
     known = {r.run_id for r in runs}
     if sweep_file is None or any(c.run_id not in known for c in wanted):
         runs = runs + [c for c in wanted if c.run_id not in known]
-        sweep_file = str(write_sweep(files, name, runs, options, _sweep_spec(sweep_file)))
+        sweep_file = str(write_sweep(files, name, runs, options, sweep_spec_path(sweep_file)))
     pid = start_detached(db, Path(sweep_file), resume=True)
     others = sum(1 for r in runs if r.run_id not in plan.why and (records.get(r.run_id) or {}).get("status") == "queued")
     also = f", with the {others} other queued run(s) of sweep {name}" if others else ""
     return f"run {run_id} queued again{extra}: runner started (pid {pid}){also}; stop it with stilts stop --all --db {db}"
-
-
-def _sweep_spec(sweep_file: str | None) -> str | None:
-    import json
-
-    if not sweep_file:
-        return None
-    try:
-        return json.loads(Path(sweep_file).read_text(encoding="utf-8")).get("spec")
-    except (OSError, ValueError, AttributeError):
-        return None

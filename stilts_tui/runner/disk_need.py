@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stilts_tui.diskspace import fmt_bytes, free_bytes, mount_point
+from stilts_tui.domain.run_config import RunConfig
 from stilts_tui.runner.estimate import train_rows
-from stilts_tui.train.config import RunConfig
 
 TOKENIZER_BYTES = 4 * 2**20     # tokenizer.json, vocab and config of a large model's checkpoint
 ADAM_COPIES = 3                 # weights + exp_avg + exp_avg_sq

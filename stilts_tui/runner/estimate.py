@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from stilts_tui.domain.run_config import RunConfig
 from stilts_tui.tasks import get_task
-from stilts_tui.train.config import RunConfig
 
 UNKNOWN_ROWS = 2000
 

@@ -28,7 +28,7 @@ from stilts_tui.runner.state_file import LIVE, read_state_file
 from stilts_tui.sweep.placement import runs_folder
 
 BALLAST_BYTES = 64 * 1024
-# Run ids are hashes (train/config.py); a request's file name holds one, so nothing else may.
+# Run ids are hashes (domain/run_config.py); a request's file name holds one, so nothing else may.
 SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
 

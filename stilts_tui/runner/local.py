@@ -1,17 +1,18 @@
 """The local executor: a warm worker process on every slot of this machine (runner/pool.py),
-each handed the longest ready run as it goes idle; their event lines arrive on stdout pipes."""
+each handed the longest ready run as it goes idle; their event lines arrive on stdout pipes.
+It reports what happens as outcomes (runner/outcomes.py); the runner records them."""
 
 from __future__ import annotations
 
 import contextlib
 import selectors
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 from stilts_tui.diskspace import DiskFullError
-from stilts_tui.records import RunStatus
-from stilts_tui.runner.executor import Host
+from stilts_tui.domain.run_config import RunConfig
+from stilts_tui.runner.executor import failure, last_word, said
+from stilts_tui.runner.outcomes import Assignment, Lost, NotStarted, Outcome, Started
 from stilts_tui.runner.pool import Worker
 from stilts_tui.runner.slots import Slot, visible_gpus
 
@@ -19,19 +20,19 @@ from stilts_tui.runner.slots import Slot, visible_gpus
 class LocalExecutor:
     kind = "local"
 
-    def __init__(self, host: Host, slots: list[Slot], log_dir: Path) -> None:
+    def __init__(self, slots: list[Slot], log_dir: Path, env: dict[str, str] | None = None) -> None:
         if not slots:
             raise ValueError("a runner needs at least one slot")
-        self.host = host
         self.slots = slots
         self.log_dir = log_dir
+        self.env = env
         self.workers: dict[str, Worker] = {}   # slot id -> worker
         self.selector = selectors.DefaultSelector()
         # Estimates match throughput by device: the GPU's name is recorded with each run.
         self.gpu_names = {g.index: g.name for g in visible_gpus()} if any(s.gpu is not None for s in slots) else {}
 
-    def reattach(self, cfg, rec: dict) -> bool:
-        return False  # a local worker dies with its runner: nothing to follow again
+    def reattach(self, cfg: RunConfig, rec: dict) -> None:
+        return None  # a local worker dies with its runner: nothing to follow again
 
     def busy(self) -> set[str]:
         return {w.run.run_id for w in self.workers.values() if w.run is not None}
@@ -40,69 +41,67 @@ class LocalExecutor:
         return any(w.run is not None for w in self.workers.values())
 
     def _spawn(self, slot: Slot) -> Worker:
-        worker = Worker(slot, self.log_dir, self.host.env)
+        worker = Worker(slot, self.log_dir, self.env)
         self.workers[slot.id] = worker
         if worker.proc.stdout is not None:
             self.selector.register(worker.proc.stdout, selectors.EVENT_READ, worker)
-        self.host.dirty = True
         return worker
 
-    def assign(self) -> None:
-        host = self.host
-        # Warm a worker for every slot that queued work may need, while earlier work runs.
+    def warm(self, queued: int) -> bool:
+        """A worker warms up for every slot that queued work may need, while earlier work runs;
+        idle workers that no queued run will ever need are let go (memory back to the others)."""
+        spawned = False
         for slot in self.slots:
-            if slot.id not in self.workers and len(self.workers) < len(host.pending):
+            if slot.id not in self.workers and len(self.workers) < queued:
                 self._spawn(slot)
-        idle = [w for w in self.workers.values() if w.idle]
-        if idle and host.dirty:
-            host.dirty = False
-            ready = host.ready()
-            for w in idle:
-                if not ready:
-                    break
-                cfg = ready.pop(0)
-                attempt = (host.store.get(cfg.run_id) or {}).get("attempts", 0) + 1
-                # Store first: a runner killed right after this line re-runs the attempt on resume.
-                host.store.update(cfg.run_id, status=RunStatus.RUNNING, attempts=attempt, started_at=time.time(),
-                                  pid=w.pid, slot=w.slot.id, device=w.slot.device, config=asdict(cfg),
-                                  device_name=self.gpu_names.get(w.slot.gpu, "gpu") if w.slot.gpu is not None else "cpu",
-                                  warm_start=w.ready_at is not None)
-                try:
-                    w.assign(cfg, attempt)
-                except DiskFullError:  # its run file could not be written: it never started
-                    with contextlib.suppress(DiskFullError):
-                        host.store.update(cfg.run_id, status=RunStatus.QUEUED, pid=None, slot=None,
-                                          attempts=attempt - 1, reason="disk_full",
-                                          message="the disk was full when it was to start; `stilts resume` runs it")
-                    raise
-            if ready:
-                host.dirty = True
-        # Idle workers that no queued run will ever need are let go (memory back to the others).
-        if not host.pending:
+                spawned = True
+        if not queued:
             for sid, w in list(self.workers.items()):
                 if w.run is None:
                     self._retire(sid)
+        return spawned
 
-    def wait(self, timeout: float) -> None:
+    def capacity(self) -> int:
+        return sum(w.idle for w in self.workers.values())
+
+    def place(self, ready: list[Assignment]) -> list[Started]:
+        idle = [w for w in self.workers.values() if w.idle]
+        return [Started(a.run, a.attempt, slot=w.slot.id, device=w.slot.device, pid=w.pid,
+                        where={"device_name": self.gpu_names.get(w.slot.gpu, "gpu") if w.slot.gpu is not None else "cpu",
+                               "warm_start": w.ready_at is not None})
+                for w, a in zip(idle, ready, strict=False)]
+
+    def start(self, placed: list[Started]) -> list[Outcome]:
+        for i, s in enumerate(placed):
+            try:
+                self.workers[str(s.slot)].assign(s.run, s.attempt)
+            except DiskFullError as exc:  # its run file could not be written: it and those after it never started
+                return [NotStarted(p.run, p.attempt, "disk_full",
+                                   "the disk was full when it was to start; `stilts resume` runs it",
+                                   error=exc if p is s else None) for p in placed[i:]]
+        return []
+
+    def wait(self, timeout: float) -> list[Outcome]:
+        out: list[Outcome] = []
         for key, _ in self.selector.select(timeout=timeout):
-            for ev in key.data.read_events():
-                self.host.handle(key.data, ev)
-        self._check_dead()
+            out += said(key.data, key.data.read_events())
+        return out + self._check_dead()
 
-    def _check_dead(self) -> None:
+    def _check_dead(self) -> list[Outcome]:
+        out: list[Outcome] = []
         for sid, w in list(self.workers.items()):
             if w.alive():
                 continue
-            for ev in w.read_events():  # what it said before dying
-                self.host.handle(w, ev)
+            out += said(w, w.read_events())  # what it said before dying
             if w.run is not None:
                 rc = w.proc.returncode
                 how = f"signal {-rc}" if rc < 0 else f"code {rc}"
-                self.host.record_failure(w, "killed", f"worker exited with {how} before the run ended", w.stderr_tail())
+                out.append(failure(w, "killed", f"worker exited with {how} before the run ended", w.stderr_tail()))
                 w.run = None
             self._unregister(w)
             w.close()
             del self.workers[sid]
+        return out
 
     def _unregister(self, w: Worker) -> None:
         with contextlib.suppress(KeyError, ValueError):
@@ -127,7 +126,7 @@ class LocalExecutor:
                 w.stop_requested = True
                 w.terminate()
 
-    def running(self) -> list[tuple]:
+    def running(self) -> list[tuple[RunConfig, int, float]]:
         """A run waits for its worker's imports before it starts: the clock starts when both are there."""
         return [(w.run, w.attempt, max(w.assigned_at or 0.0, w.ready_at)) for w in self.workers.values()
                 if w.run is not None and w.ready_at is not None]
@@ -135,6 +134,7 @@ class LocalExecutor:
     def kill_stalled(self, run_id: str) -> None:
         for w in self.workers.values():
             if w.run is not None and w.run.run_id == run_id:
+                w.stall_killed = True
                 w.dump_stacks()  # where it hangs, into its log, before the kill
                 w.terminate()
 
@@ -151,7 +151,7 @@ class LocalExecutor:
                         "since": w.assigned_at if w and w.run else None})
         return out
 
-    def shutdown(self, cancel: bool) -> None:
+    def shutdown(self, cancel: bool) -> list[Outcome]:
         for w in self.workers.values():
             w.terminate()
         deadline = time.time() + 15
@@ -159,18 +159,18 @@ class LocalExecutor:
             for w in self.workers.values():
                 w.reap()
             time.sleep(0.05)
+        out: list[Outcome] = []
         for w in self.workers.values():
             if w.alive():
                 w.kill_now(grace=0)
-            if w.run is not None and self.host.keep_finished(w, w.read_events()):
-                w.close()
-                continue
             if w.run is not None:
-                with contextlib.suppress(Exception):
-                    self.host.store.update(w.run.run_id, status=RunStatus.QUEUED, pid=None, slot=None, reason="stopped",
-                                           message="the sweep was stopped while this run was in flight; "
-                                                   "stilts resume runs it")
+                out.append(last_word(w.run, w.attempt, w.read_events()) or
+                           Lost(w.run, w.attempt, "stopped",
+                                "the sweep was stopped while this run was in flight; stilts resume runs it",
+                                {"pid": None, "slot": None}))
                 w.run = None
             w.close()
         self.workers.clear()
         self.selector.close()
+        return out
+

@@ -1,8 +1,9 @@
 """The runner's loop: one process that owns the store's writer lock, keeps the queue, hands ready
 runs (intermediates first, then longest first) to its executor (local warm workers, or Slurm:
 runner/executor.py), applies the retry policy (runner/retry.py), and records exactly one outcome
-per attempt. Everything it learns it writes to the store before acting on it, so a
-runner killed at any moment can be resumed (`recover`) without losing or duplicating a result."""
+per attempt. Executors report what happens (runner/outcomes.py); the runner alone changes the
+queue and writes the store. Everything it learns it writes to the store before acting on it, so
+a runner killed at any moment can be resumed (`recover`) without losing or duplicating a result."""
 
 from __future__ import annotations
 
@@ -11,27 +12,41 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, replace
 from pathlib import Path
 
 import psutil
 
 from stilts_tui.diskspace import DiskFullError, free_bytes, mount_point
+from stilts_tui.domain.events import Event, read_events
+from stilts_tui.domain.events import Finished as FinishedEvent
+from stilts_tui.domain.records import RunStatus
+from stilts_tui.domain.run_config import RunConfig
+from stilts_tui.errors import StiltsError
 from stilts_tui.fileio import remove_orphan_temps
-from stilts_tui.records import RunStatus
 from stilts_tui.runner.estimate import cost
-from stilts_tui.runner.executor import Executor, Handle
+from stilts_tui.runner.executor import Executor
 from stilts_tui.runner.files import RunnerFiles
 from stilts_tui.runner.local import LocalExecutor
+from stilts_tui.runner.outcomes import (
+    Assignment,
+    EventLines,
+    Failed,
+    Finished,
+    Lost,
+    NotStarted,
+    Outcome,
+    Placed,
+    Reattached,
+    Started,
+)
 from stilts_tui.runner.retry import Attempt, decide
 from stilts_tui.runner.slots import Slot
-from stilts_tui.runner.slurm import SlurmLane
-from stilts_tui.runner.slurm_executor import SlurmExecutor
+from stilts_tui.runner.slurm.executor import SlurmExecutor
+from stilts_tui.runner.slurm.lane import SlurmLane
 from stilts_tui.runner.stall import StallWatch
 from stilts_tui.store import Store
-from stilts_tui.train.config import RunConfig
-from stilts_tui.train.events import Event, Finished, read_events
 
 OnEvent = Callable[[RunConfig, Event], None]
 OnRun = Callable[[RunConfig, dict], None]
@@ -45,7 +60,7 @@ def run_record(cfg: RunConfig) -> dict:
             "events_path": cfg.events_path, "output_dir": cfg.output_dir}
 
 
-def recovered_result(record: dict) -> Finished | None:
+def recovered_result(record: dict) -> FinishedEvent | None:
     """The `finished` event of the record's current attempt, when its worker got that far before
     the runner died: the result is kept instead of training again."""
     attempt = record.get("attempts", 0)
@@ -58,13 +73,14 @@ def recovered_result(record: dict) -> Finished | None:
 
 class Runner:
     """The queue, the store and the retry policy; `executor` starts the runs (local slots, or
-    Slurm when a `lane` is given)."""
+    Slurm when a `lane` is given; the tests pass one of their own)."""
 
     def __init__(self, db: str | Path, runs: list[RunConfig], slots: list[Slot], *, max_retries: int = 2,
                  resume: bool = False, name: str = "", sweep_file: str | None = None,
                  on_event: OnEvent | None = None, on_run: OnRun | None = None,
                  env: dict[str, str] | None = None, poll_s: float = 0.25, lane: SlurmLane | None = None,
-                 stall_limit_s: float | None = None, on_notice: Callable[[str], None] | None = None) -> None:
+                 stall_limit_s: float | None = None, on_notice: Callable[[str], None] | None = None,
+                 executor: Executor | None = None) -> None:
         self.db = Path(db)
         self.files = RunnerFiles(self.db)
         self.runs = {r.run_id: r for r in runs}
@@ -83,6 +99,7 @@ class Runner:
         self.stalls = StallWatch(stall_limit_s)
         self.pending: dict[str, RunConfig] = {}
         self.stop_flag = False
+        self.stop_all_asked = False   # `stilts stop --all`: Slurm jobs are cancelled, not left to run
         self.counts = {"finished": 0, "failed": 0, "stopped": 0, "blocked": 0, "skipped": 0, "retried": 0, "recovered": 0,
                        "stalled": 0}
         self.started_at = time.time()
@@ -90,13 +107,9 @@ class Runner:
         self.store: Store = None  # type: ignore[assignment]  # opened by run(), which holds the writer lock
         self.dirty = True  # something changed that may make a run ready
         self.old_handlers: dict = {}
-        self.executor: Executor = (SlurmExecutor(self, lane) if lane is not None
-                                   else LocalExecutor(self, slots, self.files.workers))
-
-    @property
-    def jobs(self) -> dict:
-        """Slurm: run id -> its job, while in Slurm's hands (empty for the local executor)."""
-        return getattr(self.executor, "jobs", {})
+        if executor is None:
+            executor = SlurmExecutor(lane) if lane is not None else LocalExecutor(slots, self.files.workers, env)
+        self.executor: Executor = executor
 
     # ------------------------------------------------------------------ setup
 
@@ -117,7 +130,8 @@ class Runner:
         for run_id, cfg in self.runs.items():
             rec = records[run_id]
             status = rec.get("status")
-            if status == RunStatus.RUNNING and self.executor.reattach(cfg, rec):
+            if status == RunStatus.RUNNING and (followed := self.executor.reattach(cfg, rec)) is not None:
+                self._apply([followed])
                 continue
             if status == RunStatus.RUNNING:  # in flight when an earlier runner died
                 ev = recovered_result(rec)
@@ -144,7 +158,77 @@ class Runner:
 
     # ------------------------------------------------------------------ outcomes
 
-    def _record_finished(self, cfg: RunConfig, ev: Finished, recovered: bool = False) -> None:
+    def _apply(self, outcomes: Iterable[Outcome]) -> None:
+        """Record what the executor reported, in order; placements in a row are written in one
+        go. A full disk on one outcome does not lose the others: it is raised once all are tried."""
+        batch: dict[str, dict] = {}
+        full: DiskFullError | None = None
+        for o in outcomes:
+            try:
+                if isinstance(o, Started):
+                    self.pending[o.run.run_id] = o.run
+                    batch[o.run.run_id] = {"status": RunStatus.RUNNING, "attempts": o.attempt, "started_at": time.time(),
+                                           "pid": o.pid, "slot": o.slot, "device": o.device, "config": asdict(o.run),
+                                           **o.where}
+                    continue
+                if isinstance(o, Placed) and o.requeued_after is None:
+                    batch[o.run_id] = batch.get(o.run_id, {}) | o.fields
+                    continue
+                self._write(batch)
+                self._record(o)
+            except DiskFullError as exc:
+                full = full or exc
+        try:
+            self._write(batch)
+        except DiskFullError as exc:
+            full = full or exc
+        if full is not None:
+            raise full
+
+    def _write(self, batch: dict[str, dict]) -> None:
+        updates = dict(batch)
+        batch.clear()
+        self.store.update_many(updates)
+
+    def _record(self, o: Outcome) -> None:
+        if isinstance(o, EventLines):
+            self._record_lines(o)
+        elif isinstance(o, Finished):
+            self._record_finished(o.run, o.event)
+        elif isinstance(o, Failed):
+            self.record_failure(o)
+        elif isinstance(o, Lost):
+            self._record_lost(o)
+        elif isinstance(o, NotStarted):
+            with contextlib.suppress(DiskFullError):  # the disk that stopped it may refuse this too
+                self.store.update(o.run.run_id, status=RunStatus.QUEUED, pid=None, slot=None, attempts=o.attempt - 1,
+                                  reason=o.reason, message=o.message)
+            if o.error is not None:
+                raise o.error
+        elif isinstance(o, Placed):  # back in Slurm's queue: counted
+            rec = self.store.get(o.run_id) or {}
+            self.store.update(o.run_id, **o.fields, requeues=rec.get("requeues", 0) + 1,
+                              message=f"requeued after {(o.requeued_after or '').lower()}; it continues from its last "
+                                      "saved step")
+        elif isinstance(o, Reattached):
+            self.pending[o.run.run_id] = o.run
+            self.counts["reattached"] = self.counts.get("reattached", 0) + 1
+            self.store.update(o.run.run_id, **o.fields, message=o.message)
+        else:  # Started, and Placed without a requeue, are batched by _apply
+            raise TypeError(f"not an outcome: {o!r}")
+
+    def _record_lines(self, o: EventLines) -> None:
+        cfg = o.run
+        for ev in o.events:
+            self.stalls.progress(cfg, ev)
+            self._tell(self.on_event, cfg, ev)
+            if ev["event"] == "started":
+                self.store.update(cfg.run_id, train_examples=ev.get("train_examples"), total_steps=ev.get("total_steps"),
+                                  micro_batch=ev.get("micro_batch"), accumulation=ev.get("accumulation"),
+                                  params=ev.get("params"), precision=ev.get("precision"),
+                                  overhead_s=ev["t"] - (o.assigned_at or time.time()))
+
+    def _record_finished(self, cfg: RunConfig, ev: FinishedEvent, recovered: bool = False) -> None:
         m = ev["metrics"]
         self.stalls.killed.pop(cfg.run_id, None)  # it finished as it was being killed: the result stands
         self.store.update(cfg.run_id, status=RunStatus.FINISHED, finished_at=ev["t"], pid=None,
@@ -155,40 +239,34 @@ class Runner:
         self.counts["recovered" if recovered else "finished"] += 1
         self._tell(self.on_run, cfg, self.store.get(cfg.run_id) or {})
 
-    def keep_finished(self, h: Handle, events: list[Event]) -> bool:
-        """At shutdown: a run whose worker got to `finished` before it was stopped (the line still
-        unread on its stdout, or only in its event log) keeps that result instead of training again."""
-        cfg = h.run
-        if cfg is None:
-            return False
-        said = [ev for ev in events
-                if ev["event"] == "finished" and ev["run_id"] == cfg.run_id and ev["attempt"] == h.attempt]
-        ev = said[-1] if said else recovered_result(self.store.get(cfg.run_id) or {})
-        if ev is None:
-            return False
-        h.run = None
-        self._record_finished(cfg, ev)
-        return True
+    def _record_lost(self, o: Lost) -> None:
+        """A run whose worker got to `finished` before it was stopped (the line only in its event
+        log) keeps that result instead of training again; any other goes back to the queue."""
+        ev = recovered_result(self.store.get(o.run.run_id) or {})
+        if ev is not None:
+            self._record_finished(o.run, ev)
+            return
+        self.store.update(o.run.run_id, status=RunStatus.QUEUED, reason=o.reason, message=o.message, **o.fields)
+        self.dirty = True
 
-    def record_failure(self, h: Handle, reason: str, message: str, tail: list[str]) -> None:
+    def record_failure(self, o: Failed) -> None:
         """One failed attempt: stored with its reason, then retried or given up (runner/retry.py)."""
-        cfg = h.run
-        assert cfg is not None
+        cfg = o.run
+        reason, message, tail = o.reason, o.message, o.stderr_tail
         stalled = self.stalls.killed.pop(cfg.run_id, None)
-        if stalled is not None and not h.stop_requested:  # what the killed worker said is not why it ended
+        if stalled is not None and not o.stop_requested:  # what the killed worker said is not why it ended
             reason, message = "stalled", stalled
             self.counts["stalled"] += 1
-            dump = getattr(h, "stderr_tail", None)  # its log's tail holds every thread's stack (runner/stall.py)
-            tail = (dump(40) if dump else []) or tail
+            tail = o.log_tail or tail  # its log's tail holds every thread's stack (runner/stall.py)
         rec = self.store.get(cfg.run_id) or {}
-        failures = [*rec.get("failures", []), {"attempt": h.attempt, "reason": reason, "message": message,
-                                               "t": time.time(), "slot": h.slot.id}]
+        failures = [*rec.get("failures", []), {"attempt": o.attempt, "reason": reason, "message": message,
+                                               "t": time.time(), "slot": o.slot}]
         common = {"pid": None, "failures": failures, "stderr_tail": tail, "finished_at": time.time()}
         retries = rec.get("retries", 0)
         self.dirty = True
         d = decide(Attempt(reason=reason, retries=retries, max_retries=self.max_retries, device_batch=cfg.micro_batch()[0],
                            can_shrink=cfg.can_shrink_device_batch(), fixed_device_batch=cfg.device_batch,
-                           stop_requested=h.stop_requested))
+                           stop_requested=o.stop_requested))
         if d.action == "stopped":
             self.store.update(cfg.run_id, status=RunStatus.STOPPED, reason="stopped", message="stopped by the user", **common)
             self.pending.pop(cfg.run_id, None)
@@ -266,34 +344,30 @@ class Runner:
         ready.sort(key=lambda c: (c.kind != "intermediate", -cost(c), c.run_id))
         return ready
 
-    # ------------------------------------------------------------------ events
-
-    def handle(self, h: Handle, ev: Event) -> None:
-        """One event line from a run's worker."""
-        if ev["event"] == "ready":
-            h.ready_at = ev["t"]  # a warm worker is up
+    def _assign(self) -> None:
+        """Hand ready runs to the executor's free capacity: placed, recorded, then started (a
+        runner killed in between finds them running and runs them again on resume)."""
+        if self.executor.warm(len(self.pending)):
+            self.dirty = True
+        free = self.executor.capacity()
+        if not free or not self.dirty:
             return
-        cfg = h.run
-        if cfg is None or ev["run_id"] != cfg.run_id or ev["attempt"] != h.attempt:
-            return  # a stray line from an earlier run
-        self.stalls.progress(cfg, ev)
-        self._tell(self.on_event, cfg, ev)
-        if ev["event"] == "started":
-            self.store.update(cfg.run_id, train_examples=ev.get("train_examples"), total_steps=ev.get("total_steps"),
-                              micro_batch=ev.get("micro_batch"), accumulation=ev.get("accumulation"),
-                              params=ev.get("params"), precision=ev.get("precision"),
-                              overhead_s=ev["t"] - (h.assigned_at or time.time()))
-        elif ev["event"] == "finished":
-            h.run = None
-            self._record_finished(cfg, ev)
-        elif ev["event"] == "failed":
-            self.record_failure(h, ev["reason"], ev["message"], ev.get("stderr_tail") or [])
-            h.run = None
+        self.dirty = False
+        ready = self.ready()
+        if len(ready) > free:
+            self.dirty = True  # runs left over wait for the next free capacity
+        if not ready[:free]:
+            return
+        placed = self.executor.place([Assignment(c, (self.store.get(c.run_id) or {}).get("attempts", 0) + 1)
+                                      for c in ready[:free]])
+        self._apply(placed)
+        self._apply(self.executor.start(placed))
 
     def _control(self) -> None:
         req = self.files.take_requests()
         if req.stop_all:
             self.stop_flag = True
+            self.stop_all_asked = True  # the request file is gone once read: _shutdown must still know
         busy = self.executor.busy()
         # `stilts retry` drops an intermediate's request before its target's (runner/requeue.py), so
         # both are queued in the same turn or the intermediate first: the target then waits for it.
@@ -423,12 +497,12 @@ class Runner:
             if self.stop_flag:
                 return False
             if self.disk_full is None:
-                self.executor.assign()
+                self._assign()
             elif not self.executor.in_flight():
                 return False
             if not self.pending and not self.executor.in_flight():
                 return False
-            self.executor.wait(self.poll_s)
+            self._apply(self.executor.wait(self.poll_s))
             self._check_stalls()
             self._state("running")
         except DiskFullError as exc:
@@ -447,11 +521,15 @@ class Runner:
         """Stop every run in flight; they go back to the queue for `stilts resume`. Slurm jobs are
         cancelled only when the user stopped the sweep (`stilts stop --all`, Ctrl-C); a runner
         that is merely terminated leaves them to run, and `stilts resume` re-attaches to them."""
-        cancel = self.stopped_by == signal.SIGINT or (self.files.control / "stop-all").exists()
-        try:
-            self.executor.shutdown(cancel)
-        except DiskFullError as exc:
-            self._enter_disk_full(exc)
+        cancel = self.stopped_by == signal.SIGINT or self.stop_all_asked or (self.files.control / "stop-all").exists()
+        for o in self.executor.shutdown(cancel):
+            try:
+                self._apply([o])
+            except DiskFullError as exc:
+                self._enter_disk_full(exc)
+            except (StiltsError, OSError):
+                if not isinstance(o, Lost):
+                    raise  # a lost run's record still says running: a resume queues it again
 
 
 def _print_notice(msg: str) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from dataclasses import asdict, dataclass, field, fields, replace
 
+from stilts_tui.domain.run_config import RunConfig
 from stilts_tui.errors import StiltsError
 from stilts_tui.runner.slots import Slot, model_shape, plan_slots
-from stilts_tui.train.config import RunConfig
 
 
 def add_slot_arguments(p: argparse.ArgumentParser, executor: bool = True) -> None:
@@ -98,15 +98,15 @@ def with_executor(options: RunnerOptions, spec, check: bool = True) -> RunnerOpt
     """The options with the executor resolved: --executor over the spec's, the spec's [slurm]
     settings checked, and Slurm itself checked when it is to be used (a clear error here,
     not in the detached runner's log)."""
-    from stilts_tui.sweep.executors import executor_options
+    from stilts_tui.sweep.slurm_settings import executor_options
 
     chosen = executor_options(options.executor or getattr(spec, "executor", "local"), getattr(spec, "slurm", {}))
     stall_min = getattr(spec, "stall_limit_min", None)
     if options.stall_limit_s is None and stall_min is not None:
         options = replace(options, stall_limit_s=stall_min * 60)
     if chosen["executor"] == "slurm" and check:
-        from stilts_tui.runner.slurm_check import check_slurm
-        from stilts_tui.sweep.executors import SlurmSettings
+        from stilts_tui.runner.slurm.check import check_slurm
+        from stilts_tui.sweep.slurm_settings import SlurmSettings
 
         check_slurm(SlurmSettings(**chosen["slurm"]))
     return replace(options, executor=chosen["executor"], slurm=chosen.get("slurm", {}))

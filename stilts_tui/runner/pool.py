@@ -14,10 +14,10 @@ import time
 from pathlib import Path
 
 from stilts_tui.diskspace import DiskFullError, inject, is_disk_full
+from stilts_tui.domain.events import Event, parse_event
+from stilts_tui.domain.run_config import RunConfig
 from stilts_tui.fileio import EventLines, atomic_write
 from stilts_tui.runner.slots import Slot
-from stilts_tui.train.config import RunConfig
-from stilts_tui.train.events import Event
 
 KILL_GRACE_S = 5.0
 
@@ -35,11 +35,12 @@ class Worker:
         os.set_blocking(self.stdout.fileno(), False)
         self.spawned_at = time.time()
         self.ready_at: float | None = None
-        self.lines = EventLines()
+        self.lines: EventLines[Event] = EventLines(parse_event)
         self.run: RunConfig | None = None
         self.attempt = 0
         self.assigned_at: float | None = None
         self.stop_requested = False
+        self.stall_killed = False
         self.kill_deadline: float | None = None
 
     @property
@@ -65,7 +66,7 @@ class Worker:
                 raise DiskFullError(run_file, "write the run file") from None
             raise
         self.run, self.attempt, self.assigned_at = cfg, attempt, time.time()
-        self.stop_requested = False
+        self.stop_requested = self.stall_killed = False
         try:
             self.stdin.write((json.dumps({"run": str(run_file), "attempt": attempt}) + "\n").encode())
             self.stdin.flush()

@@ -20,8 +20,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from stilts_tui.domain.run_config import RunConfig
 from stilts_tui.errors import StiltsError
-from stilts_tui.train.config import RunConfig
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stilts_tui.domain.records import RunStatus
 from stilts_tui.errors import StiltsError
-from stilts_tui.records import RunStatus
 
 AGAIN = (RunStatus.FAILED, RunStatus.STOPPED, RunStatus.BLOCKED)
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from stilts_tui.train.config import RunConfig
-from stilts_tui.train.events import Event
+from stilts_tui.domain.events import Event
+from stilts_tui.domain.run_config import RunConfig
 
 FLOOR_S = 600.0
 STEP_FACTOR = 20.0

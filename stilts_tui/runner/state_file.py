@@ -9,29 +9,23 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
-NUMBER = (int, float)
+from stilts_tui.settings import fits
+
 STATUSES = ("starting", "running", "stopping", "stopped", "finished", "crashed")
 LIVE = ("starting", "running", "stopping")
 
-# field -> the types it may hold (None: may be null)
-FIELDS: dict[str, tuple] = {
-    "pid": (int,), "create_time": (*NUMBER, None), "status": (str,), "name": (str, None), "db": (str, None),
-    "sweep_file": (str, None), "started_at": (*NUMBER, None), "heartbeat": (*NUMBER, None),
-    "ended_at": (*NUMBER, None), "run_ids": (list,), "counts": (dict,), "pending": (int,), "executor": (str, None),
-    "slots": (list,), "stalls": (dict,), "stall_limit_s": (*NUMBER, None), "stop_reason": (str, None),
-    "disk_full": (dict, None), "error": (str, None),
+# field -> the type it holds, checked by the project's one checker (settings.fits)
+FIELDS: dict[str, Any] = {
+    "pid": int, "create_time": float | None, "status": str, "name": str | None, "db": str | None,
+    "sweep_file": str | None, "started_at": float | None, "heartbeat": float | None,
+    "ended_at": float | None, "run_ids": list[str], "counts": dict, "pending": int, "executor": str | None,
+    "slots": list, "stalls": dict, "stall_limit_s": float | None, "stop_reason": str | None,
+    "disk_full": dict | None, "error": str | None,
 }
-SLOT_FIELDS: dict[str, tuple] = {"id": (str,), "device": (str,), "threads": (int,), "worker_pid": (int, None),
-                                 "run_id": (str, None), "since": (*NUMBER, None)}
-
-
-def _fits(value: object, types: tuple) -> bool:
-    if value is None:
-        return None in types
-    if isinstance(value, bool):  # JSON true is not a pid or a count
-        return bool in types
-    return isinstance(value, tuple(t for t in types if t is not None))
+SLOT_FIELDS: dict[str, Any] = {"id": str, "device": str, "threads": int, "worker_pid": int | None,
+                               "run_id": str | None, "since": float | None}
 
 
 def _show(value: object) -> str:
@@ -47,18 +41,15 @@ def check_state(raw: object) -> dict:
     state: dict = {}
     damaged: list[str] = []
     for key, value in raw.items():
-        types = FIELDS.get(key)
-        if types is None:
+        hint = FIELDS.get(key)
+        if hint is None:
             state[key] = value  # a field of a later version: kept, not relied on
-        elif _fits(value, types):
+        elif fits(value, hint):
             state[key] = value
         else:
             damaged.append(f"{key!r} is {_show(value)}")
     if "status" in state and state["status"] not in STATUSES:
         damaged.append(f"'status' is {_show(state.pop('status'))}")
-    if "run_ids" in state and not all(isinstance(r, str) for r in state["run_ids"]):
-        damaged.append("'run_ids' holds values that are not run ids")
-        del state["run_ids"]
     if "slots" in state:
         state["slots"], bad = _check_slots(state["slots"])
         damaged += bad
@@ -73,7 +64,7 @@ def _check_slots(slots: list) -> tuple[list[dict], list[str]]:
         if not isinstance(slot, dict):
             bad.append(f"slot {i} is {_show(slot)}")
             continue
-        wrong = [k for k, types in SLOT_FIELDS.items() if k in slot and not _fits(slot[k], types)]
+        wrong = [k for k, hint in SLOT_FIELDS.items() if k in slot and not fits(slot[k], hint)]
         if wrong or "id" not in slot:
             bad.append(f"slot {i} has " + (", ".join(f"{k!r} = {_show(slot[k])}" for k in wrong) or "no 'id'"))
             continue

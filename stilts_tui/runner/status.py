@@ -9,14 +9,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from stilts_tui.diskspace import fmt_bytes, free_bytes
-from stilts_tui.records import RunStatus
+from stilts_tui.domain.events import Event, parse_event
+from stilts_tui.domain.records import RunStatus
+from stilts_tui.domain.run_config import RunConfig
 from stilts_tui.runner.estimate import cost
 from stilts_tui.runner.files import RunnerFiles, runner_alive
 from stilts_tui.runner.stall import nearing
 from stilts_tui.runner.state_file import damage_message
 from stilts_tui.store import Store
-from stilts_tui.train.config import RunConfig
-from stilts_tui.train.events import Event, parse_event
 
 
 def newest_events(events_path: str | None, attempt: int) -> list[Event]:

@@ -1,13 +1,14 @@
 """A spec's expansion into runs: intermediates first, then every target and probe of every source
 (an intermediate run, or "none"), one run per grid point and restart.
 
-Precedence, lowest first.
+Precedence, lowest first (a setting's spec default, where it declares one, below all of it).
   intermediates: the first study's intermediate settings (specs without a study), the spec's
                  [intermediate], the task's own settings, the study's settings for the task as an
                  intermediate, then [train]'s recipe keys and [tasks.X];
   targets/probes: the task's own settings, the study's settings for its role, the [grid] point,
                  then [train]'s recipe keys and [tasks.X];
-  with [restarts], the restart's seed for the role last.
+  with [restarts], the restart's seed for the role last; above all, the [train] settings no
+  [tasks.X] may set, which apply to every run (domain/setting.py).
 A spec-wide [intermediate] default never replaces a task's own setting: only [tasks.X] does
 (shadowed_settings names the defaults that did not apply, for `stilts plan`).
 
@@ -23,11 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stilts_tui.domain.run_config import SPEC_DEFAULTS, RunConfig, every_run, settable_in
 from stilts_tui.errors import SpecError
 from stilts_tui.sweep import pruksachatkun2020 as study2
 from stilts_tui.sweep.spec import PAPER_INTERMEDIATE, RECIPE_KEYS, Spec
 from stilts_tui.tasks import get_task, needs_data_dir, no_data_error
-from stilts_tui.train.config import RunConfig
 
 
 @dataclass
@@ -57,29 +58,26 @@ def _seed(spec: Spec, role: str, restart: int) -> dict[str, Any]:
 
 
 def _overrides(spec: Spec, name: str) -> dict[str, Any]:
-    o = {k: spec.train[k] for k in RECIPE_KEYS if k in spec.train} | spec.tasks.get(name, {})
+    train = spec.train.settings
+    o = {k: train[k] for k in RECIPE_KEYS if k in train} | dict(spec.task_settings(name))
     o.setdefault("data_dir", spec.data_dir)
     return o
 
 
-# Runs of a sweep save a resumable state every 10 minutes unless [train] resume_every_s says
-# otherwise: a run longer than that loses at most 10 minutes to a crash, a stop or a preemption,
-# and a shorter run never pays for a save.
-RESUME_EVERY_S = 600.0
+# The [train] settings that apply to every run, above everything else.
+EVERY_RUN_KEYS = tuple(k for k in settable_in("train") if every_run(k))
 
 
 def _common(spec: Spec) -> dict[str, Any]:
-    t = spec.train
-    keys = ("max_device_batch", "group_by_length", "precision", "optimizer", "sdpa", "fused_adamw", "eval_every_epoch",
-            "threads", "log_interval_s", "resume_every_s")
-    return ({"resume_every_s": RESUME_EVERY_S} | {k: t[k] for k in keys if k in t}
+    train = spec.train.settings
+    return ({k: train[k] for k in EVERY_RUN_KEYS if k in train}
             | {"model": spec.model, "task_files": spec.task_files, "spec_name": spec.name})
 
 
 def intermediate_settings(spec: Spec, name: str, restart: int = 0) -> dict:
     base = {} if spec.study else PAPER_INTERMEDIATE
-    return (base | spec.intermediate | _task_defaults(name) | _study(spec, "intermediate", name) | _overrides(spec, name)
-            | _seed(spec, "intermediate", restart))
+    return (SPEC_DEFAULTS | base | dict(spec.intermediate) | _task_defaults(name) | _study(spec, "intermediate", name)
+            | _overrides(spec, name) | _seed(spec, "intermediate", restart))
 
 
 def shadowed_settings(spec: Spec) -> list[str]:
@@ -90,7 +88,7 @@ def shadowed_settings(spec: Spec) -> list[str]:
             continue
         own = _task_defaults(name) | _study(spec, "intermediate", name)
         for key, value in spec.intermediate.items():
-            if key in own and own[key] != value and key not in spec.tasks.get(name, {}):
+            if key in own and own[key] != value and key not in spec.task_settings(name):
                 notes.append(f"[intermediate] {key} = {value} does not apply to {name}: its study setting is {own[key]} "
                              f"(set [tasks.{name}] {key} to change it)")
     return notes
@@ -176,11 +174,11 @@ def _trained(spec: Spec, runs: _Runs, common: dict[str, Any], sources: list[Sour
                                     if source.run else {})
             grid_points = [] if spec.zero_shot == "only" else itertools.product(*(spec.grid[a] for a in axes))
             # What does not change from point to point, merged once (in the precedence order above).
-            below = _task_defaults(name) | _study(spec, run_role, name)
+            below = SPEC_DEFAULTS | _task_defaults(name) | _study(spec, run_role, name)
             above = _overrides(spec, name) | _seed(spec, run_role, source.restart) | common
             fixed: dict[str, Any] = {"kind": "target", "task": name, "intermediate": source.label, "probe": role == "probe",
                                      "restart": source.restart if spec.restarts else None,
-                                     "save_checkpoint": bool(spec.train.get("save_target_checkpoints", False))} | init
+                                     "save_checkpoint": spec.train.save_target_checkpoints} | init
             for point in grid_points:
                 runs.add(RunConfig(**fixed, **(below | dict(zip(axes, point, strict=True)) | above)))
             if role == "target":
@@ -191,10 +189,11 @@ def _zero_shot(spec: Spec, runs: _Runs, common: dict[str, Any], source: Source, 
     source_mc = source.run is None or get_task(source.run.task).head == "multiple_choice"
     if spec.zero_shot and get_task(target).head == "multiple_choice" and source_mc:
         # How a task trains (device batch, clipping) means nothing to a run that only evaluates.
-        values = {k: v for k, v in (_task_defaults(target) | _overrides(spec, target)).items()
+        values = {k: v for k, v in (SPEC_DEFAULTS | _task_defaults(target) | _overrides(spec, target)).items()
                   if k not in ("device_batch", "grad_clip")}
+        seed = spec.intermediate.get("seed", PAPER_INTERMEDIATE["seed"])
         runs.add(RunConfig(kind="zero_shot", task=target, intermediate=source.label, **init,
-                           **(values | {"epochs": 0, "seed": (PAPER_INTERMEDIATE | spec.intermediate)["seed"]} | common)))
+                           **(values | {"epochs": 0, "seed": seed} | common)))
 
 
 # The most runs one spec may expand to. The study's largest specs have a few thousand; each run is

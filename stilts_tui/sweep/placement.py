@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from stilts_tui.domain.run_config import RunConfig
 from stilts_tui.store import Store
 from stilts_tui.sweep.expand import expand
 from stilts_tui.sweep.spec import Spec
-from stilts_tui.train.config import RunConfig
 
 
 def runs_folder(db: Path) -> Path:

@@ -15,10 +15,10 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from stilts_tui.records import RunStatus
+from stilts_tui.domain.events import Event
+from stilts_tui.domain.records import RunStatus
+from stilts_tui.domain.run_config import RunConfig
 from stilts_tui.sweep.expand import describe
-from stilts_tui.train.config import RunConfig
-from stilts_tui.train.events import Event
 
 
 class SweepProgress:

@@ -1,46 +1,26 @@
 """Each run of a spec with its fully resolved settings: what `stilts plan SPEC --runs` shows before
-anything is launched."""
+anything is launched. The columns are the settings that declare one (domain/run_config.py) and
+those below, which are not settings but what the settings come to."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
+from stilts_tui.domain.run_config import DECLARED, RunConfig
+from stilts_tui.domain.setting import Column
 from stilts_tui.errors import StiltsError
 from stilts_tui.tasks import get_task
-from stilts_tui.train.config import RunConfig
 from stilts_tui.train.steps import steps_per_epoch, warmup_steps
 from stilts_tui.train.validation import schedule_steps
 
 
 @dataclass(frozen=True)
-class ResolvedRun:
-    run_id: str
-    kind: str
-    task: str
-    intermediate: str
-    lr: float
-    batch_size: int
-    device_batch: int
-    accumulation: int
-    warmup_ratio: float
-    warmup_steps: int | None      # from the official train size (or train_size); None where unknown
-    total_steps: int | None
-    epochs: int
-    max_length: int
-    precision: str
-    optimizer: str
-    grad_clip: str
-    train_size: int | None
-    seed: int
-    dropout: float | None         # jiant heads' output dropout (None: 0.1, or transformers' head)
-    head_style: str
-    val_interval: int | None      # the second study's recipe: validation every N steps ...
-    max_vals: int | None          # ... at most this many times
-    patience: int | None
-    done: bool
-
-    def as_dict(self) -> dict:
-        return asdict(self)
+class PlanColumn:
+    key: str        # the row's field (a setting's name, or one of _DERIVED's)
+    title: str
+    at: int
 
 
 def _total_steps(cfg: RunConfig) -> int | None:
@@ -54,16 +34,39 @@ def _total_steps(cfg: RunConfig) -> int | None:
     return schedule_steps(cfg, steps_per_epoch(min(sizes), cfg)) if sizes else None
 
 
-def resolve(runs: list[RunConfig], finished: set[str]) -> list[ResolvedRun]:
+@dataclass(frozen=True)
+class _Facts:
+    """What a run's settings come to, computed once per run."""
+
+    cfg: RunConfig
+    micro: int
+    accumulation: int
+    total: int | None
+    done: bool
+
+
+def _facts(cfg: RunConfig, finished: set[str]) -> _Facts:
+    micro, accumulation = cfg.micro_batch()
+    return _Facts(cfg, micro, accumulation, _total_steps(cfg), cfg.run_id in finished)
+
+
+# Columns that are no setting: the device batch and accumulation the batch is split into, the
+# schedule's warm-up and total steps (None where the train size is unknown), whether it is done.
+_DERIVED: dict[str, tuple[Column, Callable[[_Facts], Any]]] = {
+    "device_batch": (Column("dev", 60), lambda f: f.micro),
+    "accumulation": (Column("acc", 70), lambda f: f.accumulation),
+    "warmup_steps": (Column("wu steps", 90), lambda f: None if f.total is None else warmup_steps(f.cfg, f.total)),
+    "total_steps": (Column("steps", 100), lambda f: f.total),
+    "done": (Column("done", 10_000), lambda f: f.done),
+}
+COLUMNS = tuple(sorted([PlanColumn(name, d.plan.title, d.plan.at) for name, d in DECLARED.items() if d.plan]
+                       + [PlanColumn(name, c.title, c.at) for name, (c, _) in _DERIVED.items()], key=lambda c: c.at))
+
+
+def resolve(runs: list[RunConfig], finished: set[str]) -> list[dict[str, Any]]:
+    """One row per run: each of COLUMNS' keys, in their order, with the run's value."""
     out = []
     for r in runs:
-        micro, accumulation = r.micro_batch()
-        total = _total_steps(r)
-        out.append(ResolvedRun(
-            run_id=r.run_id, kind=r.kind, task=r.task, intermediate=r.intermediate, lr=r.lr, batch_size=r.batch_size,
-            device_batch=micro, accumulation=accumulation, warmup_ratio=r.warmup_ratio,
-            warmup_steps=None if total is None else warmup_steps(r, total), total_steps=total, epochs=r.epochs,
-            max_length=r.max_length, precision=r.precision, optimizer=r.optimizer, grad_clip=r.grad_clip,
-            train_size=r.train_size, seed=r.seed, dropout=r.dropout, head_style=r.head_style, val_interval=r.val_interval,
-            max_vals=r.max_vals, patience=r.patience, done=r.run_id in finished))
+        facts = _facts(r, finished)
+        out.append({c.key: _DERIVED[c.key][1](facts) if c.key in _DERIVED else getattr(r, c.key) for c in COLUMNS})
     return out

@@ -1,4 +1,5 @@
-"""Experiment specs (TOML, parsed as data, never executed) and their expansion into runs.
+"""Experiment specs (TOML, parsed as data, never executed), parsed once into a typed `Spec`:
+what every later step reads (sweep/expand.py expands it into runs).
 
     name = "figure2"
     model = "roberta-large"              # hub id, local folder, or the alias "minilm"
@@ -7,7 +8,7 @@
     intermediates = ["none", "hellaswag", "hellaswag_p", "synthesis_gpt2"]
     targets = ["rte", "wic"]
     zero_shot = false                    # also evaluate each MC intermediate on MC targets untrained
-    executor = "local"                   # or "slurm", with a [slurm] table (sweep/executors.py)
+    executor = "local"                   # or "slurm", with a [slurm] table (sweep/slurm_settings.py)
     stall_limit_min = 30                 # a run silent this long is killed and retried (default: learnt)
 
     [grid]                               # the target grid: every combination is one run
@@ -50,39 +51,43 @@ The second study adds (experiments/pruksachatkun2020.toml):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from stilts_tui.domain.run_config import RunConfig, every_run, settable_in
+from stilts_tui.domain.run_settings import RunSettings, check_setting, parse_run_settings
 from stilts_tui.errors import SpecError, StiltsError, unknown_keys
-from stilts_tui.settings import check_value
+from stilts_tui.settings import check_value, ranged
 from stilts_tui.sweep import pruksachatkun2020 as study2
-from stilts_tui.sweep.executors import executor_options
+from stilts_tui.sweep.slurm_settings import SlurmSettings, executor_options
 from stilts_tui.tasks import get_task, register_task_file
 from stilts_tui.tomlfile import read_toml
-from stilts_tui.train.config import RunConfig
 
 TOP_KEYS = {"name", "description", "model", "data_dir", "task_files", "intermediates", "targets", "probes", "zero_shot",
             "grid", "intermediate", "tasks", "train", "executor", "slurm", "study", "restarts", "stall_limit_min"}
 STUDIES = (study2.NAME,)
 RESTART_ROLES = ("intermediate", "target", "probe", "baseline_target", "baseline_probe")
-# Which RunConfig fields each table may set; types and ranges come from RunConfig itself (settings.py).
-GRID_KEYS = ("lr", "batch_size", "warmup_ratio", "seed", "epochs", "max_length", "train_size", "weight_decay",
-             "adam_eps", "max_grad_norm", "dropout")
-# The second study's recipe (train/validation.py): for every run in [train], per task in [tasks.X]
-# (a task's own validation interval wins); dropout per task or as a grid axis.
-RECIPE_KEYS = ("val_interval", "val_data_limit", "patience", "max_vals", "head_style", "transfer")
-TASK_KEYS = ("epochs", "max_length", "train_size", "batch_size", "data_dir", "device_batch", "grad_clip", "dropout",
-             *RECIPE_KEYS)
-TRAIN_KEYS = ("max_device_batch", "group_by_length", "precision", "optimizer", "sdpa", "fused_adamw", "eval_every_epoch",
-              "threads", "save_target_checkpoints", "log_interval_s", "resume_every_s", *RECIPE_KEYS)
+# Which RunConfig settings each table may set: from the settings' declarations (domain/run_config.py),
+# as their types and ranges are.
+GRID_KEYS = settable_in("grid")
+TASK_KEYS = settable_in("tasks")
+# The [train] settings a task's own [tasks.X] value wins over (the second study's recipe, the head
+# and the transfer); the other [train] settings apply to every run (sweep/expand.py).
+RECIPE_KEYS = tuple(k for k in settable_in("train") if not every_run(k))
 
 
-@dataclass
+@dataclass(frozen=True)
 class SweepTrain:
-    """[train] settings that belong to the sweep, not to a run's config."""
+    """The [train] table: the settings that belong to the sweep, not to a run's config, and the run
+    settings it gives the sweep's runs."""
 
     save_target_checkpoints: bool = False
+    settings: RunSettings = field(default_factory=lambda: RunSettings("train"))
+
+
+SWEEP_TRAIN_KEYS = tuple(f.name for f in fields(SweepTrain) if f.name != "settings")
+TRAIN_KEYS = (*settable_in("train"), *SWEEP_TRAIN_KEYS)
 
 
 PAPER_GRID: dict[str, list] = {"lr": [5e-6, 1e-5, 2e-5], "batch_size": [8, 16, 32], "warmup_ratio": [0.0, 0.2], "seed": [12, 42]}
@@ -94,38 +99,45 @@ PAPER_INTERMEDIATE: dict[str, Any] = {"lr": 1e-5, "batch_size": 16, "warmup_rati
 
 @dataclass
 class Spec:
+    """A spec as `parse_spec` checked it: every table typed, every value checked."""
+
     name: str
     model: str
     intermediates: list[str]
     targets: list[str]
-    grid: dict[str, list]
-    intermediate: dict
-    tasks: dict[str, dict] = field(default_factory=dict)
-    train: dict = field(default_factory=dict)
+    grid: dict[str, list]               # axis -> its values, each checked
+    intermediate: RunSettings
+    tasks: dict[str, RunSettings] = field(default_factory=dict)   # by task name, as get_task names it
+    train: SweepTrain = field(default_factory=SweepTrain)
     data_dir: str | None = None
     task_files: list[str] = field(default_factory=list)
     zero_shot: bool | str = False       # True: zero-shot runs too; "only": zero-shot runs alone (Table 4)
     path: str | None = None
     description: str = ""
-    executor: str = "local"             # where runs execute: "local" or "slurm" (sweep/executors.py)
-    slurm: dict = field(default_factory=dict)
+    executor: str = "local"             # where runs execute: "local" or "slurm" (sweep/slurm_settings.py)
+    slurm: SlurmSettings | None = None  # with executor = "slurm"
     probes: list[str] = field(default_factory=list)
     study: str | None = None            # "pruksachatkun2020": that study's settings as task defaults
     restarts: dict[str, list[int]] = field(default_factory=dict)  # role -> one seed per restart
-    stall_limit_min: float | None = None  # a run silent this long is killed and retried (runner/stall.py)
+    # A run silent this long is killed and retried (runner/stall.py); None: the limit is learnt.
+    stall_limit_min: float | None = ranged(None, gt=0)
 
     def n_restarts(self) -> int:
         return len(self.restarts.get("target", [])) or 1
 
+    def task_settings(self, name: str) -> RunSettings:
+        """What [tasks.NAME] sets (nothing, for a task without a table)."""
+        return self.tasks.get(name) or RunSettings("tasks")
+
+
+def task_settings(raw: dict[str, Any], where: str) -> RunSettings:
+    """A [tasks.X] table given by code rather than a spec file (`stilts demo` on real RTE), checked
+    as a spec's is; data_dir as given (a spec's is made absolute against the spec's folder)."""
+    return parse_run_settings("tasks", raw, where)
+
 
 def _err(where: str, problem: str, fix: str) -> SpecError:
     return SpecError(f"{where}: {problem}", fix)
-
-
-def _check(where: str, key: str, value, allowed: tuple[str, ...]) -> None:
-    if key not in allowed:
-        raise _err(where, unknown_keys([key], allowed), f"keys: {', '.join(allowed)}")
-    check_value(SweepTrain if key in ("save_target_checkpoints",) else RunConfig, key, value, where)
 
 
 # The spec's tables, and how each is written: `grid = 5` is a table the spec only names.
@@ -204,15 +216,12 @@ def parse_spec(raw: dict, where: str = "spec", base: Path | None = None) -> Spec
         if not values:
             raise _err(where, f"[grid] {key} is empty", "give at least one value")
         for v in values:
-            _check(f"{where} [grid]", key, v, GRID_KEYS)
+            check_setting("grid", key, v, f"{where} [grid]")
         grid[key] = values
     if restarts and "seed" in grid:
         raise _err(where, "[grid] seed and [restarts] both set seeds", "drop seed from [grid]: each restart has its seed")
-    inter: dict = {}
-    for key, value in raw.get("intermediate", {}).items():
-        _check(f"{where} [intermediate]", key, value, GRID_KEYS)
-        inter[key] = value
-    tasks: dict[str, dict] = {}
+    inter = parse_run_settings("intermediate", raw.get("intermediate", {}), f"{where} [intermediate]")
+    tasks: dict[str, RunSettings] = {}
     for name, overrides in raw.get("tasks", {}).items():
         try:
             tname = get_task(name).name
@@ -220,19 +229,15 @@ def parse_spec(raw: dict, where: str = "spec", base: Path | None = None) -> Spec
             raise _err(where, f"[tasks.{name}]: {exc.problem}", exc.fix or "") from None
         if not isinstance(overrides, dict):
             raise _err(where, f"[tasks.{name}] must be a table", "e.g. [tasks.rte] then epochs = 5")
-        for key, value in overrides.items():
-            for v in value if (key == "train_size" and isinstance(value, list)) else [value]:
-                _check(f"{where} [tasks.{name}]", key, v, TASK_KEYS)
-            if key == "train_size" and isinstance(value, list) and tname not in intermediates:
-                raise _err(where, f"[tasks.{name}] train_size is a list but {name} is not an intermediate",
-                           "put a size list in [grid] train_size for targets")
-        if "data_dir" in overrides:
-            overrides = overrides | {"data_dir": str((base / overrides["data_dir"]).resolve())}
-        tasks[tname] = overrides
-    train = {}
-    for key, value in raw.get("train", {}).items():
-        _check(f"{where} [train]", key, value, TRAIN_KEYS)
-        train[key] = value
+        settings = parse_run_settings("tasks", overrides, f"{where} [tasks.{name}]", lists=("train_size",))
+        if isinstance(settings.get("train_size"), list) and tname not in intermediates:
+            raise _err(where, f"[tasks.{name}] train_size is a list but {name} is not an intermediate",
+                       "put a size list in [grid] train_size for targets")
+        if "data_dir" in settings:  # relative to the spec's folder, as the spec's own data_dir
+            settings = parse_run_settings("tasks", overrides | {"data_dir": str((base / overrides["data_dir"]).resolve())},
+                                          f"{where} [tasks.{name}]", lists=("train_size",))
+        tasks[tname] = settings
+    train = _train(raw.get("train", {}), f"{where} [train]")
     zero_shot = raw.get("zero_shot", False)
     if zero_shot not in (True, False, "only"):
         raise _err(where, f"zero_shot = {zero_shot!r}", 'use true, false or "only"')
@@ -243,14 +248,24 @@ def parse_spec(raw: dict, where: str = "spec", base: Path | None = None) -> Spec
         raise _err(where, exc.problem, exc.fix or "") from None
     if "slurm" in raw and executor["executor"] != "slurm":
         raise _err(where, "a [slurm] table but executor is not \"slurm\"", 'add executor = "slurm" (or drop [slurm])')
+    slurm = SlurmSettings(**executor["slurm"]) if "slurm" in executor else None
     stall = raw.get("stall_limit_min")
-    if stall is not None and (isinstance(stall, bool) or not isinstance(stall, (int, float)) or stall <= 0):
-        raise _err(where, f"stall_limit_min = {stall!r}", "a positive number of minutes, e.g. stall_limit_min = 30")
-    return Spec(executor=executor["executor"], slurm=executor.get("slurm", {}), stall_limit_min=stall,
+    if stall is not None:
+        check_value(Spec, "stall_limit_min", stall, where)
+    return Spec(executor=executor["executor"], slurm=slurm, stall_limit_min=stall,
                 name=str(raw.get("name", "experiment")), description=str(raw.get("description", "")), model=str(raw["model"]),
                 intermediates=intermediates, targets=targets, grid=grid, intermediate=inter, tasks=tasks, train=train,
                 data_dir=str((base / data_dir).resolve()) if data_dir else None, task_files=task_files,
                 zero_shot=zero_shot, probes=probes, study=study, restarts=restarts)
+
+
+def _train(raw: dict[str, Any], where: str) -> SweepTrain:
+    """[train]: the sweep's own settings, and the run settings it gives its runs."""
+    own = {k: v for k, v in raw.items() if k in SWEEP_TRAIN_KEYS}
+    for key, value in own.items():
+        check_value(SweepTrain, key, value, where)
+    runs = parse_run_settings("train", {k: v for k, v in raw.items() if k not in own}, where, allowed=TRAIN_KEYS)
+    return SweepTrain(**own, settings=runs)
 
 
 def _restarts(where: str, table, intermediates: list[str], targets: bool, probes: bool) -> dict[str, list[int]]:

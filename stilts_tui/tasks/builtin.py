@@ -1,5 +1,6 @@
 """The tasks of the study, each read from its official release files or from the Hugging Face hub
-and mapped to the same examples. Encodings follow DESIGN §2 (jiant / the reference code)."""
+and mapped to the same examples. Encodings follow the reference code: docs/paper.md ("Segment
+strings and truncation") for the first study, docs/pruksachatkun2020.md ("The tasks") for jiant's."""
 
 from __future__ import annotations
 

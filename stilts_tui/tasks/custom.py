@@ -34,32 +34,10 @@ from pathlib import Path
 from typing import Literal
 
 from stilts_tui.errors import DataError, SpecError
-from stilts_tui.settings import check_table, ranged
+from stilts_tui.settings import parse_table, ranged
 from stilts_tui.tasks.base import ClsExample, Example, MCExample, MetricName, Task
 from stilts_tui.tasks.formats import label_index, read_csv, read_jsonl, read_tsv
 from stilts_tui.tomlfile import read_toml
-
-
-@dataclass
-class TaskFile:
-    """A task file's keys; types and ranges are checked from these fields (settings.py)."""
-
-    name: str
-    head: Literal["classification", "multiple_choice"]
-    files: dict[str, str]
-    fields: dict[str, str | int | list[str]]
-    description: str = ""
-    labels: list[str | int] = field(default_factory=list)
-    num_choices: int = ranged(0, ge=0)
-    metric: MetricName = "accuracy"
-    epochs: int = ranged(3, ge=1)
-    max_length: int = ranged(128, ge=8)
-    format: Literal["tsv", "jsonl", "csv"] = "jsonl"
-    header: bool = True
-    columns: list[str] = field(default_factory=list)
-    data_dir: str | None = None
-    batch_size: int | None = ranged(None, ge=1)
-    data_fix: str | None = None
 
 
 @dataclass
@@ -72,6 +50,29 @@ class TaskFields:
     choices: list[str] = field(default_factory=list)
     choices_list: str | None = None
     label_base: int = ranged(0, ge=0)
+
+
+@dataclass
+class TaskFile:
+    """A task file's keys, parsed once (settings.parse_table): types and ranges are checked from
+    these fields, and [fields] is a TaskFields."""
+
+    name: str
+    head: Literal["classification", "multiple_choice"]
+    files: dict[str, str]
+    fields: TaskFields
+    description: str | None = None      # None: "user task from <file>"
+    labels: list[str | int] = field(default_factory=list)
+    num_choices: int = ranged(0, ge=0)
+    metric: MetricName = "accuracy"
+    epochs: int = ranged(3, ge=1)
+    max_length: int = ranged(128, ge=8)
+    format: Literal["tsv", "jsonl", "csv"] = "jsonl"
+    header: bool = True
+    columns: list[str] | None = None     # tsv without header: None, the fields' columns in order
+    data_dir: str | None = None
+    batch_size: int | None = ranged(None, ge=1)
+    data_fix: str | None = None
 
 
 def _need(cond: bool, path: Path, problem: str, fix: str) -> None:
@@ -99,74 +100,63 @@ def task_name(raw: object, path: Path) -> str:
 
 
 def load_task_file(path: Path) -> Task:
-    spec = read_toml(path, "task file", "experiments/tasks/demo_acceptability.toml")
-    check_table(TaskFile, spec, str(path))
-    for key in ("name", "head", "files", "fields"):
-        _need(key in spec, path, f"missing key {key!r}", "see the task file format in the README")
-    name = task_name(spec["name"], path)
-    head = spec["head"]
-    metric = spec.get("metric", "accuracy")
-    fmt = spec.get("format", "jsonl")
-    fields = spec["fields"]
-    check_table(TaskFields, fields, f"{path} [fields]")
-    _need("a" in fields and "label" in fields, path, "[fields] needs a and label", "name the columns holding segment A and the label")
-    files = spec["files"]
+    raw = read_toml(path, "task file", "experiments/tasks/demo_acceptability.toml")
+    spec = parse_table(TaskFile, raw, str(path), missing_fix="see the task file format in the README")
+    name = task_name(spec.name, path)
+    head, fields, files = spec.head, spec.fields, spec.files
     _need({"train", "dev"} <= set(files), path, "[files] needs train and dev", 'e.g. train = "train.tsv"')
-    labels = tuple(str(x) for x in spec.get("labels", ()))
-    num_choices = int(spec.get("num_choices", 0))
+    labels = tuple(str(x) for x in spec.labels)
+    num_choices = spec.num_choices
     if head == "classification":
         _need(len(labels) >= 2, path, "classification needs labels = [...] with at least two names", 'e.g. labels = ["0", "1"]')
     else:
-        has_choices = "choices" in fields or "choices_list" in fields
+        has_choices = bool(fields.choices) or fields.choices_list is not None
         _need(has_choices, path, "multiple_choice needs fields.choices or fields.choices_list", "name the choice fields")
-        if "choices" in fields:
-            num_choices = num_choices or len(fields["choices"])
+        if fields.choices:
+            num_choices = num_choices or len(fields.choices)
         _need(num_choices >= 2, path, "multiple_choice needs num_choices >= 2", "set num_choices")
-    base = Path(spec["data_dir"]) if "data_dir" in spec else None
+    base = Path(spec.data_dir) if spec.data_dir is not None else None
     if base is not None and not base.is_absolute():
         base = (path.parent / base).resolve()
 
     def read(file: Path) -> list[dict]:
-        needed = [f for f in _as_list(fields["a"]) + _as_list(fields.get("b")) + [fields["label"]]
-                  + list(fields.get("choices", [])) + _as_list(fields.get("choices_list")) if f]
-        if fmt == "jsonl":
+        needed = [f for f in _as_list(fields.a) + _as_list(fields.b) + [fields.label] + list(fields.choices)
+                  + _as_list(fields.choices_list) if f]
+        if spec.format == "jsonl":
             return read_jsonl(file, needed)
-        if fmt == "csv":
+        if spec.format == "csv":
             return read_csv(file, needed)
-        header = bool(spec.get("header", True))
-        return read_tsv(file, needed if header else spec.get("columns", needed), header)
+        return read_tsv(file, needed if spec.header or spec.columns is None else spec.columns, spec.header)
 
     def convert(row: dict, file: Path) -> Example:
         line = int(row.get("_line", 0))
-        a = _text(row, fields["a"])
+        a = _text(row, fields.a)
         if head == "classification":
-            b = str(row[fields["b"]]) if fields.get("b") else None
-            return ClsExample(a, b, label_index(file, line, row[fields["label"]], labels))
-        if "choices_list" in fields:
-            options = row[fields["choices_list"]]
+            b = str(row[fields.b]) if fields.b else None
+            return ClsExample(a, b, label_index(file, line, row[fields.label], labels))
+        if fields.choices_list is not None:
+            options = row[fields.choices_list]
             if not isinstance(options, list) or len(options) != num_choices:
-                raise DataError(file, f"field {fields['choices_list']!r} must be a list of {num_choices}", line=line)
+                raise DataError(file, f"field {fields.choices_list!r} must be a list of {num_choices}", line=line)
         else:
-            options = [row[c] for c in fields["choices"]]
-        first = int(fields.get("label_base", 0))
-        allowed = [str(first + i) for i in range(num_choices)]
-        if fields.get("b"):  # A, then B followed by the choice
-            b = str(row[fields["b"]])
+            options = [row[c] for c in fields.choices]
+        allowed = [str(fields.label_base + i) for i in range(num_choices)]
+        if fields.b:  # A, then B followed by the choice
+            b = str(row[fields.b])
             choices = tuple((a, f"{b} {o}".strip()) for o in options)
         else:
             choices = tuple((a, str(o)) for o in options)
-        return MCExample(choices, label_index(file, line, row[fields["label"]], allowed))
+        return MCExample(choices, label_index(file, line, row[fields.label], allowed))
 
     def load(folder: Path, split: str) -> list[Example]:
         file = (base or folder) / files[split]
         return [convert(r, file) for r in read(file)]
 
     return Task(
-        name=name, description=spec.get("description", f"user task from {path.name}"),
-        head=head, metric=metric, labels=labels, num_choices=num_choices if head == "multiple_choice" else 0,
-        epochs=int(spec.get("epochs", 3)), max_length=int(spec.get("max_length", 128)),
-        batch_size=spec.get("batch_size"), dir_names=(str(spec["name"]),), load_split=load,
-        own_data=base is not None, data_fix=spec.get("data_fix"),
+        name=name, description=f"user task from {path.name}" if spec.description is None else spec.description,
+        head=head, metric=spec.metric, labels=labels, num_choices=num_choices if head == "multiple_choice" else 0,
+        epochs=spec.epochs, max_length=spec.max_length, batch_size=spec.batch_size, dir_names=(spec.name,),
+        load_split=load, own_data=base is not None, data_fix=spec.data_fix,
     )
 
 

@@ -1,4 +1,5 @@
-"""The study's metrics and the baselines that define a degenerate run (DESIGN §2)."""
+"""The study's metrics and the baselines that define a degenerate run (README.md, "The recipe and
+the hand-off")."""
 
 from __future__ import annotations
 

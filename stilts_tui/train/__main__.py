@@ -107,7 +107,7 @@ def _terminate(*_) -> None:
 
 
 def run_file(path: str, attempt: int = 1, cache=None) -> int:
-    from stilts_tui.train.config import RunConfig
+    from stilts_tui.domain.run_config import RunConfig
     from stilts_tui.train.events import EventWriter
     from stilts_tui.train.loop import run
 

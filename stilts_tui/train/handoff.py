@@ -1,4 +1,5 @@
-"""Building a run's model, and the hand-off from an intermediate checkpoint (DESIGN §2).
+"""Building a run's model, and the hand-off from an intermediate checkpoint (README.md, "The recipe
+and the hand-off"; jiant's in docs/pruksachatkun2020.md, "The study's settings and the restart chain").
 
 The rule, applied to state-dict groups:
   encoder   (everything under the base model but its pooler)  always carried over

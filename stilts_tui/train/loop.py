@@ -22,6 +22,7 @@ import torch
 
 from stilts_tui.data.subsample import subsample_indices
 from stilts_tui.diskspace import DiskFullError, is_disk_full
+from stilts_tui.domain.run_config import RunConfig
 from stilts_tui.errors import StiltsError
 from stilts_tui.models import resolve_model
 from stilts_tui.tasks import Example, Task, get_task, register_task_file, with_label_set
@@ -34,7 +35,6 @@ from stilts_tui.tasks.metrics import (
     score,
 )
 from stilts_tui.train import resume
-from stilts_tui.train.config import RunConfig
 from stilts_tui.train.data import (
     Collator,
     length_groups,
@@ -266,7 +266,8 @@ def run(cfg: RunConfig, events: EventWriter, cache: WarmCache | None = None) -> 
     step = at.step
     seqs, tokens = at.counters.get("seqs", 0), at.counters.get("tokens", 0)
     train_time = at.counters.get("train_time", 0.0)
-    loss_sum = at.counters.get("loss_sum", 0.0)
+    # The last step's loss; a state saved before the name said so calls it "loss_sum".
+    last_loss = at.counters.get("last_loss", at.counters.get("loss_sum", 0.0))
     last_emit = 0.0
     result: dict = {}
 
@@ -308,9 +309,9 @@ def run(cfg: RunConfig, events: EventWriter, cache: WarmCache | None = None) -> 
                 step_loss = backward(planned)
                 # The step's one wait for the GPU: reading a loss after every micro-batch kept the
                 # host from queueing the next one while the GPU worked.
-                loss_sum = step_loss.item()
-                if not math.isfinite(loss_sum):
-                    raise NanLossError(f"loss is {loss_sum} at step {step}")
+                last_loss = step_loss.item()
+                if not math.isfinite(last_loss):
+                    raise NanLossError(f"loss is {last_loss} at step {step}")
                 state.updating = True
                 if scaler:
                     scaler.unscale_(optimizer)
@@ -326,12 +327,12 @@ def run(cfg: RunConfig, events: EventWriter, cache: WarmCache | None = None) -> 
                 state.updating = False
                 train_time += time.perf_counter() - t0
                 state.mark(resume.Position(step, epoch, i + 1, epoch_generator,
-                                           {"seqs": seqs, "tokens": tokens, "train_time": train_time, "loss_sum": loss_sum}))
+                                           {"seqs": seqs, "tokens": tokens, "train_time": train_time, "last_loss": last_loss}))
                 now = time.time()
                 if now - last_emit >= cfg.log_interval_s or step == total_steps:
                     last_emit = now
                     events.emit("step", step=step, total_steps=total_steps, epoch=step / per_epoch,
-                                loss=loss_sum, lr=scheduler.get_last_lr()[0], sequences_per_s=seqs / train_time,
+                                loss=last_loss, lr=scheduler.get_last_lr()[0], sequences_per_s=seqs / train_time,
                                 tokens_per_s=tokens / train_time, memory_mb=_memory_mb(device))
                 if validator is not None and validator.due(step) and validator.validate(model, score_dev, step, epoch):
                     stopped = True
@@ -362,5 +363,5 @@ def run(cfg: RunConfig, events: EventWriter, cache: WarmCache | None = None) -> 
     state.remove()
     return {**result, **recipe, "baselines": baselines, "steps": step, "wall_s": time.time() - start_time,
             "train_sequences_per_s": seqs / train_time if train_time else None,
-            "train_tokens_per_s": tokens / train_time if train_time else None, "final_loss": loss_sum,
+            "train_tokens_per_s": tokens / train_time if train_time else None, "final_loss": last_loss,
             "train_tokens": tokens, "train_sequences": seqs, "train_s": train_time, "params": n_params}

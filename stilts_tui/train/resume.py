@@ -32,7 +32,7 @@ class Position:
     epoch: int = 0
     batch_in_epoch: int = 0                 # effective batches of `epoch` already done
     epoch_generator: torch.Tensor | None = None
-    counters: dict = field(default_factory=dict)  # seqs, tokens, train_time, loss_sum
+    counters: dict = field(default_factory=dict)  # seqs, tokens, train_time, last_loss
 
 
 class ResumeState:

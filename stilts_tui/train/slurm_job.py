@@ -14,7 +14,7 @@ from submitit.helpers import Checkpointable, DelayedSubmission
 
 
 def _ended(events_path: str, attempt: int) -> bool:
-    from stilts_tui.train.events import read_events
+    from stilts_tui.domain.events import read_events
 
     return any(e["event"] in ("finished", "failed") and e.get("attempt", 1) == attempt for e in read_events(events_path))
 
@@ -24,8 +24,8 @@ class SlurmRuns(Checkpointable):
         self.runs = [(str(path), int(attempt)) for path, attempt in runs]  # (run file, attempt)
 
     def __call__(self) -> list[dict]:
+        from stilts_tui.domain.run_config import RunConfig
         from stilts_tui.train.__main__ import _quiet_imports, run_file
-        from stilts_tui.train.config import RunConfig
         from stilts_tui.train.warm import WarmCache
 
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

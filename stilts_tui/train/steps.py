@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
-from stilts_tui.train.config import RunConfig
+from stilts_tui.domain.run_config import RunConfig
 from stilts_tui.train.data import length_groups
 
 

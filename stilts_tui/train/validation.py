@@ -11,8 +11,8 @@ from typing import Any
 
 import torch
 
+from stilts_tui.domain.run_config import RunConfig
 from stilts_tui.tasks import Example, Task
-from stilts_tui.train.config import RunConfig
 from stilts_tui.train.events import EventWriter
 
 Evaluate = Callable[[Any, Sequence[Example]], dict]

@@ -7,7 +7,7 @@ import shutil
 import subprocess
 
 from stilts_tui.errors import StiltsError
-from stilts_tui.sweep.executors import SlurmSettings
+from stilts_tui.sweep.slurm_settings import SlurmSettings
 
 __all__ = ["check_slurm", "slurm_command"]
 

@@ -18,10 +18,6 @@ class RunStatus(StrEnum):
     BLOCKED = "blocked"
 
 
-# Ended for good in this sweep (not retried unless the user asks).
-DONE = (RunStatus.FAILED, RunStatus.STOPPED, RunStatus.BLOCKED)
-
-
 class Failure(TypedDict, total=False):
     attempt: int
     reason: str

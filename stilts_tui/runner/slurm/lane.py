@@ -2,9 +2,9 @@
 are submitted at once, several runs per job when packing is asked for), their event logs are
 tailed on the shared filesystem like a local worker's, and job states come from `sacct`.
 
-A `SlurmRun` stands for one run inside one job and offers the runner the same surface as a
-local `Worker` (run, attempt, slot, read_events, terminate, ...), so the retry policy and the
-store updates are the runner's own, whatever the executor."""
+A `SlurmRun` stands for one run inside one job and offers the Slurm executor the same surface
+as a local `Worker` (run, attempt, slot, read_events, terminate, ...: runner/executor.py's
+Handle), so what it reports is read the same way, whatever the executor."""
 
 from __future__ import annotations
 
@@ -16,14 +16,14 @@ import uuid
 from dataclasses import replace
 from pathlib import Path
 
+from stilts_tui.domain.events import Event, parse_event
+from stilts_tui.domain.run_config import RunConfig
 from stilts_tui.errors import StiltsError
 from stilts_tui.fileio import EventLines
 from stilts_tui.runner.options import RunnerOptions
 from stilts_tui.runner.slots import Slot
-from stilts_tui.runner.slurm_check import check_slurm, slurm_command
-from stilts_tui.sweep.executors import SlurmSettings
-from stilts_tui.train.config import RunConfig
-from stilts_tui.train.events import Event
+from stilts_tui.runner.slurm.check import check_slurm, slurm_command
+from stilts_tui.sweep.slurm_settings import SlurmSettings
 
 # Slurm's job states, as sacct spells them (the first word: "CANCELLED by 0" is CANCELLED).
 QUEUED = {"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "CONFIGURING", "RESV_DEL_HOLD", "SUSPENDED",
@@ -48,8 +48,6 @@ def normalise_state(state: str | None) -> str:
     return _LOCAL_STATES.get(word, word)
 
 
-
-
 class SlurmRun:
     """One run in one Slurm job, seen from the runner."""
 
@@ -63,13 +61,14 @@ class SlurmRun:
         self.assigned_at: float | None = time.time()
         self.ready_at: float | None = None
         self.stop_requested = False
+        self.stall_killed = False
         self.bystander = False          # its job was cancelled for another run of the same pack
         self.queue_state = "PENDING"
         self.running_since: float | None = None   # when it was first seen RUNNING (the stall watch's start)
         self.ended_since: float | None = None
         self.unknown_since: float | None = None
         self.requeues = 0
-        self.lines = EventLines()
+        self.lines: EventLines[Event] = EventLines(parse_event)
 
     @property
     def job_id(self) -> str:

@@ -1,6 +1,7 @@
-"""Where a sweep's runs execute: `local` (slots on this machine's GPUs or cores) or `slurm`
-(one Slurm job per run, or several runs per job, submitted through submitit). The spec says
-which, with a `[slurm]` table for the cluster's resources:
+"""The settings of where a sweep's runs execute, as a spec declares them: `local` (slots on this
+machine's GPUs or cores) or `slurm` (one Slurm job per run, or several runs per job, submitted
+through submitit; the behaviour is in runner/slurm/). The spec says which, with a `[slurm]`
+table for the cluster's resources:
 
     executor = "slurm"
     [slurm]
@@ -88,11 +89,12 @@ def _check_one_line(raw: dict, where: str) -> None:
                             "use sbatch's long option names, e.g. constraint = \"a100\"")
 
 
-def executor_options(executor: str | None, slurm: dict | None) -> dict:
-    """The sweep options that choose the executor, checked."""
+def executor_options(executor: str | None, slurm: SlurmSettings | dict | None) -> dict:
+    """The sweep options that choose the executor, checked (a parsed spec's [slurm] is already)."""
     executor = executor or "local"
     if executor not in EXECUTORS:
         raise SpecError(f"executor = {executor!r} is not known", f"use one of: {', '.join(EXECUTORS)}")
     if executor == "slurm":
-        return {"executor": "slurm", "slurm": SlurmSettings.from_dict(slurm or {}).to_dict()}
+        settings = slurm if isinstance(slurm, SlurmSettings) else SlurmSettings.from_dict(slurm or {})
+        return {"executor": "slurm", "slurm": settings.to_dict()}
     return {"executor": "local"}
