@@ -69,5 +69,6 @@ def record_problem(doc: Any) -> str | None:
         if key not in doc:
             return f"has no {key!r}"
     if doc["status"] not in STATUSES:
-        return f"has status = {_shown(doc['status'])}, not one of {', '.join(RunStatus)}"
+        return (f"has status = {_shown(doc['status'])}, not one of {', '.join(RunStatus)} (a status a newer "
+                "stilts writes? then upgrade stilts to read this file)")
     return None

@@ -74,11 +74,17 @@ class AtomicJSONStorage(Storage):
         pass
 
 
+def recovered_path(path: Path) -> Path:
+    """Where `stilts recover` writes a results file rebuilt from its run logs (ops/recover.py)."""
+    return path.with_name(path.stem + ".recovered.json")
+
+
 def damaged_fix(path: Path) -> str:
     """What to do about a results file that no reader can use."""
-    return (f"restore {path} from a backup; or move it aside and run its sweep again (stilts resume --db {path}, "
-            f"or stilts run SPEC --db {path}): its runs train again, and each finished run's result is also in "
-            f"its event log, {path.with_name(path.stem + '.runs')}/<run id>/events.jsonl")
+    return (f"restore {path} from a backup, or rebuild it from its runs' event logs "
+            f"({path.with_name(path.stem + '.runs')}/<run id>/events.jsonl) and sweep files: stilts recover --db {path} "
+            f"writes {recovered_path(path)} and keeps this file; stilts resume --db {recovered_path(path)} then "
+            "continues the sweep")
 
 
 def checked(data: object, path: Path) -> dict:
@@ -97,7 +103,8 @@ def checked(data: object, path: Path) -> dict:
             name = f"the record of run {run!r} (key {key!r})" if isinstance(run, str) else f"record {key!r}"
             raise StiltsError(f"results file {path}: {name} {problem}",
                               f"edit that record in {path} (see a complete record beside it), or delete the "
-                              "record: the next `stilts run` of its spec runs that run again")
+                              "record: the next `stilts run` of its spec runs that run again; or rebuild the whole "
+                              f"file from its runs' event logs: stilts recover --db {path} (this file is kept)")
     return data
 
 

@@ -74,7 +74,8 @@ def test_a_truncated_results_file_keeps_the_truth_and_says_how_to_recover(tmp_pa
     text = db.read_text()
     db.write_text(text[: len(text) // 2])
     every_reader_says(capsys, db, "is not valid JSON", "another program changed it", "restore", "backup",
-                      str(tmp_path / "results.runs") + "/<run id>/events.jsonl", f"stilts resume --db {db}")
+                      str(tmp_path / "results.runs") + "/<run id>/events.jsonl", f"stilts recover --db {db}",
+                      f"stilts resume --db {tmp_path / 'results.recovered.json'}")
 
 
 @pytest.mark.parametrize("data, says", [
@@ -102,7 +103,7 @@ def test_a_results_file_of_another_shape_is_one_message(tmp_path, capsys, data, 
 def test_a_hand_edited_record_is_named_with_its_field_and_the_fix(tmp_path, capsys, change, says):
     db, run_id = edited(tmp_path, change)
     every_reader_says(capsys, db, f"the record of run {run_id!r} (key '1') {says}", "edit that record",
-                      "or delete the record")
+                      "or delete the record", f"stilts recover --db {db}")
 
 
 def test_every_record_stilts_writes_passes_the_check(tmp_path):

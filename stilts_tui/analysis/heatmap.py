@@ -88,21 +88,23 @@ def colour_bar(heat: Heat, colour: bool) -> Text:
     return bar
 
 
-def to_text(heat: Heat, width: int = 120, colour: bool = True) -> Text:
-    """The grid in blocks of columns that fit `width`, each block with the row labels."""
-    cw = heat.cell_width
-    label_w = min(LABEL_MAX, max([len(heat.corner), *map(len, heat.row_labels)], default=4))
-    per_block = max(1, (width - label_w - 1) // (cw + 1))
+def to_text(heat: Heat, width: int = 120, colour: bool = True, fit: bool = False) -> Text:
+    """The grid in blocks of columns that fit `width`, each block with the row labels. With `fit`
+    (output piped or redirected: no width to fit) each column is as wide as its label's longest
+    line and row labels are never cut, so no name is wrapped inside a word or shortened."""
+    longest = max([len(heat.corner), *map(len, heat.row_labels)], default=4)
+    label_w = longest if fit else min(LABEL_MAX, longest)
+    widths = [max(heat.cell_width, *map(len, label.split("\n"))) if fit else heat.cell_width
+              for label in heat.col_labels]
     out = Text(heat.title + "\n", style="bold")
-    for start in range(0, max(1, len(heat.col_labels)), per_block):
-        cols = range(start, min(start + per_block, len(heat.col_labels)))
-        wrapped = [_wrap(heat.col_labels[j], cw) for j in cols]
+    for cols in _blocks(widths, width - label_w - 1):
+        wrapped = [_wrap(heat.col_labels[j], widths[j]) for j in cols]
         depth = max((len(w) for w in wrapped), default=1)
         for line in range(depth):
             head = (heat.corner if line == depth - 1 else "").ljust(label_w)[:label_w]
-            out.append(head + "".join(" " + (w[line] if line < len(w) else "").rjust(cw) for w in wrapped) + "\n",
-                       style="bold")
-        rule = "─" * (label_w + (cw + 1) * len(cols))
+            out.append(head + "".join(" " + (w[line] if line < len(w) else "").rjust(widths[j])
+                                      for j, w in zip(cols, wrapped, strict=True)) + "\n", style="bold")
+        rule = "─" * (label_w + sum(widths[j] + 1 for j in cols))
         out.append(rule + "\n")
         for i, (label, row) in enumerate(zip(heat.row_labels, heat.rows, strict=True)):
             if i in heat.breaks:
@@ -111,7 +113,7 @@ def to_text(heat: Heat, width: int = 120, colour: bool = True) -> Text:
             out.append(shown.ljust(label_w))
             for j in cols:
                 out.append(" ")
-                out.append(cell_text(row[j], cw) if colour else row[j].text.rjust(cw))
+                out.append(cell_text(row[j], widths[j]) if colour else row[j].text.rjust(widths[j]))
             out.append("\n")
         out.append(rule + "\n")
     out.append(colour_bar(heat, colour))
@@ -119,6 +121,19 @@ def to_text(heat: Heat, width: int = 120, colour: bool = True) -> Text:
     for note in heat.legend:
         out.append(note + "\n", style="dim" if colour else "")
     return out
+
+
+def _blocks(widths: list[int], room: int) -> list[range]:
+    """The columns in consecutive blocks, each as many as fit in `room` (each column takes its
+    width and a space), at least one per block; one empty block for a grid with no columns."""
+    blocks, start, used = [], 0, 0
+    for j, w in enumerate(widths):
+        if j > start and used + w + 1 > room:
+            blocks.append(range(start, j))
+            start, used = j, 0
+        used += w + 1
+    blocks.append(range(start, len(widths)))
+    return blocks
 
 
 def to_markdown(heat: Heat) -> str:

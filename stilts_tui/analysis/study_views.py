@@ -109,8 +109,9 @@ def _records(records: list[dict], view: str, opts: StudyOptions) -> list[dict]:
 
 
 def render_study(records: list[dict], view: str, fmt: str, opts: StudyOptions, width: int = 120,
-                 colour: bool = False) -> str | Text:
-    """The view as text; for the terminal format with `colour`, as rich Text."""
+                 colour: bool = False, fit: bool = False) -> str | Text:
+    """The view as text; for the terminal format with `colour`, as rich Text. With `fit` (output
+    piped or redirected) a grid's columns are as wide as their labels (heatmap.to_text)."""
     check(opts)
     if not any(r.get("kind") == "target" for r in records):
         return "no target runs in the results file yet\n"
@@ -124,7 +125,7 @@ def render_study(records: list[dict], view: str, fmt: str, opts: StudyOptions, w
         return heatmap.to_markdown(heat)
     if fmt == "latex":
         return heatmap.to_latex(heat)
-    text = heatmap.to_text(heat, width, colour)
+    text = heatmap.to_text(heat, width, colour, fit)
     return text if colour else text.plain
 
 

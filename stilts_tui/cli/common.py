@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from stilts_tui.cli.output import output_width
 from stilts_tui.runner.options import RunnerOptions
 
 DEFAULT_DB = "stilts-runs/results.json"
@@ -92,6 +93,9 @@ def print_results(db: Path, fmt: str, runs: bool, spec: str | None = None, **kw)
     from stilts_tui.analysis.validate import check_baseline, check_by
 
     records = load_records(db, spec, kw.pop("filters", None))
+    # After a sweep (run, resume, demo) the summary is 120 wide on a terminal, as it always was;
+    # piped or redirected, whole.
+    kw.setdefault("width", output_width(120))
     if not runs:
         check_by(records, kw.get("by", ()))
         check_baseline(records, kw.get("baseline"))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from stilts_tui.analysis.validate import check_baseline
 from stilts_tui.cli.common import DEFAULT_DB, Commands, load_records, print_results, want_colour
+from stilts_tui.cli.output import on_terminal, output_console, output_width
 from stilts_tui.errors import StiltsError, did_you_mean
 
 # analysis.study_views.STUDY_VIEWS, named here so that `stilts --help` does not import numpy.
@@ -24,10 +25,9 @@ def _by(text: str) -> tuple[str, ...]:
 def cmd_results(args: argparse.Namespace) -> int:
     if args.resamples < 0:
         raise StiltsError("--resamples must be 0 or more")
-    import shutil
-
-    # On a terminal the table fits its width (least important columns left out); piped, 120.
-    width = shutil.get_terminal_size((120, 24)).columns if sys.stdout.isatty() else 120
+    # On a terminal the table fits its width (least important columns left out); piped or
+    # redirected it is whole: every column, and a matrix's columns as wide as their names.
+    width = output_width()
     if args.view in STUDY_VIEWS:
         return _study_view(args, width)
     if args.output:
@@ -58,12 +58,11 @@ def _study_view(args: argparse.Namespace, width: int) -> int:
         what = write_study(records, args.view, out, opts)
         print(f"wrote {out} ({args.view}, {what})")
         return 0
-    colour = args.format == "table" and sys.stdout.isatty()
-    text = render_study(records, args.view, args.format, opts, width, colour)
+    piped = not on_terminal()
+    colour = args.format == "table" and not piped
+    text = render_study(records, args.view, args.format, opts, width, colour, fit=piped)
     if colour:
-        from rich.console import Console
-
-        Console(highlight=False, soft_wrap=True).print(text, end="")
+        output_console(highlight=False, soft_wrap=True).print(text, end="")
     else:
         sys.stdout.write(str(text))
     return 0

@@ -1,4 +1,4 @@
-"""Running a spec: `stilts run`, `resume`, `status`, `stop`, `retry` and `plan`."""
+"""Running a spec: `stilts run`, `resume`, `status`, `stop`, `retry`, `recover` and `plan`."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from stilts_tui.cli.common import DEFAULT_DB, Commands, foreground, print_results, sweep_summary
+from stilts_tui.cli.output import output_console
 from stilts_tui.errors import StiltsError
 from stilts_tui.runner.options import add_slot_arguments
 
@@ -106,6 +107,23 @@ def cmd_retry(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_recover(args: argparse.Namespace) -> int:
+    from stilts_tui.ops.recover import recover
+
+    db = Path(args.db)
+    got = recover(db, Path(args.out) if args.out else None)
+    by_status = ", ".join(f"{got.counts[s]} {s}" for s in sorted(got.counts))
+    print(f"recovered {got.runs} runs of {db} into {got.out} ({by_status}), from {got.sweep_files} sweep file(s) "
+          f"and {got.run_folders} run folder(s)")
+    for what in got.unreadable:
+        print(f"warning: skipped {what}", file=sys.stderr)
+    print(f"{db} is kept as it was. To use the rebuilt file:\n"
+          f"  in its place:  mv {db} {db}.damaged && mv {got.out} {db}\n"
+          f"  or as it is:   stilts results --db {got.out}\n"
+          f"  continue:      stilts resume --db {got.out}   (runs queued or cut short run; finished ones are kept)")
+    return 0
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
     from stilts_tui.ops.plan import plan_spec
     from stilts_tui.runner.options import options_from_args
@@ -146,7 +164,6 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def _print_resolved_runs(runs: list, finished: set[str], fmt: str) -> int:
-    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
@@ -162,7 +179,7 @@ def _print_resolved_runs(runs: list, finished: set[str], fmt: str) -> int:
     for d in rows:
         table.add_row(*(Text("—" if v is None else ("✓" if v is True else "" if v is False else f"{v:g}"
                         if isinstance(v, float) else str(v))) for v in d.values()))  # Text: never markup
-    Console(width=max(Console().width, 400)).print(table)  # one line per run, however wide
+    output_console(min_width=400).print(table)  # one line per run, however wide; piped, nothing cut
     print("wu steps / steps: int(warmup_ratio x total) from the official train sizes (run.py l. 67, 79); with "
           "validation every N steps the schedule ends at the validation after the epoch limit (jiant trainer.py "
           "l. 351-360); dev x acc: device batch and accumulation")
@@ -206,6 +223,12 @@ def register(sub: Commands) -> None:
                     help="train again an intermediate whose checkpoint is gone (name it, or a target blocked by it); "
                          "the targets that waited for it run after it")
     rt.set_defaults(func=cmd_retry)
+
+    rc = sub.add_parser("recover", help="rebuild a damaged results file from its run folders and sweep files, "
+                                         "into a new file (the damaged one is kept)")
+    rc.add_argument("--db", default=DEFAULT_DB, help=f"the damaged results file (default {DEFAULT_DB})")
+    rc.add_argument("--out", metavar="NEW", help="the new results file (default: <db stem>.recovered.json beside it)")
+    rc.set_defaults(func=cmd_recover)
 
     pl = sub.add_parser("plan", help="what a spec would run: runs, already done, estimated device-hours")
     pl.add_argument("spec", help="the experiment spec (TOML), e.g. experiments/figure2.toml")

@@ -8,6 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 from stilts_tui.cli.common import Commands, quiet_transformers
+from stilts_tui.cli.output import output_console
 from stilts_tui.errors import StiltsError
 from stilts_tui.tasks.base import example_labels
 
@@ -23,7 +24,6 @@ def cmd_tasks(args: argparse.Namespace) -> int:
         if not args.name:
             raise StiltsError("`stilts tasks show` needs a task name", "e.g. stilts tasks show rte --data-dir DIR")
         return _show_task(get_task(args.name), args)
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
@@ -35,7 +35,7 @@ def cmd_tasks(args: argparse.Namespace) -> int:
             t.head.replace("classification", "cls").replace("_", " ") + (f" ({t.num_labels})" if t.num_labels > 1 else "")
         # Cells are read as markup: a task file's description holding "[/x]" raised MarkupError.
         table.add_row(*(escape(str(cell)) for cell in (t.name, head, t.metric, t.epochs, t.max_length, t.description)))
-    Console().print(table)
+    output_console().print(table)  # piped: every column at its full width
     return 0
 
 
@@ -77,11 +77,10 @@ def _show_task(task, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
-    from rich.console import Console
     from rich.markup import escape
 
     # The name, description and label names come from task files: literal text, never markup.
-    c = Console()
+    c = output_console()  # piped: each line whole, not wrapped at 80 columns
     c.print(f"[bold]{escape(task.name)}[/] — {escape(task.description)}")
     c.print(f"head {task.head}, metric {task.metric}, defaults {task.epochs} epochs / {task.max_length} tokens")
     for s, n in info["splits"].items():
