@@ -231,3 +231,20 @@ def tiny_nodrop(tmp_path_factory) -> Path:
 def screen_text(app) -> str:
     """The text of every Static (labels, panels, status lines) on the app's current screen."""
     return "\n".join(str(w.render()) for w in app.screen.query("Static"))
+
+
+def one_class_spec(tmp_path: Path, dev_labels: list[str], seeds: tuple[int, ...] = (1, 2)) -> Path:
+    """A spec of one user task whose dev split has the given labels (its train split has both)."""
+    import tomli_w
+
+    data = tmp_path / "one_class"
+    data.mkdir(exist_ok=True)
+    for split, labels in (("train", ["no", "yes"]), ("dev", dev_labels)):
+        (data / f"{split}.jsonl").write_text("".join(json.dumps({"text": f"s {i}", "y": y}) + "\n" for i, y in enumerate(labels)))
+    (data / "task.toml").write_text(tomli_w.dumps({
+        "name": "one_class", "head": "classification", "labels": ["no", "yes"], "data_dir": ".",
+        "files": {"train": "train.jsonl", "dev": "dev.jsonl"}, "fields": {"a": "text", "label": "y"}}))
+    spec = tmp_path / "one.toml"
+    spec.write_text(tomli_w.dumps({"name": "one", "model": "minilm", "task_files": [str(data / "task.toml")],
+                                   "targets": ["one_class"], "grid": {"lr": [1e-5], "seed": list(seeds)}}))
+    return spec

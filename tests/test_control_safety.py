@@ -294,21 +294,28 @@ def test_a_stop_the_finishing_runner_never_read_is_still_done(tmp_path, started)
     assert not list(files.control.glob("stop-*"))
 
 
-def test_retrain_a_deleted_checkpoint_end_to_end(tiny_models, train_data, tmp_path):
-    """A real sweep: the intermediate's checkpoint is deleted, its target is blocked, and
-    `stilts retry --retrain` trains the intermediate again and then the target."""
+def _intermediate_without_checkpoint(tiny_models, train_data, db: Path):
+    """A HellaSwag intermediate trained for real into `db`, then its checkpoint deleted; returns
+    (the sweep's runs, the intermediate, its RTE target)."""
     import shutil
 
     raw = {"name": "retrain", "model": str(tiny_models["roberta"]), "data_dir": str(train_data),
            "intermediates": ["hellaswag"], "targets": ["rte"], "grid": {"lr": [1e-3], "batch_size": [8], "seed": [1]},
            "intermediate": {"lr": 1e-3, "batch_size": 2},
            "tasks": {"rte": {"epochs": 1, "max_length": 32}, "hellaswag": {"epochs": 1, "max_length": 32}}}
-    db = tmp_path / "results.json"
     runs = runs_for(parse_spec(raw), db)
     parent = next(r for r in runs if r.kind == "intermediate")
     target = next(r for r in runs if r.kind != "intermediate")
     run_runs([parent], db)
     shutil.rmtree(target.init_checkpoint)
+    return runs, parent, target
+
+
+def test_retrain_a_deleted_checkpoint_end_to_end(tiny_models, train_data, tmp_path):
+    """A real sweep: the intermediate's checkpoint is deleted, its target is blocked, and
+    `stilts retry --retrain` trains the intermediate again and then the target."""
+    db = tmp_path / "results.json"
+    runs, parent, target = _intermediate_without_checkpoint(tiny_models, train_data, db)
     run_runs(runs, db, resume=True)
     blocked = Store(db).get(target.run_id)
     assert blocked["status"] == "blocked" and f"stilts retry --retrain {target.run_id}" in blocked["message"]
@@ -323,17 +330,8 @@ def test_retrain_a_deleted_checkpoint_end_to_end(tiny_models, train_data, tmp_pa
 
 def test_the_runner_takes_a_retrain_request(tiny_models, train_data, tmp_path):
     """A retrain request in the control folder makes the runner train a finished intermediate again."""
-    import shutil
-
-    raw = {"name": "retrain", "model": str(tiny_models["roberta"]), "data_dir": str(train_data),
-           "intermediates": ["hellaswag"], "targets": ["rte"], "grid": {"lr": [1e-3], "batch_size": [8], "seed": [1]},
-           "intermediate": {"lr": 1e-3, "batch_size": 2}, "tasks": {"hellaswag": {"epochs": 1, "max_length": 32}}}
     db = tmp_path / "results.json"
-    runs = runs_for(parse_spec(raw), db)
-    parent = next(r for r in runs if r.kind == "intermediate")
-    target = next(r for r in runs if r.kind != "intermediate")
-    run_runs([parent], db)
-    shutil.rmtree(target.init_checkpoint)
+    _, parent, target = _intermediate_without_checkpoint(tiny_models, train_data, db)
     RunnerFiles(db).request("retrain", parent.run_id)
     counts = run_runs([parent], db, resume=True)
     assert counts["finished"] == 1 and Path(target.init_checkpoint).is_dir()

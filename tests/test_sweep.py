@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import one_class_spec
 from runner_helpers import run_runs, stilts
 
 from stilts_tui.store import Store
@@ -175,23 +176,6 @@ def test_a_launch_that_every_run_would_fail_is_refused_with_each_reason(tiny_mod
     assert not db.exists()
 
 
-def _one_class_spec(tmp_path, dev_labels: list[str]) -> Path:
-    """A spec of one user task whose dev split has the given labels (its train split has both)."""
-    import tomli_w
-
-    data = tmp_path / "one_class"
-    data.mkdir(exist_ok=True)
-    for split, labels in (("train", ["no", "yes"]), ("dev", dev_labels)):
-        (data / f"{split}.jsonl").write_text("".join(json.dumps({"text": f"s {i}", "y": y}) + "\n" for i, y in enumerate(labels)))
-    (data / "task.toml").write_text(tomli_w.dumps({
-        "name": "one_class", "head": "classification", "labels": ["no", "yes"], "data_dir": ".",
-        "files": {"train": "train.jsonl", "dev": "dev.jsonl"}, "fields": {"a": "text", "label": "y"}}))
-    spec = tmp_path / "one.toml"
-    spec.write_text(tomli_w.dumps({"name": "one", "model": "minilm", "task_files": [str(data / "task.toml")],
-                                   "targets": ["one_class"], "grid": {"lr": [1e-5], "seed": [1, 2]}}))
-    return spec
-
-
 def test_a_dev_split_of_one_class_is_warned_about_not_refused(tmp_path, monkeypatch):
     """Every dev label the same class: every run's dev score is degenerate. The launch still goes
     (the checks refuse only what would fail every run), with one warning naming the task, the
@@ -202,11 +186,11 @@ def test_a_dev_split_of_one_class_is_warned_about_not_refused(tmp_path, monkeypa
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     db = tmp_path / "results.json"
-    runs = expand(load_spec(_one_class_spec(tmp_path, ["yes"] * 7)), tmp_path)
+    runs = expand(load_spec(one_class_spec(tmp_path, ["yes"] * 7)), tmp_path)
     assert preflight(runs, db, RunnerOptions(), ()) == [
         "task one_class, dev split: all 7 examples have the label 'yes' (one class): every run's dev score will be "
         "degenerate; check the task's dev file and its label field"]
-    runs = expand(load_spec(_one_class_spec(tmp_path, ["yes"] * 6 + ["no"])), tmp_path)
+    runs = expand(load_spec(one_class_spec(tmp_path, ["yes"] * 6 + ["no"])), tmp_path)
     assert preflight(runs, db, RunnerOptions(), ()) == []
     rte = tmp_path / "data" / "RTE"  # a built-in task read from files is checked the same way
     rte.mkdir(parents=True)
@@ -227,7 +211,7 @@ def test_stilts_run_prints_the_checks_warnings_and_launches(tmp_path, monkeypatc
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     launched = []
     monkeypatch.setattr(control, "launch", lambda *a, **k: launched.append(a) or 4242)
-    spec = _one_class_spec(tmp_path, ["no"] * 4)
+    spec = one_class_spec(tmp_path, ["no"] * 4)
     assert main(["run", str(spec), "--db", str(tmp_path / "results.json")]) == 0
     out = capsys.readouterr()
     assert "warning: task one_class, dev split: all 4 examples have the label 'no' (one class)" in out.err

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import as_runner, screen_text, until, wait_for
+from conftest import as_runner, one_class_spec, screen_text, until, wait_for
 
 from stilts_tui.app.app import StiltsApp
 from stilts_tui.app.plan_screen import PlanScreen
@@ -359,22 +359,11 @@ async def test_plan_launch_is_refused_when_every_run_would_fail(store_db, tmp_pa
 async def test_plan_launch_warns_of_a_dev_split_of_one_class_and_launches(store_db, tmp_path, monkeypatch):
     """ctrl+l on a spec whose task's dev labels are all one class: launched (a degenerate sweep is
     not a failing one), and a warning notification names the task, the split, the class and its count."""
-    import tomli_w
-
     import stilts_tui.runner.control as control
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(control, "launch", lambda *a, **k: 4242)
-    data = tmp_path / "one_class"
-    data.mkdir()
-    for split, labels in (("train", ["no", "yes"]), ("dev", ["yes"] * 5)):
-        (data / f"{split}.jsonl").write_text("".join(json.dumps({"text": f"s {i}", "y": y}) + "\n" for i, y in enumerate(labels)))
-    (data / "task.toml").write_text(tomli_w.dumps({
-        "name": "one_class", "head": "classification", "labels": ["no", "yes"], "data_dir": ".",
-        "files": {"train": "train.jsonl", "dev": "dev.jsonl"}, "fields": {"a": "text", "label": "y"}}))
-    spec = tmp_path / "one.toml"
-    spec.write_text(tomli_w.dumps({"name": "one", "model": "minilm", "task_files": [str(data / "task.toml")],
-                                   "targets": ["one_class"], "grid": {"lr": [1e-5], "seed": [1]}}))
+    spec = one_class_spec(tmp_path, ["yes"] * 5, seeds=(1,))
     app = StiltsApp(store_db, refresh_s=60)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("1")

@@ -61,11 +61,9 @@ def foreground(db: Path, name: str, runs: list, options: RunnerOptions, resume: 
 
 def sweep_summary(db: Path, runs: list) -> str:
     from stilts_tui.ops.finished import finished_ids, read_records
+    from stilts_tui.ops.plan import counts_line
 
-    done = finished_ids(read_records(db))
-    n_int = sum(r.kind == "intermediate" for r in runs)
-    left = sum(r.run_id not in done for r in runs)
-    return f"{len(runs)} runs ({n_int} intermediate), {len(runs) - left} already finished, {left} to run"
+    return counts_line(runs, finished_ids(read_records(db)))
 
 
 def want_colour(choice: str = "auto") -> bool:

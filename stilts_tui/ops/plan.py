@@ -49,9 +49,7 @@ class Plan:
         return sum(r.kind == "intermediate" for r in self.runs)
 
     def summary(self) -> str:
-        left = len(self.todo)
-        return (f"{len(self.runs)} runs ({self.intermediates} intermediate), {len(self.runs) - left} already "
-                f"finished, {left} to run")
+        return counts_line(self.runs, self.finished)
 
     def estimate(self) -> Estimate:
         return plan_estimate(self.todo, self.records, self.options)
@@ -64,6 +62,14 @@ class Plan:
         if self.spec.data_dir and not Path(self.spec.data_dir).is_dir():
             return f"data dir {self.spec.data_dir} does not exist: no estimate until it does"
         return ""
+
+
+def counts_line(runs: list[RunConfig], finished: set[str]) -> str:
+    """How many runs, intermediates, already finished and to run: the line `run`, `resume` and
+    `demo` print first."""
+    left = sum(r.run_id not in finished for r in runs)
+    n_int = sum(r.kind == "intermediate" for r in runs)
+    return f"{len(runs)} runs ({n_int} intermediate), {len(runs) - left} already finished, {left} to run"
 
 
 def plan_spec(spec: Spec, db: Path, options: RunnerOptions | None = None, records: list[dict] | None = None,

@@ -155,6 +155,12 @@ def stop_all(db: Path, timeout: float = 30.0) -> dict:
             "note": note}
 
 
+def _scancel(rec: dict) -> None:
+    """Cancel a run's Slurm job, by id when it was given one, else by the name it was submitted under."""
+    cmd = ["scancel", str(rec["slurm_job"])] if rec.get("slurm_job") else ["scancel", "--name", rec["slurm_name"]]
+    subprocess.run(cmd, capture_output=True, timeout=30, check=False)
+
+
 def _cancel_orphan_jobs(db: Path) -> int:
     """Slurm jobs of a sweep whose runner is gone: cancelled, their runs queued for `resume`."""
     import shutil
@@ -171,8 +177,7 @@ def _cancel_orphan_jobs(db: Path) -> int:
         raise StiltsError(f"{len(mine)} run(s) of this sweep are Slurm jobs, and scancel is not on PATH here",
                           "run stilts stop --all on a node of the cluster")
     for r in mine:
-        cmd = ["scancel", str(r["slurm_job"])] if r.get("slurm_job") else ["scancel", "--name", r["slurm_name"]]
-        subprocess.run(cmd, capture_output=True, timeout=30, check=False)
+        _scancel(r)
     with Store(db, writer=True) as store:
         store.update_many({r["run_id"]: {"status": "queued", "reason": "stopped", "queue_state": "CANCELLED",
                                          "message": "the sweep was stopped and its Slurm job cancelled; stilts resume runs it"}
@@ -227,8 +232,7 @@ def stop_run(db: Path, run_id: str, timeout: float = 30.0) -> str:
         if shutil.which("scancel") is None:
             raise StiltsError(f"run {run_id} is Slurm job {rec.get('slurm_job')}, and scancel is not on PATH here",
                               "run stilts stop on a node of the cluster")
-        cmd = ["scancel", str(rec["slurm_job"])] if rec.get("slurm_job") else ["scancel", "--name", rec["slurm_name"]]
-        subprocess.run(cmd, capture_output=True, timeout=30, check=False)
+        _scancel(rec)
     with Store(db, writer=True, lock_timeout=10) as store:
         store.update(run_id, status="stopped", pid=None, slot=None, reason="stopped", message="stopped by the user")
     return "stopped"
