@@ -1,7 +1,8 @@
 """The two ways stilts touches files that others read while it writes:
 
 - `atomic_write`: the new content goes to a temporary file in the same folder, is fsync'd, then
-  renamed over the old one; a crash or a full disk leaves the old file whole, never half a file.
+  renamed over the old one; a crash or a full disk leaves the old file whole, never half a file
+  (`fsync_dir` makes a rename durable).
 - `EventLines`: the complete lines added since the last read (of a growing log file, or of bytes
   from a pipe), each parsed by the function it is given; a torn last line waits for the rest.
 
@@ -37,6 +38,16 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], object], mode: i
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def fsync_dir(folder: str | Path) -> None:
+    """Make the renames in `folder` durable (a no-op where folders cannot be opened)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def remove_orphan_temps(path: str | Path) -> int:

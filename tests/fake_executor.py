@@ -2,7 +2,8 @@
 with a score after some steps, fail with a reason, hang until stopped, run out of memory above a
 device batch), and time is the fake's own: one `wait` is one step of every run in flight. It
 implements runner/executor.py's protocol and reports outcomes exactly as the real executors do,
-so the runner under test is the real one, from its queue to its store."""
+so the runner under test is the real one, from its queue to its store. A fused group (assignments
+in a row with one `group`, runner/fusing.py) shares one slot, as on a local worker."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from stilts_tui.domain.run_config import RunConfig
+from stilts_tui.runner.fusing import placement_fields
 from stilts_tui.runner.outcomes import (
     Assignment,
     EventLines,
@@ -36,6 +38,7 @@ class Script:
     hang_times: int | None = None     # how many attempts hang (None: all)
     oom_above: int | None = None      # out of memory at its first step while its device batch is above this
     at_stop: str | None = None        # stopped with the sweep: "stdout" or "log" says it finished as it was stopped
+    oom_fused_above: int | None = None  # out of memory at its first step while fused with more than this many trials
 
 
 def finishes(score: float = 0.5, steps: int = 2, **kw) -> Script:
@@ -64,6 +67,7 @@ class _Attempt:
     step: int = -1                    # -1: not started yet
     stop_requested: bool = False
     stall_killed: bool = False
+    group_size: int = 1
 
 
 @dataclass
@@ -79,6 +83,7 @@ class FakeExecutor:
     running_now: dict[str, _Attempt] = field(default_factory=dict)
     tries: dict[str, int] = field(default_factory=dict)
     starts: list[tuple[str, int]] = field(default_factory=list)     # (run id, attempt), in the order started
+    groups: list[list[str]] = field(default_factory=list)            # the run ids started together on one slot
     most_at_once: int = 0
     reported: list[Outcome] = field(default_factory=list)
     actions: list[tuple[Callable[[FakeExecutor], bool], Callable[[], object]]] = field(default_factory=list)
@@ -99,19 +104,31 @@ class FakeExecutor:
         return False
 
     def capacity(self) -> int:
-        return self.slots - len(self.running_now)
+        return self.slots - len({a.slot for a in self.running_now.values()})
 
     def place(self, ready: list[Assignment]) -> list[Started]:
         used = {a.slot for a in self.running_now.values()}
         free = [f"fake{i}" for i in range(self.slots) if f"fake{i}" not in used]
-        return [Started(a.run, a.attempt, slot=slot, device="cpu", where={"device_name": "cpu", "warm_start": True})
-                for slot, a in zip(free, ready, strict=False)]
+        groups: list[list[Assignment]] = []
+        for a in ready:
+            if groups and a.group is not None and groups[-1][-1].group == a.group:
+                groups[-1].append(a)
+            else:
+                groups.append([a])
+        return [Started(a.run, a.attempt, slot=slot, device="cpu",
+                        where={"device_name": "cpu", "warm_start": True, **placement_fields([x.run for x in group])})
+                for slot, group in zip(free, groups, strict=False) for a in group]
 
     def start(self, placed: list[Started]) -> list[Outcome]:
+        by_slot: dict[str, list[str]] = {}
+        for s in placed:
+            by_slot.setdefault(str(s.slot), []).append(s.run.run_id)
+        self.groups += list(by_slot.values())
         for s in placed:
             run_id = s.run.run_id
             self.tries[run_id] = self.tries.get(run_id, 0) + 1
-            self.running_now[run_id] = _Attempt(s.run, s.attempt, str(s.slot), self.tries[run_id], time.time())
+            self.running_now[run_id] = _Attempt(s.run, s.attempt, str(s.slot), self.tries[run_id], time.time(),
+                                                group_size=len(by_slot[str(s.slot)]))
             self.starts.append((run_id, s.attempt))
         self.most_at_once = max(self.most_at_once, len(self.running_now))
         return []
@@ -200,6 +217,8 @@ class FakeExecutor:
             return []
         if script.oom_above is not None and micro > script.oom_above:
             return self._fail(a, "oom", f"CUDA out of memory with a device batch of {micro}")
+        if script.oom_fused_above is not None and a.group_size > script.oom_fused_above:
+            return self._fail(a, "oom", f"CUDA out of memory fused with {a.group_size} trials")
         step = self._event(a, "step", step=a.step, total_steps=script.steps, epoch=a.step / script.steps, loss=1.0,
                            lr=1e-3, tokens_per_s=100.0, sequences_per_s=10.0, memory_mb=None)
         if a.step < script.steps:

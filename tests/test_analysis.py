@@ -14,11 +14,20 @@ from scipy import stats as sps
 
 from stilts_tui.analysis.export import to_csv, to_latex, to_markdown
 from stilts_tui.analysis.filters import apply_filters, parse_filters
+from stilts_tui.analysis.matrix import build_matrix, ranking
+from stilts_tui.analysis.matrix_views import matrix_heat
 from stilts_tui.analysis.report import render_results, violins_for
-from stilts_tui.analysis.stats import bootstrap_ci, is_degenerate, pair_stats, permutation_p
+from stilts_tui.analysis.stats import (
+    PERMUTATIONS,
+    bootstrap_ci,
+    pair_stats,
+    permutation_p,
+    permutation_test,
+)
 from stilts_tui.analysis.tables import pair_records, pair_table, size_points, table2, table3
 from stilts_tui.analysis.violin import Violin, kde, render_violins
 from stilts_tui.bench.results import synthetic_records, write_store
+from stilts_tui.domain.run import Run
 from stilts_tui.errors import StiltsError
 
 
@@ -66,23 +75,53 @@ def test_bootstrap_and_permutation_agree_with_scipy(two_groups):
         return np.mean(x, axis=axis) - np.mean(y, axis=axis)
 
     ref_p = sps.permutation_test((b, a), diff, n_resamples=20_000, alternative="two-sided", random_state=1).pvalue
-    ours = permutation_p(b, a, 20_000, np.random.default_rng(3))
-    assert ours == pytest.approx(ref_p, abs=0.02)
-    # clearly different groups: a tiny p from the full count; identical groups: p near 1, early stop
-    assert permutation_p(a + 1.0, a, 2000, np.random.default_rng(0)) == pytest.approx(1 / 2001)
-    assert permutation_p(a, a.copy(), 2000, np.random.default_rng(0)) > 0.9
+    ours = permutation_test(b, a)  # 24 vs 24: too many splits to enumerate, random permutations
+    assert not ours.exact and ours.draws == PERMUTATIONS
+    assert ours.p == pytest.approx(ref_p, abs=0.02)
+    # clearly different groups: the smallest p the draws allow; identical groups: p near 1
+    assert permutation_p(a + 1.0, a) == pytest.approx(1 / (PERMUTATIONS + 1))
+    assert permutation_p(a, a.copy()) > 0.9
+    assert permutation_p(b, a) == permutation_p(b[::-1], a)  # the same data, the same p, in any order
+
+
+def test_the_permutation_p_of_a_hand_made_4_vs_4_is_the_exact_one():
+    from itertools import combinations
+
+    a, b = np.array([0.70, 0.72, 0.69, 0.75]), np.array([0.66, 0.71, 0.64, 0.68])
+    pooled = np.concatenate([a, b])
+    observed = abs(a.mean() - b.mean())
+    extreme = 0
+    for first in combinations(range(8), 4):  # all 70 splits, by hand
+        rest = [i for i in range(8) if i not in first]
+        extreme += abs(pooled[list(first)].mean() - pooled[rest].mean()) >= observed - 1e-12
+    test = permutation_test(a, b)
+    assert test.exact and test.draws == 70
+    assert test.p == pytest.approx(extreme / 70) and extreme == 8  # 0.114: by hand, not a draw
+    assert sps.permutation_test((a, b), lambda x, y, axis: np.mean(x, axis=axis) - np.mean(y, axis=axis),
+                                permutation_type="independent", n_resamples=np.inf,
+                                alternative="two-sided").pvalue == pytest.approx(test.p)
+    # the same p wherever the comparison is shown: pairs table, matrix, ranking, report (any resamples)
+    runs = [run("none", "rte", float(x), seed=i) for i, x in enumerate(b)]
+    runs += [run("cola", "rte", float(x), seed=i) for i, x in enumerate(a)]
+    pairs = [s for s in pair_stats(runs, resamples=1000) if s.intermediate == "cola"][0]
+    report = [s for s in pair_stats(runs, resamples=10_000, seed=5) if s.intermediate == "cola"][0]
+    cell = build_matrix(runs, ("mean",), resamples=1000).cell("rte", "cola", "mean")
+    _, ranked = ranking(runs, "rte", resamples=500)
+    assert pairs.p_value == report.p_value == cell.p == ranked[0].p == pytest.approx(8 / 70)
+    for legend in (pair_table([pairs], 1000, 0).note, "\n".join(matrix_heat(build_matrix(runs, ("mean",), mark="holm")).legend)):
+        assert "exact over every split" in legend and f"at most {PERMUTATIONS:,})" in legend
 
 
 def test_degenerate_counting_on_hand_made_cases():
     # binary (RTE: majority 146/277 is the threshold), 3-way (MedNLI: majority), 4-way MC (1/4 + 0.01), MCC (<= 0)
-    assert is_degenerate(run("none", "rte", 146 / 277, threshold=146 / 277))
-    assert not is_degenerate(run("none", "rte", 147 / 277, threshold=146 / 277))
-    assert is_degenerate(run("none", "mednli", 0.333, threshold=0.3333))
-    assert is_degenerate(run("none", "hellaswag", 0.259, threshold=0.26))
-    assert not is_degenerate(run("none", "hellaswag", 0.2601, threshold=0.26))
-    assert is_degenerate(run("none", "cola", 0.0, metric="mcc", threshold=0.0))
-    assert is_degenerate(run("none", "cola", -0.02, metric="mcc", threshold=0.0))
-    assert not is_degenerate(run("none", "cola", 0.01, metric="mcc", threshold=0.0))
+    assert Run.of(run("none", "rte", 146 / 277, threshold=146 / 277)).degenerate
+    assert not Run.of(run("none", "rte", 147 / 277, threshold=146 / 277)).degenerate
+    assert Run.of(run("none", "mednli", 0.333, threshold=0.3333)).degenerate
+    assert Run.of(run("none", "hellaswag", 0.259, threshold=0.26)).degenerate
+    assert not Run.of(run("none", "hellaswag", 0.2601, threshold=0.26)).degenerate
+    assert Run.of(run("none", "cola", 0.0, metric="mcc", threshold=0.0)).degenerate
+    assert Run.of(run("none", "cola", -0.02, metric="mcc", threshold=0.0)).degenerate
+    assert not Run.of(run("none", "cola", 0.01, metric="mcc", threshold=0.0)).degenerate
     runs = [run("none", "cola", s, seed=i, metric="mcc", threshold=0.0) for i, s in enumerate([0.0, 0.0, 0.4, 0.5])]
     (s,) = pair_stats(runs, resamples=0)
     assert s.degenerate == 2 and s.mean_nondegenerate == pytest.approx(0.45) and s.guess == 0.0
@@ -90,8 +129,8 @@ def test_degenerate_counting_on_hand_made_cases():
 
 def test_filters_compare_numbers_as_numbers():
     runs = [run("none", "rte", 0.6, lr=1e-5), run("none", "rte", 0.7, lr=2e-5, seed=42)]
-    assert [r["score"] for r in apply_filters(runs, parse_filters(["lr=0.00001"]))] == [0.6]
-    assert [r["score"] for r in apply_filters(runs, parse_filters(["seed=42", "epochs=3"]))] == [0.7]
+    assert [r.score for r in apply_filters(runs, parse_filters(["lr=0.00001"]))] == [0.6]
+    assert [r.score for r in apply_filters(runs, parse_filters(["seed=42", "epochs=3"]))] == [0.7]
     with pytest.raises(StiltsError, match="no run has a field 'learning_rate'"):
         apply_filters(runs, parse_filters(["learning_rate=1e-5"]))
     with pytest.raises(StiltsError, match="not key=value"):

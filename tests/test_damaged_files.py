@@ -189,7 +189,7 @@ async def main():
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: "in flight: 1" in screen_text(app) and "8/10" in screen_text(app), what="live panel")
         assert "9/10" not in screen_text(app)  # the step with a NaN time is not an event
-        run_id = app.snapshot.records[0]["run_id"]
+        run_id = app.snapshot.records[0].run_id
         app.open_run(run_id)
         await until(pilot, lambda: app.screen.id == "detail" and "config:" in screen_text(app), what="detail")
         text = screen_text(app)

@@ -248,3 +248,25 @@ def test_the_domain_imports_nothing_of_stilts_but_the_checker_and_the_errors():
     others = [m for m in loaded if not m.startswith("stilts_tui.domain")
               and m not in ("stilts_tui", "stilts_tui.settings", "stilts_tui.errors")]
     assert others == []
+
+
+def test_a_run_is_a_typed_view_of_its_record_with_one_default_per_field():
+    from stilts_tui.domain.records import RunStatus
+    from stilts_tui.domain.run import Run, runs_of
+
+    first_version = {"run_id": "a1", "kind": "target", "intermediate": "none", "target": "rte", "status": "queued",
+                     "lr": 1e-5, "seed": 1}   # no config, no score, no attempts: what the first release wrote
+    run = Run(first_version)
+    assert run.record is first_version  # a view, not a copy
+    assert (run.status, run.score, run.reason, run.attempts, run.slot) == (RunStatus.QUEUED, None, "", 0, "")
+    assert run.pending and not run.finished and not run.failed and not run.degenerate
+    assert run.settings is first_version and run.value("lr") == 1e-5 and run.value("dropout") is None
+    done = first_version | {"status": "finished", "score": 0.0, "metric": "mcc", "config": {"lr": 2e-5, "restart": 2},
+                            "metrics": {"baselines": {"random": 0.5, "majority": 0.69, "degenerate_threshold": 0.0}}}
+    run = Run(done)
+    assert run.finished and run.degenerate and run.guess == 0.0 and run.baselines.majority == 0.69
+    assert run.value("lr") == 1e-5 and run.config["lr"] == 2e-5  # the record's own field comes first
+    assert run.restart == 2 and run.field_names() >= {"lr", "restart", "metrics", "run_id"} and "config" not in run.field_names()
+    assert run.metric_name == "mcc" and Run(first_version).metric_name == "accuracy"
+    typed = runs_of([run, first_version])
+    assert typed[0] is run and typed[1] == Run(first_version)

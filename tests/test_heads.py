@@ -4,15 +4,14 @@ a hand-computed case, the metrics against the official SuperGLUE scoring, and a 
 
 from __future__ import annotations
 
-import gzip
 import io
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from stilts_tui.bench.head_data import write_head_data
 from stilts_tui.errors import StiltsError
 from stilts_tui.tasks import get_task, load_examples, with_label_set
 from stilts_tui.tasks.base import (
@@ -33,70 +32,9 @@ from stilts_tui.tasks.head_metrics import micro_f1, multirc, record, squad_f1_em
 from stilts_tui.tasks.metrics import baseline_score, degenerate_threshold
 
 
-def _jsonl(path: Path, rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-
-
-MULTIRC = {"idx": 0, "version": 1.1, "passage": {"text": "The cat sat on the mat. It was warm.", "questions": [
-    {"question": "Where did the cat sit?", "idx": 0, "answers": [
-        {"text": "On the mat", "idx": 0, "label": 1}, {"text": "In the car", "idx": 1, "label": 0}]},
-    {"question": "Was it cold?", "idx": 1, "answers": [
-        {"text": "No", "idx": 2, "label": 1}, {"text": "Yes", "idx": 3, "label": 0}]}]}}
-RECORD_TEXT = "Paris is the capital of France. Berlin is in Germany."
-RECORD = {"idx": 7, "passage": {"text": RECORD_TEXT, "entities": [
-    {"start": 0, "end": 4}, {"start": 24, "end": 29}, {"start": 32, "end": 37}, {"start": 45, "end": 51}]},
-    "qas": [{"query": "@placeholder is a city in France.", "idx": 3, "answers": [{"start": 0, "end": 4, "text": "Paris"}]}]}
-WSC = [{"text": "Mark told Pete many lies about himself , which Pete included in his book .", "idx": 0, "label": False,
-        "target": {"span1_index": 0, "span1_text": "Mark", "span2_index": 13, "span2_text": "his"}},
-       {"text": "The trophy does not fit into the brown suitcase because it is too large .", "idx": 1, "label": True,
-        "target": {"span1_index": 0, "span1_text": "The trophy", "span2_index": 10, "span2_text": "it"}}]
-WIC = [{"word": "bank", "sentence1": "He sat on the bank of the river.", "sentence2": "The bank lent money.",
-        "start1": 14, "end1": 18, "start2": 4, "end2": 8, "idx": 0, "label": False, "version": 1.1},
-       {"word": "run", "sentence1": "I run daily.", "sentence2": "They run fast.", "start1": 2, "end1": 5,
-        "start2": 5, "end2": 8, "idx": 1, "label": True, "version": 1.1}]
-QASRL = {"sentenceId": "s1", "sentenceTokens": ["The", "dog", "chased", "the", "red", "ball", "."], "verbEntries": {
-    "2": {"verbInflectedForms": {"stem": "chase"}, "questionLabels": {
-        "What chased something?": {"answerJudgments": [{"isValid": True, "spans": [[0, 1]]},
-                                                       {"isValid": False}]},
-        "What did something chase?": {"answerJudgments": [{"isValid": True, "spans": [[3, 5]]}]}}}}}
-EDGE_RECORDS = [
-    {"text": "Alice gave Bob a book .", "targets": [
-        {"span1": [1, 2], "span2": [0, 1], "label": ["awareness", "volition"]},
-        {"span1": [1, 2], "span2": [3, 5], "label": ["changes_possession"]}]},
-    {"text": "It rained .", "targets": []},
-    {"text": "Bob read the book .", "targets": [{"span1": [1, 2], "span2": [0, 1], "label": ["awareness"]}]}]
-
-
 @pytest.fixture(scope="module")
 def heads_data(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("heads")
-    for split in ("train", "val"):
-        _jsonl(root / "MultiRC" / f"{split}.jsonl", [MULTIRC])
-        _jsonl(root / "ReCoRD" / f"{split}.jsonl", [RECORD])
-        _jsonl(root / "WSC" / f"{split}.jsonl", WSC)
-        _jsonl(root / "WiC" / f"{split}.jsonl", WIC)
-    (root / "QASRL" / "orig").mkdir(parents=True)
-    for split in ("train", "dev"):
-        with gzip.open(root / "QASRL" / "orig" / f"{split}.jsonl.gz", "wt", encoding="utf-8") as fh:
-            fh.write(json.dumps(QASRL) + "\n")
-    qamr = root / "QAMR" / "qamr" / "data"
-    (qamr / "filtered").mkdir(parents=True)
-    (qamr / "wiki-sentences.tsv").write_text("w1\tThe old man fed the birds in the park .\n", encoding="utf-8")
-    for split in ("train", "dev"):
-        (qamr / "filtered" / f"{split}.tsv").write_text(
-            "w1\t2\tworker\t0\tfed\tWho fed the birds?\t1 2\told man\tman\n"
-            "w1\t2\tworker\t1\tpark\tWhere were birds fed?\t6 7 8\tthe park\tpark\n", encoding="utf-8")
-    spr = root / "edges" / "spr2"
-    _jsonl(spr / "edges.train.json", EDGE_RECORDS)
-    _jsonl(spr / "edges.dev.json", EDGE_RECORDS)
-    (spr / "labels.txt").write_text("awareness\nchanges_possession\nvolition\n", encoding="utf-8")
-    ccg = root / "CCG"
-    ccg.mkdir()
-    for split in ("train", "dev"):
-        (ccg / f"ccg.{split}").write_text("idx\tsentence\ttags\n0\tThe dog barked\t3 7 12\n1\tCats sleep\t7 12\n",
-                                          encoding="utf-8")
-    return root
+    return write_head_data(tmp_path_factory.mktemp("heads"))
 
 
 def test_tasks_read_their_official_formats(heads_data):

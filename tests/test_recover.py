@@ -91,6 +91,10 @@ def test_a_sigkilled_sweep_recovered_then_resumed_runs_every_run_exactly_once(ti
     stilts("run", str(spec), "--db", str(db), "--slots", "2", env=os.environ | {"STILTS_FAULT_INJECT": hung})
     wait_for(lambda: db.exists() and [runs_by_status(db).get(i) for i in ids[:3]] == ["running", "finished", "running"],
              timeout=300, what="one run finished and two hung")
+    # The store says "running" the moment the runner launches a worker (a journal line, not a
+    # file rewrite): wait until both hung workers have started, as the test means them to.
+    wait_for(lambda: all(any(e["event"] == "started" for e in read_events(runs[i].events_path)) for i in (0, 2)),
+             timeout=300, what="both hung runs started")
     state = RunnerFiles(db).read_state()
     root = psutil.Process(state["pid"])
     workers = root.children(recursive=True)

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
-from fake_executor import FakeExecutor, fails, finishes, hangs, oom_above
+from fake_executor import FakeExecutor, Script, fails, finishes, hangs, oom_above
 
 from stilts_tui.domain.run_config import RunConfig
 from stilts_tui.runner.executor import last_word
@@ -108,6 +108,26 @@ def test_out_of_memory_halves_the_device_batch_until_it_fits(tmp_path):
     assert rec["micro_batch"] == 4 and rec["accumulation"] == 4
     assert [f["reason"] for f in rec["failures"]] == ["oom", "oom"] and rec["retries"] == 0
     assert [r.micro_batch()[0] for r in [o.run for o in fake.ended("big")]] == [16, 8, 4]
+
+
+def test_fused_runs_share_a_slot_and_a_fused_oom_halves_the_group_first(tmp_path):
+    """Runs with [train] fuse share one worker per group, each its own record saying so; a group
+    that runs out of memory is retried with half as many trials, its device batch untouched, and
+    an intermediate is never passed over for a group."""
+    inter = run(tmp_path, "inter", kind="intermediate", task="hellaswag", fuse=4)
+    targets = [run(tmp_path, f"t{i}", seed=i, lr=1e-3 * (1 + i % 2), fuse=4) for i in range(4)]
+    fake = FakeExecutor(slots=1, default=Script(oom_fused_above=2))
+    counts = sweep(tmp_path / "r.json", [*targets, inter], fake, max_retries=0)
+    assert counts["finished"] == 5
+    assert fake.groups[0] == ["inter"] and fake.groups[1] == ["t0", "t1", "t2", "t3"]
+    assert sorted(map(len, fake.groups[2:])) == [2, 2]
+    recs = records(tmp_path / "r.json")
+    for t in targets:
+        rec = recs[t.run_id]
+        assert rec["failures"][0]["reason"] == "oom" and rec["retries"] == 0
+        assert len(rec["fused_group"]) == 2 and t.run_id in rec["fused_group"]
+        assert rec["config"]["max_device_batch"] == t.max_device_batch  # fewer trials first, not a smaller batch
+    assert recs["inter"]["fused_group"] is None and recs["inter"]["fused_note"] == "no run it may fuse with was ready"
 
 
 def test_a_study_that_fixes_its_device_batch_is_not_shrunk(tmp_path):

@@ -147,15 +147,16 @@ def test_a_job_out_of_time_saves_its_run_is_requeued_and_continues_from_the_save
 def test_the_app_shows_where_a_slurm_run_waits(tmp_path):
     from stilts_tui.app.detail_screen import detail_text
     from stilts_tui.app.format import run_row
+    from stilts_tui.domain.run import Run
 
     rec = {"run_id": "abc123", "status": "running", "kind": "target", "intermediate": "none", "target": "rte",
            "lr": 1e-5, "batch_size": 16, "warmup_ratio": 0.0, "seed": 1, "attempts": 1, "executor": "slurm",
            "slurm_job": "812_3", "queue_state": "PENDING", "slot": "job 812_3", "device": "slurm",
            "events_path": str(tmp_path / "none.jsonl"), "config": {}}
-    row = run_row(rec, None)
+    row = run_row(Run(rec), None)
     assert row["progress"] == "pending" and row["slot"] == "job 812_3"
-    assert "Slurm job 812_3: PENDING" in detail_text(rec)
-    requeued = rec | {"queue_state": "RUNNING", "device": "gpu-node-7", "requeues": 1}
+    assert "Slurm job 812_3: PENDING" in detail_text(Run(rec))
+    requeued = Run(rec | {"queue_state": "RUNNING", "device": "gpu-node-7", "requeues": 1})
     assert run_row(requeued, None)["progress"] == "loading"
     assert "Slurm job 812_3: RUNNING on gpu-node-7, requeued 1×" in detail_text(requeued)
 

@@ -32,6 +32,9 @@ def chart(width: int, height: int, color: bool) -> Iterator[Any]:
     with _LOCK:
         fig = plt.figure
         fig.clear()
+        # The size asked for, not the terminal's: the app draws into a widget, and a chart asked to
+        # be 118 × 30 must not come out at the terminal's (or a test's 80 × 22) size.
+        plt.terminal.limit(False, False)
         try:
             fig.plot_size(width, height)
             fig.theme("simple" if color else "colorless")

@@ -8,16 +8,16 @@ column pairs the view shows."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from stilts_tui.analysis import paper_order
-from stilts_tui.analysis.filters import field as run_field
 from stilts_tui.analysis.paper_order import in_order
 from stilts_tui.analysis.significance import ALPHA, MIN_MODELS, Holm, Spearman, holm, spearman_pairs
-from stilts_tui.domain.records import RunStatus
+from stilts_tui.domain.run import Run, runs_of
 
 Model = tuple[str, int | None]        # (intermediate, restart)
 
@@ -55,13 +55,13 @@ def _family(pairs: list[tuple[str, str]], corr: Correlations, alpha: float, vari
     return result, passed | {(b, a) for a, b in passed} if symmetric else passed
 
 
-def is_mixing(record: dict) -> bool:
+def is_mixing(run: Run) -> bool:
     """A frozen-encoder probe: the study kept these out of its transfer and correlation figures
     (plot_results.py l. 149 drops the _MIX columns)."""
-    return run_field(record, "transfer") == "frozen_mix"
+    return run.value("transfer") == "frozen_mix"
 
 
-def correlations(records: Iterable[dict], baseline: str = "none", alpha: float = ALPHA,
+def correlations(records: Iterable[Run | Mapping[str, Any]], baseline: str = "none", alpha: float = ALPHA,
                  min_models: int = MIN_MODELS, variant: str = "jiant", paper: bool = False) -> Correlations:
     """Spearman between every pair of columns. The targets view's Holm family is, with the study's
     `jiant` variant, every cell of its target rows × all columns as plot_results.py l. 224-227 hands
@@ -71,15 +71,15 @@ def correlations(records: Iterable[dict], baseline: str = "none", alpha: float =
     scores: dict[tuple[Model, str], list[float]] = defaultdict(list)
     probes: set[str] = set()
     tasks: set[str] = set()
-    for r in records:
-        if r.get("kind") != "target" or is_mixing(r):
+    for r in runs_of(records):
+        if r.kind != "target" or is_mixing(r):
             continue
-        task = str(r.get("target"))
+        task = r.target
         tasks.add(task)
-        if run_field(r, "probe"):
+        if r.value("probe"):
             probes.add(task)
-        if r.get("intermediate") != baseline and r.get("status") == RunStatus.FINISHED and r.get("score") is not None:
-            scores[((str(r["intermediate"]), run_field(r, "restart")), task)].append(float(r["score"]))
+        if r.intermediate != baseline and r.finished and r.score is not None:
+            scores[((r.intermediate, r.value("restart")), task)].append(r.score)
     if paper:   # the study's figure order (`--order paper`)
         columns = in_order(tasks - probes, paper_order.TARGETS) + in_order(tasks & probes, paper_order.PROBES)
     else:

@@ -10,7 +10,7 @@ records, not the worker's files)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from stilts_tui.analysis import canvas
@@ -29,7 +29,7 @@ class Curve:
     marks: list[tuple[float, float]] = field(default_factory=list)   # (step, value): evaluations
 
 
-def differing_labels(configs: Sequence[dict], ids: Sequence[str]) -> list[str]:
+def differing_labels(configs: Sequence[Mapping], ids: Sequence[str]) -> list[str]:
     """A label per run from the fields whose values differ between the runs (the run id when
     none do, or for a single run its pair)."""
     keys = [(k, name) for k, name in LABEL_FIELDS if len({repr(c.get(k)) for c in configs}) > 1]

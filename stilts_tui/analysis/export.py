@@ -18,7 +18,7 @@ def cell_text(table: Table, i: int, value) -> str:
         return "—"
     if isinstance(value, float):
         if i in table.scores:
-            return f"{value * 100:+.1f}" if table.columns[i].startswith(("Δ", "paired Δ")) else f"{value * 100:.1f}"
+            return f"{value * 100:+.1f}" if table.is_signed(i) else f"{value * 100:.1f}"
         if table.columns[i] == "p":
             return f"{value:.3f}"
         if table.columns[i] == "win rate":
@@ -29,7 +29,8 @@ def cell_text(table: Table, i: int, value) -> str:
 
 def to_markdown(table: Table) -> str:
     lines = [f"**{table.title}**", "", "| " + " | ".join(table.columns) + " |",
-             "| " + " | ".join("---" if i == 0 else "---:" for i in range(len(table.columns))) + " |"]
+             # numbers right-aligned, text (names, intervals, "0.3 (+2)") left
+             "| " + " | ".join("---:" if i and _numeric(table, i) else "---" for i in range(len(table.columns))) + " |"]
     for row in table.rows:
         lines.append("| " + " | ".join(cell_text(table, i, v).replace("|", "\\|") for i, v in enumerate(row)) + " |")
     if table.note:
@@ -47,7 +48,7 @@ def latex_escape(text: str) -> str:
 
 
 def to_latex(table: Table) -> str:
-    spec = "l" + "r" * (len(table.columns) - 1)
+    spec = "".join("r" if i and _numeric(table, i) else "l" for i in range(len(table.columns)))
     lines = [f"% {latex_escape(table.title)}" + (f" -- {latex_escape(table.note)}" if table.note else ""),
              f"\\begin{{tabular}}{{{spec}}}", "\\hline",
              " & ".join(latex_escape(c) for c in table.columns) + " \\\\", "\\hline"]
@@ -112,8 +113,9 @@ def _turned(table: Table) -> Table:
     """Rows become columns: the first column's values head the new columns."""
     heads = [str(r[0]) for r in table.rows]
     rows = [[table.columns[i], *[r[i] for r in table.rows]] for i in range(1, len(table.columns))]
+    signed = all(table.is_signed(i) for i in range(1, len(table.columns)))  # Table 3: every cell a Δ
     return Table(table.title + " (turned to fit)", [table.columns[0] + " →", *heads], rows,
-                 set(range(1, len(heads) + 1)), table.note)
+                 set(range(1, len(heads) + 1)), table.note, set(range(1, len(heads) + 1)) if signed else set())
 
 
 def _numeric(table: Table, i: int) -> bool:

@@ -3,6 +3,10 @@ run's config) equals the value; numbers compare as numbers (lr=1e-5 matches 0.00
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from stilts_tui.domain.run import Run, runs_of
 from stilts_tui.errors import StiltsError
 
 
@@ -14,12 +18,6 @@ def parse_filters(items: list[str] | None) -> dict[str, str]:
             raise StiltsError(f"--filter {item!r} is not key=value", "e.g. --filter lr=1e-5 --filter seed=42")
         out[key.strip()] = value.strip()
     return out
-
-
-def field(run: dict, key: str):
-    if key in run:
-        return run[key]
-    return (run.get("config") or {}).get(key)
 
 
 def _equal(actual, wanted: str) -> bool:
@@ -35,7 +33,8 @@ def _equal(actual, wanted: str) -> bool:
     return str(actual) == wanted
 
 
-def apply_filters(runs: list[dict], filters: dict[str, str]) -> list[dict]:
+def apply_filters(runs: Iterable[Run | Mapping[str, Any]], filters: dict[str, str]) -> list[Run]:
+    runs = runs_of(runs)
     if not filters:
         return runs
     from stilts_tui.analysis.validate import check_field, fields_of
@@ -44,4 +43,4 @@ def apply_filters(runs: list[dict], filters: dict[str, str]) -> list[dict]:
     if runs:
         for key in filters:
             check_field("--filter", key, known)
-    return [r for r in runs if all(_equal(field(r, k), v) for k, v in filters.items())]
+    return [r for r in runs if all(_equal(r.value(k), v) for k, v in filters.items())]

@@ -6,6 +6,7 @@ styles, or plain when piped), Markdown, LaTeX (colortbl cell colours) and a figu
 from __future__ import annotations
 
 import math
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -165,10 +166,24 @@ def to_latex(heat: Heat) -> str:
     return "\n".join(lines) + "\n"
 
 
-def to_figure(heat: Heat, path: Path) -> None:
-    """A figure file for a paper: the cells coloured on the scale, each labelled with its text."""
-    if path.suffix.lower() not in (".png", ".svg", ".pdf"):
-        raise StiltsError(f"{path}: a figure file must end in .png, .svg or .pdf")
+# The figure's layout, in inches (matplotlib's points are 1/72 in): a character of a text at
+# size f is about 0.55 f points wide, a line 1.3 f points high.
+CELL_W, CELL_H, MIN_WIDTH, MARGIN = 0.62, 0.34, 4.0, 0.12
+TITLE_PT, LABEL_PT, CELL_PT, LEGEND_PT = 9, 8, 7, 6
+
+
+def _chars(inches: float, points: float) -> int:
+    return max(20, int(inches * 72 / (0.55 * points)))
+
+
+def _lines_high(lines: int, points: float) -> float:
+    return lines * 1.3 * points / 72
+
+
+def figure_of(heat: Heat):  # -> matplotlib.figure.Figure (matplotlib is imported only here)
+    """The figure of `heat`, laid out so that nothing is cut or overlaps: the title and the legend
+    wrapped to the figure's width (at least MIN_WIDTH, so a 1×2 matrix keeps its title), the
+    legend below the grid and the column labels above it, each given its own height."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -176,28 +191,50 @@ def to_figure(heat: Heat, path: Path) -> None:
     from matplotlib.colors import to_hex
 
     n_rows, n_cols = len(heat.rows), len(heat.col_labels)
-    fig, ax = plt.subplots(figsize=(1.2 + 0.62 * n_cols + 0.08 * max(map(len, heat.row_labels or [""])),
-                                    1.6 + 0.34 * n_rows))
+    cols = [flat_label(c) for c in heat.col_labels]
+    label_w = 0.2 + 0.55 * LABEL_PT / 72 * max(map(len, heat.row_labels or [""]))
+    col_h = 0.15 + 0.55 * LABEL_PT / 72 * max(map(len, cols or [""]))
+    grid_w, grid_h = CELL_W * max(1, n_cols), CELL_H * max(1, n_rows)
+    width = max(MIN_WIDTH, label_w + grid_w + 2 * MARGIN)
+    title = textwrap.wrap(heat.title, _chars(width - 2 * MARGIN, TITLE_PT)) or [""]
+    scale = f"colour: red {heat.scale_text[0]} (and below), white 0, blue {heat.scale_text[1]} (and above)"
+    notes = heat.legend if any(n.startswith("colour") for n in heat.legend) else [*heat.legend, scale]
+    legend = [ln for note in notes for ln in textwrap.wrap(note, _chars(width - 2 * MARGIN, LEGEND_PT))]
+    title_h, legend_h = _lines_high(len(title), TITLE_PT) + MARGIN, _lines_high(len(legend), LEGEND_PT) + MARGIN
+    height = MARGIN + title_h + col_h + grid_h + legend_h + MARGIN
+    fig = plt.figure(figsize=(width, height))
+    left = MARGIN + label_w + max(0.0, (width - 2 * MARGIN - label_w - grid_w) / 2)  # the grid centred in what is left
+    ax = fig.add_axes((left / width, (MARGIN + legend_h) / height, grid_w / width, grid_h / height))
     for i, row in enumerate(heat.rows):
         for j, c in enumerate(row):
             colour = rgb(c.value)
             face = to_hex((colour[0] / 255, colour[1] / 255, colour[2] / 255)) if colour else "#ffffff"
             ax.add_patch(plt.Rectangle((j, i), 1, 1, facecolor=face, edgecolor="#d0d0d0", linewidth=0.5))
             ink = "white" if c.value is not None and abs(c.value) > 0.55 else "black"
-            ax.text(j + 0.5, i + 0.5, c.text.strip(), ha="center", va="center", fontsize=7, color=ink)
+            ax.text(j + 0.5, i + 0.5, c.text.strip(), ha="center", va="center", fontsize=CELL_PT, color=ink)
     for i in heat.breaks:
         ax.axhline(i, color="black", linewidth=1.0)
     ax.set_xlim(0, n_cols)
     ax.set_ylim(n_rows, 0)
-    ax.set_xticks([j + 0.5 for j in range(n_cols)], [flat_label(c) for c in heat.col_labels], rotation=90, fontsize=8)
-    ax.set_yticks([i + 0.5 for i in range(n_rows)], heat.row_labels, fontsize=8)
+    ax.set_xticks([j + 0.5 for j in range(n_cols)], cols, rotation=90, fontsize=LABEL_PT)
+    ax.set_yticks([i + 0.5 for i in range(n_rows)], heat.row_labels, fontsize=LABEL_PT)
     ax.xaxis.tick_top()
     ax.tick_params(length=0)
     for spine in ax.spines.values():
         spine.set_visible(False)
-    ax.set_title(heat.title, fontsize=9, pad=12)
-    fig.text(0.01, 0.005, "\n".join(heat.legend), fontsize=6, va="bottom", wrap=True)
-    fig.tight_layout(rect=(0, 0.02 + 0.012 * len(heat.legend), 1, 1))
+    fig.text(0.5, 1 - MARGIN / height, "\n".join(title), ha="center", va="top", fontsize=TITLE_PT, gid="title")
+    fig.text(MARGIN / width, MARGIN / height, "\n".join(legend), ha="left", va="bottom", fontsize=LEGEND_PT,
+             gid="legend")
+    return fig
+
+
+def to_figure(heat: Heat, path: Path) -> None:
+    """A figure file for a paper: the cells coloured on the scale, each labelled with its text."""
+    if path.suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise StiltsError(f"{path}: a figure file must end in .png, .svg or .pdf")
+    import matplotlib.pyplot as plt
+
+    fig = figure_of(heat)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=200)
     plt.close(fig)

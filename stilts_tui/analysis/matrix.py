@@ -13,24 +13,23 @@ from __future__ import annotations
 import statistics
 import zlib
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from stilts_tui.analysis import paper_order
 from stilts_tui.analysis.correlation import is_mixing
-from stilts_tui.analysis.filters import field as run_field
 from stilts_tui.analysis.significance import ALPHA, Holm, holm
 from stilts_tui.analysis.stats import (
     CI_LEVEL,
     DEFAULT_RESAMPLES,
     DEFAULT_SEED,
     Reduce,
-    is_degenerate,
     permutation_p,
 )
-from stilts_tui.domain.records import RunStatus
+from stilts_tui.domain.run import Run, runs_of
 from stilts_tui.errors import StiltsError
 
 STATS = ("mean", "best", "median", "degenerate")
@@ -152,28 +151,27 @@ class _Read:
     mixing: int                       # frozen-encoder probe runs left out
 
 
-def _sides(records: Iterable[dict]) -> _Read:
+def _sides(records: Iterable[Run | Mapping[str, Any]]) -> _Read:
     sides: dict[tuple[str, str], Side] = defaultdict(Side)
     probes: set[str] = set()
     metrics: dict[str, str] = {}
     mixing = 0
-    for r in records:
-        if r.get("kind") != "target":
+    for r in runs_of(records):
+        if r.kind != "target":
             continue
         if is_mixing(r):
             mixing += 1
             continue
-        side = sides[(str(r.get("intermediate")), str(r.get("target")))]
-        if run_field(r, "probe"):
-            probes.add(str(r.get("target")))
-        status = r.get("status")
-        if status == RunStatus.FINISHED and r.get("score") is not None:
-            side.scores.setdefault(run_field(r, "restart"), []).append(float(r["score"]))
-            side.degenerate += is_degenerate(r)
-            metrics.setdefault(str(r["target"]), str(r.get("metric") or "accuracy"))
-        elif status in (RunStatus.QUEUED, RunStatus.RUNNING):
+        side = sides[(r.intermediate, r.target)]
+        if r.value("probe"):
+            probes.add(r.target)
+        if r.finished and r.score is not None:
+            side.scores.setdefault(r.value("restart"), []).append(r.score)
+            side.degenerate += r.degenerate
+            metrics.setdefault(r.target, r.metric_name)
+        elif r.pending:
             side.pending += 1
-        elif status in (RunStatus.FAILED, RunStatus.BLOCKED):
+        elif r.failed:
             side.failed += 1
     return _Read(sides, probes, metrics, mixing)
 
@@ -188,9 +186,10 @@ def _interval(draws: np.ndarray) -> tuple[float, float]:
 
 
 def compare(side: Side, base: Side | None, stat: str, resamples: int, rng: np.random.Generator,
-            tests: bool = True) -> tuple[float | None, tuple[float, float] | None, float | None]:
+            tests: bool = True, seed: int = DEFAULT_SEED) -> tuple[float | None, tuple[float, float] | None, float | None]:
     """(Δ of the statistic, its bootstrap interval, the permutation p) of `side` against `base`;
-    without a base, the absolute value and its interval."""
+    without a base, the absolute value and its interval. The p is the one rule's
+    (stats.permutation_test, the pairs table's too): it depends on the units and `seed` only."""
     value = side.value(stat)
     if value is None or stat == "degenerate":
         return value, None, None
@@ -206,7 +205,7 @@ def compare(side: Side, base: Side | None, stat: str, resamples: int, rng: np.ra
     if not (tests and resamples and len(a) > 1 and len(b) > 1):
         return delta, None, None
     draws = _bootstrap(a, side.reduce(stat), resamples, rng) - _bootstrap(b, base.reduce(stat), resamples, rng)
-    p = permutation_p(a, b, resamples, rng, reduce=side.reduce(stat)) if side.by_restart == base.by_restart else None
+    p = permutation_p(a, b, side.reduce(stat), seed) if side.by_restart == base.by_restart else None
     return delta, _interval(draws), p
 
 
@@ -231,7 +230,7 @@ def _order(columns: set[str], order: str | list[str], gain: dict[str, float | No
     return sorted(columns)
 
 
-def build_matrix(records: Iterable[dict], stats: tuple[str, ...] = ("mean",), baseline: str = "none",
+def build_matrix(records: Iterable[Run | Mapping[str, Any]], stats: tuple[str, ...] = ("mean",), baseline: str = "none",
                  order: str | list[str] = "name", mark: str = "ci", resamples: int = DEFAULT_RESAMPLES,
                  seed: int = DEFAULT_SEED, alpha: float = ALPHA) -> TransferMatrix:
     """Every (row, intermediate, stat) cell. Each cell's generator is seeded from `seed` and the
@@ -249,7 +248,7 @@ def build_matrix(records: Iterable[dict], stats: tuple[str, ...] = ("mean",), ba
             if inter != baseline and base is None:
                 value, ci, p = None, None, None       # nothing to compare with: missing, never zero
             else:
-                value, ci, p = compare(side, base, stat, resamples, rng)
+                value, ci, p = compare(side, base, stat, resamples, rng, seed=seed)
             units = len(side.scores) if side.by_restart else side.n
             cells[(task, inter, stat)] = Cell(task, inter, stat, value, side.n, units, side.pending, side.failed, ci, p)
     holms = {}
@@ -275,7 +274,7 @@ class Ranked:
     mean: float | None
 
 
-def ranking(records: Iterable[dict], target: str, baseline: str = "none", resamples: int = DEFAULT_RESAMPLES,
+def ranking(records: Iterable[Run | Mapping[str, Any]], target: str, baseline: str = "none", resamples: int = DEFAULT_RESAMPLES,
             seed: int = DEFAULT_SEED) -> tuple[Ranked | None, list[Ranked]]:
     """For one target: the baseline's own mean, then every other intermediate ranked by Δ mean."""
     sides = _sides(records).sides
@@ -285,7 +284,7 @@ def ranking(records: Iterable[dict], target: str, baseline: str = "none", resamp
         if task != target or inter == baseline or not side.n:
             continue
         rng = np.random.default_rng([seed, zlib.crc32(repr((task, inter, "mean")).encode())])
-        delta, ci, p = compare(side, base, "mean", resamples, rng) if base and base.n else (None, None, None)
+        delta, ci, p = compare(side, base, "mean", resamples, rng, seed=seed) if base and base.n else (None, None, None)
         ranked.append(Ranked(inter, delta, ci, p, side.n, len(side.scores) if side.by_restart else side.n,
                              side.value("mean")))
     ranked.sort(key=lambda r: (r.delta is None, -(r.delta or 0.0), r.intermediate))

@@ -9,6 +9,7 @@ from stilts_tui.analysis.correlation import Correlations
 from stilts_tui.analysis.heatmap import Heat, HeatCell
 from stilts_tui.analysis.matrix import STAT_LABEL, Cell, Ranked, TransferMatrix
 from stilts_tui.analysis.significance import MIN_MODELS, RELIABLE_MODELS
+from stilts_tui.analysis.stats import permutation_rule
 from stilts_tui.analysis.tables import Table
 
 SHORT = {"mean": "Δmean", "best": "Δbest", "median": "Δmed", "degenerate": "degen"}
@@ -24,10 +25,15 @@ def nice_ceiling(x: float) -> float:
     return next(m * 10.0 ** k for m in (1, 2, 5, 10) if m * 10.0 ** k >= x - 1e-12)
 
 
+# The smallest automatic colour scale (×100): a matrix whose largest |Δ| is a fraction of a point
+# keeps it pale instead of painting −0.3 as the strongest red (--scale sets any other end).
+MIN_SCALE = 1.0
+
+
 def _scale(m: TransferMatrix) -> float:
     deltas = [abs(c.value) * 100 for c in m.cells.values()
               if c.value is not None and c.column != m.baseline and c.stat != "degenerate"]
-    return nice_ceiling(max(deltas, default=1.0))
+    return nice_ceiling(max([*deltas, MIN_SCALE]))
 
 
 def _cell(m: TransferMatrix, c: Cell | None, scale: float, max_degenerate: int) -> HeatCell:
@@ -57,6 +63,7 @@ def matrix_columns(m: TransferMatrix) -> list[tuple[str, str]]:
 
 
 def matrix_heat(m: TransferMatrix, scale: float | None = None) -> Heat:
+    stated = scale
     scale = scale or _scale(m)
     max_degenerate = int(max((c.value or 0 for c in m.cells.values() if c.stat == "degenerate"), default=0))
     cols = matrix_columns(m)
@@ -83,7 +90,9 @@ def matrix_heat(m: TransferMatrix, scale: float | None = None) -> Heat:
     return Heat(title=f"Transfer matrix against {m.baseline}: {stats} (scores and Δ ×100)",
                 corner="target \\ intermediate", row_labels=row_labels, col_labels=labels, rows=rows, breaks=breaks,
                 cell_width=7 if len(m.stats) == 1 else 8,
-                scale_text=(f"{-scale:+g}", f"{scale:+g}"), legend=_legend(m, metrics))
+                scale_text=(f"{-scale:+g}", f"{scale:+g}"),
+                legend=[*_legend(m, metrics), f"colour at full strength from |Δ| {scale:g} ×100 ("
+                        + ("--scale" if stated else f"the largest |Δ|, at least {MIN_SCALE:g}; --scale sets it") + ")"])
 
 
 def _legend(m: TransferMatrix, metrics: list[str]) -> list[str]:
@@ -92,10 +101,11 @@ def _legend(m: TransferMatrix, metrics: list[str]) -> list[str]:
     if any(s != "degenerate" for s in m.stats):
         if m.mark == "holm":
             families = "; ".join(f"{STAT_LABEL[s]}: {h.describe()}" for s, h in m.holm.items() if s != "degenerate")
-            lines.append(f"* permutation p (two-sided, {m.resamples:,} draws at most) passes {families}")
+            lines.append(f"* the p passes {families}; {permutation_rule()}")
         else:
             lines.append(f"* the 95% bootstrap interval of the difference excludes 0 ({m.resamples:,} resamples, seed "
-                         f"{m.seed}; restarts are the units where runs have restarts, else runs)")
+                         f"{m.seed}; restarts are the units where runs have restarts, else runs); a cell's p: "
+                         f"{permutation_rule().replace('permutation p,', 'permutation,')}")
     lines.append("— no finished runs or no baseline to compare with; … runs still queued or running; "
                  "~ an average over fewer rows than the matrix has")
     if m.probes:
@@ -178,6 +188,6 @@ def ranking_table(target: str, baseline: str, head: Ranked | None, ranked: list[
     for k, r in enumerate(ranked, 1):
         rows.append([k, r.intermediate, r.delta, ci(r, True), r.p, r.n, r.units, r.mean])
     note = (f"Δ mean ×100 against {baseline} with its 95% percentile-bootstrap interval ({resamples:,} resamples; "
-            "restarts as units where runs have restarts), two-sided permutation p; units: restarts, or runs")
+            f"restarts as units where runs have restarts); {permutation_rule()}; units: restarts, or runs")
     return Table(f"{target}: intermediates ranked by Δ mean against {baseline}",
                  ["rank", "intermediate", "Δ mean", "95% CI", "p", "runs", "units", "mean"], rows, {2, 7}, note)

@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import zlib
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from itertools import combinations
+from math import comb
+from typing import Any
 
 import numpy as np
 
-from stilts_tui.analysis.filters import field as run_field
-from stilts_tui.domain.records import RunStatus
+from stilts_tui.domain.run import Run, runs_of
 from stilts_tui.domain.run_config import NOT_GRID
 
 DEFAULT_RESAMPLES = 1_000
@@ -56,20 +59,6 @@ class PairStats:
         return d
 
 
-def is_degenerate(run: dict) -> bool:
-    """Final dev score at or below the task's degenerate threshold (README.md, "The recipe and the
-    hand-off"), which the worker computed from the dev labels and stored with the run's metrics."""
-    threshold = ((run.get("metrics") or {}).get("baselines") or {}).get("degenerate_threshold")
-    return threshold is not None and run.get("score") is not None and run["score"] <= threshold + 1e-12
-
-
-def guess_level(run: dict) -> float | None:
-    """Random guessing on the run's metric scale: 1/k accuracy, 0 MCC."""
-    if run.get("metric") == "mcc":
-        return 0.0
-    return ((run.get("metrics") or {}).get("baselines") or {}).get("random")
-
-
 def bootstrap_ci(scores: np.ndarray, resamples: int, rng: np.random.Generator) -> tuple[tuple, tuple]:
     """Percentile intervals for the mean and for the best (max) score."""
     idx = rng.integers(0, len(scores), size=(resamples, len(scores)))
@@ -84,34 +73,88 @@ def _mean(x: np.ndarray) -> np.ndarray:
     return x.mean(axis=1)
 
 
-def permutation_p(a: np.ndarray, b: np.ndarray, resamples: int, rng: np.random.Generator,
-                  exceedances: int = 20, batch: int = 50, reduce: Reduce = _mean) -> float:
-    """Two-sided permutation test of the difference of means (or of another statistic: `reduce`
-    maps a (draws, units) array to one value per draw), as a sequential Monte Carlo p-value
-    (Besag & Clifford 1991): draw permutations in batches and stop once `exceedances` of them are
-    at least as extreme as the observed difference (p = h / L); if that never happens within
-    `resamples` draws, p = (h + 1) / (resamples + 1). Clearly null comparisons stop after a few
-    dozen draws; small p-values get the full count."""
+# The one permutation test (pairs table, matrix, ranking, `stilts report`): exact over every
+# split of the pooled units when there are at most EXACT_SPLITS of them; else random permutations
+# from a generator seeded by the data (so one comparison has one p wherever it is computed,
+# whatever was drawn before it), drawn in batches until EXCEEDANCES of them are at least as
+# extreme as the observation or PERMUTATIONS were drawn: the sequential Monte Carlo p of Besag &
+# Clifford (1991), p = h / L when it stops early, else (h + 1) / (PERMUTATIONS + 1). A clearly
+# null comparison stops after a few dozen draws; a small p gets the full count.
+EXACT_SPLITS = 100_000
+PERMUTATIONS = 10_000
+EXCEEDANCES = 20
+BATCH = 100
+
+
+@dataclass(frozen=True)
+class PermutationTest:
+    """A two-sided permutation p and how it was computed."""
+
+    p: float
+    exact: bool          # every split enumerated (else random permutations)
+    draws: int           # splits enumerated, or permutations drawn
+
+    @property
+    def method(self) -> str:
+        return f"exact over all {self.draws:,} splits" if self.exact else f"{self.draws:,} random permutations"
+
+
+def permutation_rule() -> str:
+    """The rule in words, for every legend that shows a permutation p."""
+    return (f"two-sided permutation p, exact over every split when there are at most {EXACT_SPLITS:,}, else "
+            f"from random permutations (sequential: stop at {EXCEEDANCES} as extreme, at most {PERMUTATIONS:,})")
+
+
+@lru_cache(maxsize=64)
+def _splits(n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every split of n units into sides of k and n - k: the indices of each side, one row a split
+    (cached: a matrix tests many cells of the same sizes)."""
+    first = np.array(list(combinations(range(n), k)), dtype=np.intp).reshape(-1, k)
+    mask = np.ones((len(first), n), dtype=bool)
+    np.put_along_axis(mask, first, False, axis=1)
+    return first, np.nonzero(mask)[1].reshape(len(first), n - k)
+
+
+def permutation_test(a: np.ndarray, b: np.ndarray, reduce: Reduce = _mean, seed: int = DEFAULT_SEED) -> PermutationTest:
+    """Two-sided permutation test of the difference of a statistic (`reduce` maps a (draws,
+    units) array to one value per draw; the mean by default) between the units `a` and `b`:
+    p is the share of splits of the pooled units into sides of the same sizes whose difference is
+    at least the observed one: over every split when there are at most EXACT_SPLITS, else over
+    random ones drawn by the sequential rule above (never 0). The generator is seeded from `seed`
+    and the data, so the same comparison gets the same p."""
+    # Sorted: each statistic ignores the order within a side, and the draws then depend on the data only.
+    a, b = np.sort(np.asarray(a, dtype=float)), np.sort(np.asarray(b, dtype=float))
     observed = abs(float(reduce(a[None])[0] - reduce(b[None])[0])) - 1e-12
     pooled = np.concatenate([a, b])
+    n, k = len(pooled), len(a)
+    total = comb(n, k)
+    if total <= EXACT_SPLITS:
+        first, second = _splits(n, k)
+        extreme = np.abs(reduce(pooled[first]) - reduce(pooled[second])) >= observed
+        return PermutationTest(float(extreme.sum() / total), True, total)
+    rng = np.random.default_rng([seed, zlib.crc32(a.tobytes()), zlib.crc32(b.tobytes())])
     h = drawn = 0
-    while drawn < resamples:
-        k = min(batch, resamples - drawn)
-        perms = np.tile(pooled, (k, 1))
+    while drawn < PERMUTATIONS:
+        perms = np.tile(pooled, (min(BATCH, PERMUTATIONS - drawn), 1))
         rng.permuted(perms, axis=1, out=perms)
-        extreme = np.abs(reduce(perms[:, : len(a)]) - reduce(perms[:, len(a):])) >= observed
-        hits = np.flatnonzero(extreme)
-        if h + len(hits) >= exceedances:
-            return float(exceedances / (drawn + hits[exceedances - h - 1] + 1))
+        hits = np.flatnonzero(np.abs(reduce(perms[:, :k]) - reduce(perms[:, k:])) >= observed)
+        if h + len(hits) >= EXCEEDANCES:  # stop at the EXCEEDANCES-th extreme draw
+            stop = drawn + int(hits[EXCEEDANCES - h - 1]) + 1
+            return PermutationTest(EXCEEDANCES / stop, False, stop)
         h += len(hits)
-        drawn += k
-    return float((h + 1) / (resamples + 1))
+        drawn += len(perms)
+    return PermutationTest(float((h + 1) / (PERMUTATIONS + 1)), False, PERMUTATIONS)
 
 
-def grid_point(run: dict, keys: tuple[str, ...] | None = None) -> tuple:
+def permutation_p(a: np.ndarray, b: np.ndarray, reduce: Reduce = _mean, seed: int = DEFAULT_SEED) -> float:
+    """The p of `permutation_test`."""
+    return permutation_test(a, b, reduce, seed).p
+
+
+def grid_point(run: Run, keys: tuple[str, ...] | None = None) -> tuple:
     """The run's point of the grid: its config without where it starts from and without what is
     not its identity (NOT_GRID, as the settings declare it), so a run pairs with its baseline's."""
-    cfg = run.get("config") or run
+    cfg = run.settings
     keys = keys or tuple(sorted(k for k in cfg if k not in NOT_GRID))
     point = tuple(map(cfg.get, keys))
     try:
@@ -121,23 +164,22 @@ def grid_point(run: dict, keys: tuple[str, ...] | None = None) -> tuple:
     return point
 
 
-def grid_scores(runs: list[dict]) -> tuple[tuple[str, ...], dict[tuple, float]]:
-    sample = runs[0].get("config") or runs[0]
-    keys = tuple(sorted(k for k in sample if k not in NOT_GRID))
-    return keys, {grid_point(r, keys): r["score"] for r in runs}
+def grid_scores(runs: list[Run]) -> tuple[tuple[str, ...], dict[tuple, float]]:
+    keys = tuple(sorted(k for k in runs[0].settings if k not in NOT_GRID))
+    return keys, {grid_point(r, keys): _score(r) for r in runs}
 
 
-def paired(runs: list[dict], base: list[dict] | tuple) -> tuple[int, float | None, float | None]:
+def paired(runs: list[Run], base: list[Run] | tuple) -> tuple[int, float | None, float | None]:
     """(pairs, win rate with ties as half, mean paired difference) over identical grid points."""
     keys, by_point = base if isinstance(base, tuple) else grid_scores(base)
-    diffs = [r["score"] - by_point[p] for r in runs if (p := grid_point(r, keys)) in by_point]
+    diffs = [_score(r) - by_point[p] for r in runs if (p := grid_point(r, keys)) in by_point]
     if not diffs:
         return 0, None, None
     wins = sum(1.0 if d > 1e-12 else 0.5 if abs(d) <= 1e-12 else 0.0 for d in diffs)
     return len(diffs), wins / len(diffs), sum(diffs) / len(diffs)
 
 
-def pair_stats(runs: Iterable[dict], kinds: tuple[str, ...] = ("target",), by: tuple[str, ...] = ("intermediate", "target"),
+def pair_stats(runs: Iterable[Run | Mapping[str, Any]], kinds: tuple[str, ...] = ("target",), by: tuple[str, ...] = ("intermediate", "target"),
                baseline: str | None = "none", resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
                intervals: bool = True, pool_models: bool = False) -> list[PairStats]:
     """One PairStats per group (by default per (intermediate, target)). Runs of different models
@@ -145,34 +187,32 @@ def pair_stats(runs: Iterable[dict], kinds: tuple[str, ...] = ("target",), by: t
     `pool_models`: `model` joins the grouping when the runs hold several. Bootstrap and
     permutation use `resamples` draws from a generator seeded with `seed`, so the numbers are
     reproducible."""
-    chosen = [r for r in runs if r.get("kind") in kinds]
-    if not pool_models and "model" not in by and len({run_field(r, "model") for r in chosen}) > 1:
+    chosen = [r for r in runs_of(runs) if r.kind in kinds]
+    if not pool_models and "model" not in by and len({r.value("model") for r in chosen}) > 1:
         by = (*by, "model")
-    groups: dict[tuple, list[dict]] = defaultdict(list)
+    groups: dict[tuple, list[Run]] = defaultdict(list)
     for r in chosen:
-        groups[tuple(run_field(r, k) for k in by)].append(r)
-    done_of = {key: [r for r in rs if r.get("status") == RunStatus.FINISHED and r.get("score") is not None]
-               for key, rs in groups.items()}
+        groups[tuple(r.value(k) for k in by)].append(r)
+    done_of = {key: [r for r in rs if r.finished] for key, rs in groups.items()}
     base_points: dict[tuple, tuple] = {}
     out = []
     for key, rs in sorted(groups.items(), key=lambda kv: tuple(str(x) for x in kv[0])):
         values = dict(zip(by, key, strict=True))
         done = done_of[key]
-        scores = np.array(sorted(r["score"] for r in done), dtype=float)
+        scores = np.array(sorted(_score(r) for r in done), dtype=float)
         n = len(scores)
-        nondeg = [r["score"] for r in done if not is_degenerate(r)]
-        metric = next((r.get("metric") for r in done if r.get("metric")), "accuracy")
+        nondeg = [_score(r) for r in done if not r.degenerate]
+        metric = next((r.metric for r in done if r.metric), "accuracy")
         s = PairStats(intermediate=str(values.get("intermediate", "*")), target=str(values.get("target", "*")),
                       metric=str(metric), n=n, min=float(scores[0]) if n else None, mean=float(scores.mean()) if n else None,
                       median=float(np.median(scores)) if n else None, best=float(scores[-1]) if n else None,
                       std=float(scores.std(ddof=1)) if n > 1 else (0.0 if n == 1 else None),
-                      degenerate=sum(is_degenerate(r) for r in done),
+                      degenerate=sum(r.degenerate for r in done),
                       mean_nondegenerate=sum(nondeg) / len(nondeg) if nondeg else None,
-                      failed=sum(r.get("status") in (RunStatus.FAILED, RunStatus.BLOCKED) for r in rs),
-                      pending=sum(r.get("status") in (RunStatus.QUEUED, RunStatus.RUNNING) for r in rs),
-                      guess=next((g for r in done if (g := guess_level(r)) is not None), None),
+                      failed=sum(r.failed for r in rs), pending=sum(r.pending for r in rs),
+                      guess=next((r.guess for r in done if r.guess is not None), None),
                       group={k: v for k, v in values.items() if k not in ("intermediate", "target")},
-                      model=", ".join(sorted({str(m) for r in rs if (m := run_field(r, "model"))})))
+                      model=", ".join(sorted({str(m) for r in rs if (m := r.value("model"))})))
         # One generator per group, seeded from the seed and the group: a group's intervals do not
         # change when other groups are filtered in or out.
         rng = np.random.default_rng([seed, zlib.crc32(repr(key).encode())])
@@ -182,7 +222,7 @@ def pair_stats(runs: Iterable[dict], kinds: tuple[str, ...] = ("target",), by: t
             base_key = tuple(baseline if k == "intermediate" else values[k] for k in by)
             base = done_of.get(base_key, [])
             if base and n:
-                b = np.array([r["score"] for r in base], dtype=float)
+                b = np.array([_score(r) for r in base], dtype=float)
                 s.baseline = baseline
                 s.delta_mean = float(scores.mean() - b.mean())
                 s.delta_best = float(scores.max() - b.max())
@@ -190,8 +230,14 @@ def pair_stats(runs: Iterable[dict], kinds: tuple[str, ...] = ("target",), by: t
                     base_points[base_key] = grid_scores(base)
                 s.paired_n, s.win_rate, s.paired_mean_diff = paired(done, base_points[base_key])
                 if intervals and resamples > 0 and n > 1 and len(b) > 1:
-                    s.p_value = permutation_p(scores, b, resamples, rng)
+                    s.p_value = permutation_p(scores, b, seed=seed)
         out.append(s)
     # The baseline first within each target, as the paper's tables read.
     return sorted(out, key=lambda p: (p.target, tuple(str(v) for v in p.group.values()),
                                       p.intermediate != (baseline or "none"), p.intermediate))
+
+
+def _score(run: Run) -> float:
+    """The score of a run the caller knows finished (`Run.finished`)."""
+    assert run.score is not None
+    return run.score

@@ -4,8 +4,10 @@ precision, and a figure file."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rich.text import Text
 
@@ -23,6 +25,7 @@ from stilts_tui.analysis.matrix_views import (
 )
 from stilts_tui.analysis.significance import HOLM_VARIANTS
 from stilts_tui.analysis.stats import DEFAULT_RESAMPLES, DEFAULT_SEED
+from stilts_tui.domain.run import Run, runs_of
 from stilts_tui.errors import StiltsError, did_you_mean
 
 STUDY_VIEWS = ("matrix", "correlation", "ranking")
@@ -73,11 +76,11 @@ def check(opts: StudyOptions) -> None:
         raise StiltsError("--scale must be above 0 (the |Δ ×100| at full colour)")
 
 
-def _targets(records: list[dict]) -> list[str]:
-    return sorted({str(r["target"]) for r in records if r.get("kind") == "target"})
+def _targets(records: list[Run]) -> list[str]:
+    return sorted({r.target for r in records if r.kind == "target"})
 
 
-def _ranking(records: list[dict], opts: StudyOptions):
+def _ranking(records: list[Run], opts: StudyOptions):
     targets = _targets(records)
     target = opts.target or (targets[0] if targets else None)
     if target not in targets:
@@ -90,30 +93,31 @@ def _ranking(records: list[dict], opts: StudyOptions):
     return ranking_table(target, opts.baseline, head, ranked, opts.resamples)
 
 
-def heat_for(records: list[dict], view: str, opts: StudyOptions) -> heatmap.Heat:
+def heat_for(records: list[Run], view: str, opts: StudyOptions) -> heatmap.Heat:
     if view == "matrix":
         m = build_matrix(records, opts.stats, opts.baseline, opts.order, opts.mark, opts.resamples, opts.seed)
         return matrix_heat(m, opts.scale)
     return correlation_heat(_correlations(records, opts), opts.show)
 
 
-def _correlations(records: list[dict], opts: StudyOptions):
+def _correlations(records: list[Run], opts: StudyOptions):
     return correlations(records, opts.baseline, variant=opts.holm, paper=opts.order == "paper")
 
 
-def _records(records: list[dict], view: str, opts: StudyOptions) -> list[dict]:
+def _records(records: list[Run], view: str, opts: StudyOptions) -> list[dict]:
     if view == "matrix":
         return matrix_records(build_matrix(records, opts.stats, opts.baseline, opts.order, opts.mark, opts.resamples,
                                            opts.seed))
     return correlation_records(_correlations(records, opts))
 
 
-def render_study(records: list[dict], view: str, fmt: str, opts: StudyOptions, width: int = 120,
-                 colour: bool = False, fit: bool = False) -> str | Text:
+def render_study(records: Iterable[Run | Mapping[str, Any]], view: str, fmt: str, opts: StudyOptions,
+                 width: int = 120, colour: bool = False, fit: bool = False) -> str | Text:
     """The view as text; for the terminal format with `colour`, as rich Text. With `fit` (output
     piped or redirected) a grid's columns are as wide as their labels (heatmap.to_text)."""
     check(opts)
-    if not any(r.get("kind") == "target" for r in records):
+    records = runs_of(records)
+    if not any(r.kind == "target" for r in records):
         return "no target runs in the results file yet\n"
     if view == "ranking":
         table = _ranking(records, opts)
@@ -129,16 +133,16 @@ def render_study(records: list[dict], view: str, fmt: str, opts: StudyOptions, w
     return text if colour else text.plain
 
 
-def write_study(records: list[dict], view: str, path: Path, opts: StudyOptions) -> str:
+def write_study(records: Iterable[Run | Mapping[str, Any]], view: str, path: Path, opts: StudyOptions) -> str:
     """Write the view to `path`, the format chosen by its suffix; returns what was written."""
     try:
-        return _write(records, view, path, opts)
+        return _write(runs_of(records), view, path, opts)
     except OSError as exc:
         raise StiltsError(f"could not write {path}: {exc.strerror or exc}",
                           "choose a folder you can write to (-o DIR/FILE)") from None
 
 
-def _write(records: list[dict], view: str, path: Path, opts: StudyOptions) -> str:
+def _write(records: list[Run], view: str, path: Path, opts: StudyOptions) -> str:
     suffix = path.suffix.lower()
     if suffix in FIGURE_SUFFIXES:
         if view == "ranking":

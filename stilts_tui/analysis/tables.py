@@ -6,10 +6,13 @@ intermediate's training size)."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-from stilts_tui.analysis.stats import PairStats
-from stilts_tui.domain.records import RunStatus
+from stilts_tui.analysis.degenerate import MARK as DEGENERATE_MARK
+from stilts_tui.analysis.stats import PairStats, permutation_rule
+from stilts_tui.domain.run import Run, runs_of
 
 
 @dataclass
@@ -19,6 +22,11 @@ class Table:
     rows: list[list]                 # cells: str, int, float (score scale 0-1 unless `raw`), None
     scores: set[int] = field(default_factory=set)   # column indices holding scores (×100 when shown)
     note: str = ""
+    # score columns that are differences, shown with their sign (+0.4); None: those named with a Δ
+    signed: set[int] | None = None
+
+    def is_signed(self, i: int) -> bool:
+        return i in self.signed if self.signed is not None else "Δ" in self.columns[i]
 
 
 def _order(names: set[str], baseline: str) -> list[str]:
@@ -29,23 +37,31 @@ def _ci(ci: tuple[float, float] | None) -> str | None:
     return f"[{ci[0] * 100:.1f}, {ci[1] * 100:.1f}]" if ci else None
 
 
-def pair_table(stats: list[PairStats], resamples: int, seed: int) -> Table:
+def pair_table(stats: list[PairStats], resamples: int, seed: int,
+               from_degenerate: Mapping[tuple[str, str], int] | None = None) -> Table:
+    """`from_degenerate` ((intermediate, target) -> runs that start from a degenerate intermediate
+    run, analysis/degenerate.py) marks those pairs: their Δ measures a transfer from nothing."""
+    flagged = from_degenerate or {}
     group_keys = sorted({k for s in stats for k in s.group})
     cols = ["target", "intermediate", *group_keys, "metric", "n", "min", "mean", "median", "best", "std", "degenerate",
             "mean w/o degenerate", "Δ mean", "Δ best", "win rate", "paired Δ", "p", "mean 95% CI", "best 95% CI",
             "failed"]
     rows = []
     for s in stats:
-        rows.append([s.target, s.intermediate, *[s.group.get(k) for k in group_keys], s.metric,
+        bad = flagged.get((s.intermediate, s.target), 0)
+        rows.append([s.target, s.intermediate + (f" {DEGENERATE_MARK}" if bad else ""), *[s.group.get(k) for k in group_keys], s.metric,
                      s.n if not s.pending else f"{s.n} (+{s.pending})", s.min, s.mean, s.median, s.best, s.std,
                      s.degenerate, s.mean_nondegenerate, s.delta_mean, s.delta_best, s.win_rate, s.paired_mean_diff,
                      s.p_value, _ci(s.ci_mean), _ci(s.ci_best), s.failed])
     score_cols = {cols.index(c) for c in ("min", "mean", "median", "best", "std", "mean w/o degenerate", "Δ mean",
                                          "Δ best", "paired Δ")}
     baseline = next((s.baseline for s in stats if s.baseline), None)
-    note = (f"95% percentile-bootstrap intervals from {resamples:,} resamples; two-sided permutation p-values "
-            f"(sequential, Besag-Clifford: stop at 20 extreme draws, at most {resamples:,}); seed {seed}"
-            + (f"; Δ, win rate and paired Δ against {baseline} (paired: identical grid points)" if baseline else ""))
+    note = (f"95% percentile-bootstrap intervals from {resamples:,} resamples; {permutation_rule()} (of the runs' "
+            f"means); seed {seed}"
+            + (f"; Δ, win rate and paired Δ against {baseline} (paired: identical grid points)" if baseline else "")
+            + "".join(f"; {DEGENERATE_MARK} {n} run(s) of {i} → {t} start from a degenerate {i} run (its dev score at "
+                      f"or below the degenerate threshold: it learned nothing)" for (i, t), n in sorted(flagged.items())
+                      if any(s.intermediate == i and s.target == t for s in stats)))
     return Table("dev scores per (intermediate, target)" + models_note(stats), cols, rows, score_cols, note)
 
 
@@ -91,12 +107,12 @@ def table3(stats: list[PairStats], baseline: str = "none") -> Table:
     return Table(f"Table 3: Δ mean and Δ best against {baseline}", cols, rows, set(range(1, len(cols))))
 
 
-def table4(records: list[dict]) -> Table:
+def table4(records: Iterable[Run | Mapping[str, Any]]) -> Table:
     """Zero-shot: the intermediate checkpoint evaluated on the target's dev set, no target training."""
     scores: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for r in records:
-        if r.get("kind") == "zero_shot" and r.get("status") == RunStatus.FINISHED and r.get("score") is not None:
-            scores[(r["intermediate"], r["target"])].append(r["score"])
+    for r in runs_of(records):
+        if r.kind == "zero_shot" and r.finished and r.score is not None:
+            scores[(r.intermediate, r.target)].append(r.score)
     targets = sorted({t for _, t in scores})
     inters = sorted({i for i, _ in scores})
     rows = [[i, *[(sum(v) / len(v)) if (v := scores.get((i, t))) else None for t in targets]] for i in inters]

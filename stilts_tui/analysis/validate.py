@@ -4,11 +4,15 @@ mean"), never an empty or silently unpaired table."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from stilts_tui.domain.run import Run, runs_of
 from stilts_tui.errors import StiltsError, did_you_mean
 
 
-def fields_of(records: list[dict]) -> set[str]:
-    return set().union(*(set(r) | set(r.get("config") or {}) for r in records)) - {"config"} if records else set()
+def fields_of(runs: list[Run]) -> set[str]:
+    return set().union(*(r.field_names() for r in runs))
 
 
 def check_field(option: str, key: str, known: set[str]) -> None:
@@ -19,16 +23,17 @@ def check_field(option: str, key: str, known: set[str]) -> None:
                       "fields include " + ", ".join(sorted(known)[:20]))
 
 
-def check_by(records: list[dict], by: tuple[str, ...]) -> None:
-    known = fields_of(records)
-    if records:
+def check_by(records: Iterable[Run | Mapping[str, Any]], by: tuple[str, ...]) -> None:
+    runs = runs_of(records)
+    known = fields_of(runs)
+    if runs:
         for key in by:
             check_field("--by", key, known)
 
 
-def check_baseline(records: list[dict], baseline: str | None) -> None:
+def check_baseline(records: Iterable[Run | Mapping[str, Any]], baseline: str | None) -> None:
     """A baseline that is none of the intermediates would leave every Δ empty without a word."""
-    names = {str(r.get("intermediate")) for r in records if r.get("kind") in ("target", "probe") and r.get("intermediate")}
+    names = {r.intermediate for r in runs_of(records) if r.kind in ("target", "probe") and r.intermediate}
     if not baseline or not names or baseline in names:
         return
     hint = did_you_mean(baseline, names)

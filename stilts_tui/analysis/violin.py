@@ -6,7 +6,8 @@ mirrored about its centre: two plotext signals (the right and the left outline) 
 between them filled (`signal.fill`), in braille markers, so every character cell holds 2×4
 points and the outline is smooth at any size. Axes, y ticks and the intermediates' names come
 from plotext; the mean is a ◆ on the shape; the random-guess level is a dotted plotext line
-across the canvas; each intermediate has its own colour where colour is on.
+across the canvas and the majority-label level (at or below it a run is degenerate) a double one;
+each intermediate has its own colour where colour is on.
 
 Drawn here by hand, below the chart: the n / min / mean / best / degenerate rows under each
 violin (plotext's tick labels are one line each) and the one-line key (plotext's legend is a
@@ -59,18 +60,23 @@ def fits(width: int) -> int:
 
 
 def render_violins(title: str, violins: list[Violin], guess: float | None = None, width: int = 80,
-                   height: int = 14, color: bool = False) -> str:
+                   height: int = 14, color: bool = False, majority: float | None = None,
+                   max_column: int = MAX_COLUMN) -> str:
     """Title, `height` plot rows, the names, statistics and key, at most `width` columns (the
-    first `fits(width)` violins: the caller splits longer lists)."""
+    first `fits(width)` violins: the caller splits longer lists). `majority`: the majority-label
+    level, drawn when it is not the guess's; `max_column`: the widest a violin's column grows."""
     shown = [v for v in violins if v.scores][: fits(width)]
     if not shown:
         return f"{title}\n(no finished runs)\n"
+    if majority is not None and guess is not None and abs(majority - guess) < 1e-9:
+        majority = None  # the same level (MCC 0): one line says both, as the key does
     arrays = [np.asarray(v.scores, dtype=float) for v in shown]
     lo, hi = min(float(a.min()) for a in arrays), max(float(a.max()) for a in arrays)
-    if guess is not None:
-        lo, hi = min(lo, guess), max(hi, guess)
+    for level in (guess, majority):
+        if level is not None:
+            lo, hi = min(lo, level), max(hi, level)
     pad = max((hi - lo) * 0.04, 0.5)
-    col = max(MIN_COLUMN, min(MAX_COLUMN, (width - 8) // len(shown)))
+    col = max(MIN_COLUMN, min(max(MAX_COLUMN, max_column), (width - 8) // len(shown)))
     with canvas.chart(min(width, 8 + col * len(shown)), height + 4, color) as fig:
         for i, (v, s) in enumerate(zip(shown, arrays, strict=True)):
             rgb = canvas.PALETTE[(v.colour if v.colour is not None else i) % len(canvas.PALETTE)]
@@ -82,14 +88,16 @@ def render_violins(title: str, violins: list[Violin], guess: float | None = None
             fig.draw(fig.signal([i], [float(s.mean())], marker=canvas.marker("◆")))
         if guess is not None:
             fig.line(guess, orientation=0, relative=True, style="dotted")
+        if majority is not None:
+            fig.line(majority, orientation=0, relative=True, style="double")
         fig.ruler(axis=0).ticks(list(range(len(shown))), [v.label[: col - 1] for v in shown])
         fig.ruler(axis=0).lim(-0.5, len(shown) - 0.5)
         # The guess, when it bounds the scores, is a limit itself: plotext labels the limits, so
         # the dotted line is then labelled with its own value.
-        fig.ruler(axis=1).lim(lo if lo == guess else lo - pad, hi if hi == guess else hi + pad)
+        fig.ruler(axis=1).lim(lo if lo in (guess, majority) else lo - pad, hi if hi in (guess, majority) else hi + pad)
         fig.title(title)
         chart = canvas.text(fig, color)
-    return chart + _statistics(shown, _tick_columns(chart), col, guess)
+    return chart + _statistics(shown, _tick_columns(chart), col, guess, majority)
 
 
 def _tick_columns(chart: str) -> list[int]:
@@ -100,7 +108,8 @@ def _tick_columns(chart: str) -> list[int]:
     return [i for i, ch in enumerate(bottom) if ch == "┬"]
 
 
-def _statistics(shown: list[Violin], ticks: list[int], col: int, guess: float | None) -> str:
+def _statistics(shown: list[Violin], ticks: list[int], col: int, guess: float | None,
+                majority: float | None = None) -> str:
     def row(cells: list[str]) -> str:
         line = ""
         for at, cell in zip(ticks, cells, strict=False):
@@ -114,5 +123,8 @@ def _statistics(shown: list[Violin], ticks: list[int], col: int, guess: float | 
         rows.append(row([f"{name} {fn(v.scores):.1f}" for v in shown]))
     rows.append(row([f"degen {v.degenerate}" for v in shown]))
     key = "◆ mean" + (f"   ┈┈ random guess {guess:.1f}" if guess is not None else "")
-    rows.append(" " * max(0, (ticks[0] if ticks else 0) - 3) + key)
+    indent = " " * max(0, (ticks[0] if ticks else 0) - 3)
+    rows.append(indent + key)
+    if majority is not None:  # a line of its own: the key stays within the chart's width
+        rows.append(indent + f"══ majority label {majority:.1f} (at or below: degenerate)")
     return "\n".join(rows) + "\n"

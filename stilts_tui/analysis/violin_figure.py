@@ -22,9 +22,11 @@ def matplotlib_available() -> bool:
     return True
 
 
-def violin_figure(title: str, violins: list[Violin], guess: float | None, path: Path) -> None:
+def violin_figure(title: str, violins: list[Violin], guess: float | None, path: Path,
+                  majority: float | None = None) -> None:
     """One filled violin per intermediate in its colour, ◆ at the mean, the random-guess level
-    dashed, n / mean / best / degenerate under each name."""
+    dotted and the majority-label level (at or below it: degenerate) dashed, n / mean / best /
+    degenerate under each name."""
     if path.suffix.lower() not in SUFFIXES:
         raise StiltsError(f"{path}: a figure file must end in .png, .svg or .pdf")
     import matplotlib
@@ -46,7 +48,11 @@ def violin_figure(title: str, violins: list[Violin], guess: float | None, path: 
             ax.hlines(ys[0], i - 0.42, i + 0.42, color=colour, linewidth=2)
         ax.plot([i], [scores.mean()], marker="D", color="black", markersize=4)
     if guess is not None:
-        ax.axhline(guess, color="#555555", linestyle="--", linewidth=0.8, label=f"random guess {guess:.1f}")
+        ax.axhline(guess, color="#555555", linestyle=":", linewidth=0.9, label=f"random guess {guess:.1f}")
+    if majority is not None and (guess is None or abs(majority - guess) > 1e-9):
+        ax.axhline(majority, color="#222222", linestyle="--", linewidth=0.8,
+                   label=f"majority label {majority:.1f} (at or below: degenerate)")
+    if guess is not None or majority is not None:
         ax.legend(loc="best", fontsize=7, frameon=False)
     ax.set_xticks(range(len(shown)), [f"{v.label}\nn {len(v.scores)} · mean {np.mean(v.scores):.1f}\n"
                                       f"best {max(v.scores):.1f} · degen {v.degenerate}" for v in shown],

@@ -13,6 +13,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
+from stilts_tui.analysis.degenerate import degenerate_sources
 from stilts_tui.app.data import EventTails, Snapshot, load_snapshot
 from stilts_tui.app.detail_screen import RunDetailScreen
 from stilts_tui.app.help_screen import HelpScreen
@@ -21,8 +22,11 @@ from stilts_tui.app.plan_screen import PlanScreen
 from stilts_tui.app.results_screen import ResultsScreen
 from stilts_tui.app.runs_screen import RunsScreen
 from stilts_tui.app.threads import deliver, live
+from stilts_tui.domain.records import RunStatus
+from stilts_tui.domain.run import Run
 from stilts_tui.errors import StiltsError
 from stilts_tui.runner.slots import Gpu, visible_gpus
+from stilts_tui.runner.status import ended_summary, runner_words
 
 
 class StiltsApp(App):
@@ -37,7 +41,9 @@ class StiltsApp(App):
         Binding("3", "switch_mode('results')", "Results", id="app.results"),
         Binding("question_mark,f1", "help", "Help", id="app.help"),
         Binding("q", "quit", "Quit", id="app.quit"),
-        Binding("escape", "leave_field", "Leave the field", id="app.leave_field", show=False),
+        # Shown in the footer only while a text field has the keys (check_action), so the way out
+        # is on screen exactly when screen keys would type into the field.
+        Binding("escape", "leave_field", "Leave field", id="app.leave_field"),
     ]
 
     def __init__(self, db: str | Path, refresh_s: float = 1.0, root: Path | None = None) -> None:
@@ -66,13 +72,28 @@ class StiltsApp(App):
 
     def _apply(self, snap: Snapshot, gpus: list[Gpu]) -> None:
         snap.gpus = gpus  # shown with the records of the same refresh
-        self.snapshot = snap
+        before, self.snapshot = self.snapshot, snap
+        if before is not None and before.runner_running and not snap.runner_running:
+            self._sweep_ended(snap)
         self.loads += 1
         if self.load_error is not None:  # the file reads again (restored, or rewritten by the runner)
             self.load_error = None
             self.clear_notifications()  # the hour-long "cannot read" notice among them
             self.notify(f"{self.db} reads again", markup=False)
         self._show_on_screen()
+
+    def _sweep_ended(self, snap: Snapshot) -> None:
+        """The runner this app watched ended: what the sweep did, and where to read it, once."""
+        state = snap.state or {}
+        ids = set(state.get("run_ids") or [])
+        runs = [r for r in snap.records if r.run_id in ids] if ids else snap.records
+        started, ended = state.get("started_at"), state.get("ended_at")
+        wall = ended - started if isinstance(started, int | float) and isinstance(ended, int | float) else None
+        text = ended_summary(self.db, str(state.get("name") or ""), runs, wall)
+        if state.get("status") not in (None, "finished"):
+            text = f"runner {runner_words(state, False)}\n" + text
+        failed = any(r.failed for r in runs)
+        self.notify(text, title="sweep ended", severity="warning" if failed else "information", timeout=30, markup=False)
 
     def _unreadable(self, exc: StiltsError) -> None:
         """Said once per problem, not on every refresh; it stays up until the file reads again."""
@@ -96,7 +117,7 @@ class StiltsApp(App):
         message.stop()
         self._show_on_screen()
 
-    def records(self) -> list[dict]:
+    def records(self) -> list[Run]:
         """The records of the newest snapshot (none before the first): what a screen reads
         synchronously, where no message fits (the Plan screen's count)."""
         return self.snapshot.records if self.snapshot else []
@@ -107,23 +128,47 @@ class StiltsApp(App):
         self.open_run(message.run_id)
 
     def open_run(self, run_id: str) -> None:
-        rec = next((r for r in self.records() if r["run_id"] == run_id), None)
+        records = self.records()
+        rec = next((r for r in records if r.run_id == run_id), None)
         if rec is not None:
-            self.push_screen(RunDetailScreen(rec))
+            self.push_screen(RunDetailScreen(rec, degenerate_sources(records).note(rec)))
 
     def action_leave_field(self) -> None:
         """Escape in a text field gives the keys back to the screen (1 / 2 / 3, q, …); Tab or a
         click goes back in."""
+        if self._in_field():
+            self.screen.set_focus(None)
+
+    def _in_field(self) -> bool:
         from textual.widgets import Input, TextArea
 
-        if isinstance(self.focused, Input | TextArea):
-            self.screen.set_focus(None)
+        return isinstance(self.focused, Input | TextArea)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "leave_field":
+            return self._in_field()
+        return True
+
+    async def action_quit(self) -> None:
+        """Quit, asking first when the Plan screen holds unsaved edits (they would be lost)."""
+        plan = self._plan_screen()
+        if plan is not None and plan.dirty:
+            plan.discard_then(self.exit, "quitting")
+        else:
+            self.exit()
+
+    def _plan_screen(self) -> PlanScreen | None:
+        # The Plan mode's screen once it was shown (a mode's screen lives until the app ends).
+        return next((s for s in self._screen_stacks.get("plan", []) if isinstance(s, PlanScreen)), None)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
+        # Textual's own "Keys" (a second, partial help) and "Maximize" (of one widget) are left
+        # out: the help below lists every key, and every screen already fills the terminal.
+        yield from (c for c in super().get_system_commands(screen)
+                    if c.title not in ("Keys", "Maximize", "Minimize"))
         yield SystemCommand("Plan a sweep", "Pick tasks and the grid, save and launch a spec", lambda: self.switch_mode("plan"))
         yield SystemCommand("Runs", "Every run, live", lambda: self.switch_mode("runs"))
         yield SystemCommand("Results", "Pair table, violins, paper tables", lambda: self.switch_mode("results"))
@@ -157,7 +202,7 @@ class StiltsApp(App):
         """Stopping the sweep stops every run in flight: asked first, saying how many."""
         from stilts_tui.app.dialogs import ConfirmScreen
 
-        running = sum(r.get("status") == "running" for r in self.records())
+        running = sum(r.status == RunStatus.RUNNING for r in self.records())
         self.push_screen(ConfirmScreen("Stop the sweep?",
                                        f"{running} run(s) in flight stop (each saves its training state first when "
                                        "it can) and are queued again; 'Resume the sweep' continues them.", "Stop"),

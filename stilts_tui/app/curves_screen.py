@@ -11,15 +11,16 @@ from textual.widgets import Footer, Static
 
 from stilts_tui.analysis.curves import Curve, differing_labels, render_curves
 from stilts_tui.app.live_curves import LiveCurvesScreen, run_curve
+from stilts_tui.domain.run import Run
 
 
 class CurvesScreen(LiveCurvesScreen):
     BINDINGS = [Binding("escape,q", "app.pop_screen", "Back", id="curves.back"),
                 Binding("l", "toggle_curve", "Loss / LR", id="curves.curve")]
 
-    def __init__(self, records: list[dict]) -> None:
+    def __init__(self, records: list[Run]) -> None:
         super().__init__(records, "curves")
-        self.labels = differing_labels([r.get("config") or r for r in records], [r["run_id"] for r in records])
+        self.labels = differing_labels([r.settings for r in records], [r.run_id for r in records])
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="curves-body"):

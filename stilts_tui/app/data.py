@@ -8,13 +8,15 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
+from weakref import WeakKeyDictionary
 
 from stilts_tui.domain.events import Eval, Event, Failed, Handoff, Started, parse_event
 from stilts_tui.domain.records import RunStatus
+from stilts_tui.domain.run import Run
 from stilts_tui.fileio import EventLines
 from stilts_tui.runner.files import RunnerFiles, runner_alive
 from stilts_tui.runner.slots import Gpu
-from stilts_tui.store import Store
+from stilts_tui.store import Follower
 
 HISTORY = 200  # loss points kept per run for the sparkline
 
@@ -104,7 +106,7 @@ def restart_note(live: Live) -> str:
 @dataclass
 class Snapshot:
     db: Path
-    records: list[dict]
+    records: list[Run]
     state: dict | None
     runner_running: bool
     live: dict[str, Live]
@@ -118,15 +120,42 @@ class Snapshot:
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
         for r in self.records:
-            out[r.get("status", "?")] = out.get(r.get("status", "?"), 0) + 1
+            out[r.status] = out.get(r.status, 0) + 1
         return out
 
 
+@dataclass
+class _Follow:
+    """The store follower of one app, and the typed runs it made, kept by document id: a refresh
+    makes runs only for the records it changed (making 100,000 again would also wake the cycle
+    collector over the whole heap, seconds at that size)."""
+
+    follower: Follower
+    runs: dict[str, Run] = field(default_factory=dict)
+
+    def records(self) -> list[Run]:
+        docs, changed = self.follower.docs(), self.follower.changed
+        if changed is None:
+            self.runs = {k: Run(d) for k, d in docs.items()}
+        else:
+            for k in changed:
+                d = docs.get(k)
+                if d is None:
+                    self.runs.pop(k, None)
+                else:
+                    self.runs[k] = Run(d)
+        return list(self.runs.values())
+
+
+_follows: WeakKeyDictionary[EventTails, _Follow] = WeakKeyDictionary()
+
+
 def load_snapshot(db: Path, tails: EventTails, previous: Snapshot | None = None) -> Snapshot:
-    """The records are re-read only when the results file changed (the runner rewrites it on
-    status changes, not on every step); the event logs of running runs are read incrementally."""
+    """The records are kept between refreshes and brought up to date from the results file's
+    journal (store.Follower): a refresh while the runner writes reads the lines committed since
+    the last one, not the file; the event logs of running runs are read incrementally."""
     t0 = time.perf_counter()
-    records: list[dict] = []
+    records: list[Run] = []
     stamp: tuple = ()  # no results file (yet): nothing to read
     try:
         st = db.stat()
@@ -134,23 +163,25 @@ def load_snapshot(db: Path, tails: EventTails, previous: Snapshot | None = None)
     except OSError:
         pass
     version = previous.version if previous else 0
-    if previous is not None and stamp == previous.stamp:
-        records = previous.records
-    elif stamp:
-        with Store(db) as store:
-            records = store.runs()
+    follow = _follows.get(tails)
+    if follow is None or follow.follower.path != db:
+        follow = _follows[tails] = _Follow(Follower(db))
+    if stamp and (follow.follower.refresh() or previous is None):
+        records = follow.records()
         version += 1
+    elif stamp and previous is not None:
+        records = previous.records
     state = RunnerFiles(db).read_state()
     live = {}
     for r in records:
-        if r.get("status") == RunStatus.RUNNING:
-            live[r["run_id"]] = tails.read(r["run_id"], r.get("events_path"), r.get("attempts", 1))
+        if r.record["status"] == RunStatus.RUNNING:  # the raw field: no enum made per run of 100,000
+            live[r.run_id] = tails.read(r.run_id, r.events_path or None, r.attempts or 1)
     return Snapshot(db, records, state, runner_alive(state, db), live, time.time(), time.perf_counter() - t0, stamp, version)
 
 
 CURVE_HISTORY = 100_000  # loss points the run detail keeps: a whole run's curve
 
 
-def read_full(record: dict) -> Live:
+def read_full(run: Run) -> Live:
     """Everything the event log of a run's latest attempt holds."""
-    return EventTails(CURVE_HISTORY).read(record["run_id"], record.get("events_path"), record.get("attempts", 1) or 1)
+    return EventTails(CURVE_HISTORY).read(run.run_id, run.events_path or None, run.attempts or 1)

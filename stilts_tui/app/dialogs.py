@@ -46,6 +46,19 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(yes)
 
 
+def typed_path(text: str, root: Path) -> Path:
+    """The path a user typed into a box pre-filled with a folder: an absolute (or ~) path typed
+    after the folder is taken as typed (`…/experiments//tmp/s.toml` is `/tmp/s.toml`); a relative
+    one is relative to `root`."""
+    text = text.strip()
+    for start in ("//", "/~"):  # the last place a new absolute path begins
+        at = text.rfind(start)
+        if at > 0:
+            text = text[at + 1:]
+    path = Path(text).expanduser()
+    return path if path.is_absolute() else root / path
+
+
 class TomlTree(DirectoryTree):
     """Folders and .toml files only."""
 
@@ -75,8 +88,7 @@ class PathPicker(ModalScreen[Path | None]):
 
     @on(Input.Submitted, "#picker-path")
     def _typed(self, event: Input.Submitted) -> None:
-        path = Path(event.value.strip()).expanduser()
-        path = path if path.is_absolute() else self.root / path
+        path = typed_path(event.value, self.root)
         if path.is_file():
             self.dismiss(path)
         elif path.is_dir():

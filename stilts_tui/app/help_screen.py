@@ -35,7 +35,10 @@ def keys_text(app) -> str:
     out += ["[b]signs[/b]",
             "  ↻ after a status   the run is on its second (or later) attempt: it failed or was stopped",
             "                     before; its detail lists every attempt and whether it resumed",
-            "  ● before a status  the run is marked (space); c compares the marked runs' curves",
+            "  ● before a status  the run is marked (space marks it and moves down a row, as a file",
+            "                     manager does); c compares the marked runs' curves",
+            "  ⚠ before a pair    a degenerate intermediate (dev score at or below its task's degenerate",
+            "                     threshold), or a run trained from one; enter: its detail says which",
             "  x in a box         chosen (plan lists); a blank box: not chosen",
             "",
             "ctrl+p opens the command palette: every action by name."]

@@ -9,6 +9,7 @@ from textual.screen import Screen
 
 from stilts_tui.analysis.curves import Curve
 from stilts_tui.app.data import CURVE_HISTORY, EventTails, Live, Snapshot
+from stilts_tui.domain.run import Run
 
 
 def run_curve(live: Live, what: str) -> Curve:
@@ -27,15 +28,15 @@ def run_curve(live: Live, what: str) -> Curve:
 class LiveCurvesScreen(Screen):
     """A screen over some runs; subclasses compose their widgets and draw them in `_redraw`."""
 
-    def __init__(self, records: list[dict], screen_id: str) -> None:
+    def __init__(self, records: list[Run], screen_id: str) -> None:
         super().__init__(id=screen_id)
         self.records = records
         self.tails = EventTails(CURVE_HISTORY)  # its own reader: whole curves, read incrementally
         self.curve = "loss"
         self.ready = False
 
-    def live(self, rec: dict) -> Live:
-        return self.tails.read(rec["run_id"], rec.get("events_path"), rec.get("attempts", 1) or 1)
+    def live(self, rec: Run) -> Live:
+        return self.tails.read(rec.run_id, rec.events_path or None, rec.attempts or 1)
 
     def on_mount(self) -> None:
         self.ready = True
@@ -43,8 +44,8 @@ class LiveCurvesScreen(Screen):
 
     def show(self, snap: Snapshot) -> None:
         """A new snapshot: the runs' newest records, and the lines their logs gained."""
-        by_id = {r["run_id"]: r for r in snap.records}
-        self.records = [by_id.get(r["run_id"], r) for r in self.records]
+        by_id = {r.run_id: r for r in snap.records}
+        self.records = [by_id.get(r.run_id, r) for r in self.records]
         self.redraw()
 
     def action_toggle_curve(self) -> None:

@@ -13,9 +13,10 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
+from stilts_tui.analysis.degenerate import MARK, degenerate_sources
 from stilts_tui.app.format import violins
 from stilts_tui.app.messages import OpenRun
-from stilts_tui.domain.records import RunStatus
+from stilts_tui.domain.run import Run
 
 if TYPE_CHECKING:
     from stilts_tui.app.app import StiltsApp
@@ -23,10 +24,9 @@ if TYPE_CHECKING:
 RUN_COLUMNS = ("run", "intermediate", "restart", "seed", "lr", "bs", "status", "score")
 
 
-def pair_runs(records: list[dict], target: str, names: tuple[str, ...]) -> list[dict]:
-    runs = [r for r in records if r.get("kind") == "target" and r.get("target") == target and r.get("intermediate") in names]
-    return sorted(runs, key=lambda r: (names.index(r["intermediate"]), (r.get("config") or {}).get("restart") or 0,
-                                       r.get("seed") or 0, r.get("lr") or 0))
+def pair_runs(records: list[Run], target: str, names: tuple[str, ...]) -> list[Run]:
+    runs = [r for r in records if r.kind == "target" and r.target == target and r.intermediate in names]
+    return sorted(runs, key=lambda r: (names.index(r.intermediate), r.restart or 0, r.seed or 0, r.lr or 0))
 
 
 class PairScreen(Screen):
@@ -35,7 +35,7 @@ class PairScreen(Screen):
 
     BINDINGS = [Binding("escape,q", "app.pop_screen", "Back", id="pair.back")]
 
-    def __init__(self, records: list[dict], target: str, intermediate: str, baseline: str) -> None:
+    def __init__(self, records: list[Run], target: str, intermediate: str, baseline: str) -> None:
         super().__init__(id="pair")
         self.records, self.target, self.intermediate, self.baseline = records, target, intermediate, baseline
 
@@ -49,17 +49,22 @@ class PairScreen(Screen):
 
     def on_mount(self) -> None:
         names = (self.baseline, self.intermediate)
+        sources = degenerate_sources(self.records)
+        flagged = [r for r in pair_runs(self.records, self.target, names) if sources.flagged(r)]
+        if flagged:  # the pair's Δ measures a transfer from an intermediate that learned nothing
+            self.query_one("#pair-title", Static).update(Text.assemble(
+                (f"{self.intermediate} → {self.target}, against {self.baseline}", "bold"),
+                (f"\n{MARK} {len(flagged)} run(s) here start{sources.note(flagged[0]).removeprefix('starts')}", "bold reverse")))
         self.query_one("#pair-violins", Static).update(
             violins(self.records, self.target, self.baseline, self.size.width - 4, not self.app.no_color, only=names))
         table = self.query_one("#pair-runs", DataTable)
         table.add_columns(*RUN_COLUMNS)
         for r in pair_runs(self.records, self.target, names):
-            cfg = r.get("config") or {}
-            score = f"{r['score'] * 100:.1f}" if r.get("status") == RunStatus.FINISHED and r.get("score") is not None else "—"
+            score = f"{r.score * 100:.1f}" if r.finished and r.score is not None else "—"
             # Text, not str: a DataTable reads a str cell as markup, and records can be edited by hand.
-            table.add_row(Text(r["run_id"]), Text(str(r["intermediate"])), "—" if cfg.get("restart") is None else str(cfg["restart"]),
-                          str(r.get("seed")), "—" if r.get("lr") is None else f"{r['lr']:g}", str(r.get("batch_size")),
-                          str(r.get("status")), score, key=r["run_id"])
+            table.add_row(Text(r.run_id), Text(r.intermediate), "—" if r.restart is None else str(r.restart),
+                          str(r.seed), "—" if r.lr is None else f"{r.lr:g}", str(r.batch_size),
+                          str(r.status) + (f" {MARK}" if sources.flagged(r) else ""), score, key=r.run_id)
         table.focus()
 
     @on(DataTable.RowSelected, "#pair-runs")

@@ -6,6 +6,7 @@ launch it after the checks that would otherwise fail every run."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, MutableMapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,7 +20,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, Select, Static, TextArea
 
 from stilts_tui.app.dialogs import ConfirmScreen, PathPicker
-from stilts_tui.app.format import esc
+from stilts_tui.app.format import app_words, esc
 from stilts_tui.app.threads import ask, deliver
 from stilts_tui.app.tick_list import TickList
 from stilts_tui.errors import StiltsError
@@ -39,7 +40,10 @@ from stilts_tui.sweep.spec_edit import (
 
 if TYPE_CHECKING:
     from stilts_tui.app.app import StiltsApp
+    from stilts_tui.ops.forecast import PlanForecast
 
+# The [tasks.X] keys specs set most (train_size above all): form fields over the TOML box's tables.
+TASK_FIELDS = ("train_size", "epochs", "max_length", "batch_size")
 EXECUTOR_CHOICES = [("local (this machine)", "local"), ("slurm (jobs via submitit)", "slurm")]
 LISTS = ("intermediates", "targets", "probes")
 
@@ -59,6 +63,7 @@ class PlanScreen(Screen):
         Binding("ctrl+o", "open", "Open…", id="plan.open", priority=True),
         Binding("ctrl+t", "add_task_file", "Add task file…", id="plan.task_file", priority=True),
         Binding("ctrl+f", "search", "Search tasks", id="plan.search", priority=True),
+        Binding("ctrl+r", "forecast", "Forecast", id="plan.forecast", priority=True, show=False),
     ]
 
     def __init__(self, root: Path | None = None) -> None:
@@ -70,6 +75,7 @@ class PlanScreen(Screen):
         self.opened: Path | None = None
         self.user_tasks: list[str] = []
         self._study_name = "my-study"
+        self._clean: tuple | None = None  # the form as last opened or saved: what "unsaved edits" differ from
 
     def compose(self) -> ComposeResult:
         yield Static("", id="plan-status")
@@ -102,6 +108,9 @@ class PlanScreen(Screen):
                     with Vertical():
                         yield Label(key)
                         yield TickList(id=f"plan-{key}")
+            forecast = Static("", id="plan-forecast", markup=False)
+            forecast.display = False  # until ctrl+r asks for one
+            yield forecast
             yield Label("target grid: every combination is one run (blank: not an axis)", classes="section")
             for pair in (FORM_AXES[:2], FORM_AXES[2:]):
                 with Horizontal(classes="row grid-row"):
@@ -114,7 +123,17 @@ class PlanScreen(Screen):
                 for key in FORM_AXES:
                     yield Label(key.replace("_", " "), classes="key")
                     yield Input("", id=f"plan-inter-{key}")
-            yield Label("every other key as TOML: [tasks.X] overrides, [train], [restarts], zero_shot, study… "
+            yield Label("[tasks.X]: one task's own settings, kept in the TOML box below (blank: the task's default)",
+                        classes="section", markup=False)
+            with Horizontal(classes="row"):
+                yield Label("task", classes="key")
+                yield Select([], prompt="a chosen task", id="plan-task-pick")
+            for pair in (TASK_FIELDS[:2], TASK_FIELDS[2:]):
+                with Horizontal(classes="row grid-row"):
+                    for key in pair:
+                        yield Label(key.replace("_", " "), classes="key")
+                        yield Input("", placeholder="the task's own", id=f"plan-task-{key}", classes="task-field")
+            yield Label("every other key as TOML: more [tasks.X] overrides, [train], [restarts], zero_shot, study… "
                         "(checked live)", classes="section", markup=False)
             yield TextArea("", id="plan-toml", language=None)
             with Horizontal(classes="row"):
@@ -126,8 +145,55 @@ class PlanScreen(Screen):
         self.root = self._root_given or self.app.root  # a mode screen is built without one
         self.base = self.root / "experiments"
         self._refill({"intermediates": ["none"], "targets": ["rte"], "probes": []})
-        self.query_one("#plan-name", Input).focus()
-        self.recount()
+        self._focus_lists()
+        self._mark_clean()
+        launched = last_launched(self.app.db)
+        if launched is None:
+            self.recount()
+            return
+        try:  # where the study was left: the spec last launched on this results file
+            self.load(launched)
+        except (OSError, tomlkit.exceptions.TOMLKitError, StiltsError):
+            self.recount()  # moved or broken since: the defaults, and ctrl+o says what is wrong with it
+        else:
+            self.notify(f"Plan: the spec last launched on {self.app.db.name}, {_relative(launched, self.root)} "
+                        "(ctrl+o opens another)", markup=False)
+
+    def _focus_lists(self) -> None:
+        """Keys go to a list, never to a text field the user has not entered (Tab or a click
+        enters one, Escape leaves it): 1 / 2 / 3 and q then always reach the app."""
+        self.query_one("#plan-targets", TickList).focus()
+
+    # -------------------------------------------------------------- unsaved edits
+
+    def _form_state(self) -> tuple:
+        """Everything the form holds that a save would write (the search and "open" boxes are
+        not part of the spec)."""
+        inputs = tuple((i.id, i.value) for i in self.query(Input)
+                       if i.id not in ("plan-search", "plan-open") and not (i.id or "").startswith("plan-task-"))
+        return (inputs, self.query_one("#plan-executor", Select).value, tuple(map(tuple, self._chosen().values())),
+                self.query_one("#plan-toml", TextArea).text)
+
+    def _mark_clean(self) -> None:
+        self._clean = self._form_state()
+
+    @property
+    def dirty(self) -> bool:
+        """The form differs from the spec last opened or saved (or from the defaults)."""
+        return self._clean is not None and self._form_state() != self._clean
+
+    def discard_then(self, then: Callable[[], object], doing: str) -> None:
+        """Run `then` at once when nothing is unsaved; else ask first, saying what is lost."""
+        if not self.dirty:
+            then()
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                then()
+        self.app.push_screen(ConfirmScreen("Discard changes?", f"The spec in the Plan screen has unsaved edits; "
+                                           f"{doing} loses them (n, then ctrl+s, saves them first).", "Discard"),
+                             answered)
 
     # -------------------------------------------------------------- task lists
 
@@ -151,6 +217,7 @@ class PlanScreen(Screen):
                 lst.add_options([(Text(n), n) for n in names if needle in n or n in picked])  # a name is not markup
                 for name in picked:  # in the spec's order, which the selection keeps
                     lst.select(name)
+        self._tasks_chosen()
 
     def _register_task_files(self, files: list[str]) -> list[str]:
         """The tasks the task files describe (registered for this process); problems are said."""
@@ -218,20 +285,82 @@ class PlanScreen(Screen):
         doc = tomlkit.parse(path.read_text(encoding="utf-8"))
         form = form_of(doc)  # before the screen takes the spec: one it refuses leaves the open one as it was
         self.doc, self.opened, self.base = doc, path.resolve(), path.resolve().parent
+        self._show_form(form, form.name or path.stem, _relative(path.resolve(), self.root))
+
+    def _show_form(self, form: SpecForm, name: str, save_as: str) -> None:
         self.user_tasks = self._register_task_files(form.task_files)
-        values = {"#plan-name": form.name or path.stem, "#plan-description": form.description, "#plan-model": form.model,
+        values = {"#plan-name": name, "#plan-description": form.description, "#plan-model": form.model,
                   "#plan-data": form.data_dir, "#plan-task-files": ", ".join(form.task_files),
-                  "#plan-partition": form.partition, "#plan-search": "",
-                  "#plan-path": _relative(path.resolve(), self.root)}
+                  "#plan-partition": form.partition, "#plan-search": "", "#plan-path": save_as}
         values |= {f"#plan-grid-{k}": shown(form.grid[k]) if k in form.grid else "" for k in FORM_AXES}
         values |= {f"#plan-inter-{k}": shown(form.intermediate[k]) if k in form.intermediate else "" for k in FORM_AXES}
         for wid, value in values.items():
             self.query_one(wid, Input).value = value
-        self._study_name = form.name or path.stem
+        self._study_name = name
         self.query_one("#plan-executor", Select).value = form.executor if form.executor in ("local", "slurm") else "local"
         self.query_one("#plan-toml", TextArea).text = form.rest
         self._refill({"intermediates": form.intermediates, "targets": form.targets, "probes": form.probes})
+        self._mark_clean()
+        # The count of the spec shown before would read as this one's until the new count lands.
+        self.query_one("#plan-status", Static).update(f"[dim]counting the runs of {esc(name)}…[/dim]")
         self.recount()
+
+    # -------------------------------------------------------------- one task's settings
+
+    def _task_names(self) -> list[str]:
+        chosen = self._chosen()
+        return [n for n in dict.fromkeys([*chosen["intermediates"], *chosen["targets"], *chosen["probes"]]) if n != "none"]
+
+    @on(TickList.SelectedChanged)
+    def _tasks_chosen(self) -> None:
+        pick = self.query_one("#plan-task-pick", Select)
+        names = self._task_names()
+        current = pick.value if isinstance(pick.value, str) else None
+        with pick.prevent(Select.Changed):
+            pick.set_options([(Text(n), n) for n in names])  # a name is not markup
+            if current in names or names:
+                pick.value = current if current in names else names[0]
+        self._fill_task_fields()
+
+    @on(Select.Changed, "#plan-task-pick")
+    def _fill_task_fields(self) -> None:
+        """The picked task's [tasks.X] values from the TOML box, in its fields."""
+        table = self._task_table(self._picked_task())
+        for key in TASK_FIELDS:
+            box = self.query_one(f"#plan-task-{key}", Input)
+            value = table.get(key) if table is not None else None
+            text = "" if value is None else shown(value)
+            if box.value != text:
+                box.value = text
+
+    def _picked_task(self) -> str | None:
+        value = self.query_one("#plan-task-pick", Select).value
+        return value if isinstance(value, str) else None
+
+    def _task_table(self, name: str | None) -> dict | None:
+        if name is None:
+            return None
+        try:
+            tasks = tomlkit.parse(self.query_one("#plan-toml", TextArea).text).unwrap().get("tasks", {})
+        except tomlkit.exceptions.TOMLKitError:  # the box's own check says what is wrong
+            return None
+        table = tasks.get(name) if isinstance(tasks, dict) else None
+        return table if isinstance(table, dict) else {}
+
+    @on(Input.Changed, ".task-field")
+    def _task_field_changed(self, event: Input.Changed) -> None:
+        """A task field typed into: its key written to (or, blank, removed from) the TOML box's
+        [tasks.X] table; the box's live check then says whether the value is right."""
+        name, key = self._picked_task(), (event.input.id or "").removeprefix("plan-task-")
+        box = self.query_one("#plan-toml", TextArea)
+        try:
+            doc = tomlkit.parse(box.text)
+        except tomlkit.exceptions.TOMLKitError:
+            return
+        if name is None or key not in TASK_FIELDS:
+            return
+        if _set_task_key(doc, name, key, _task_value(event.value)):
+            box.text = doc.as_string()
 
     # -------------------------------------------------------------- live count
 
@@ -239,18 +368,23 @@ class PlanScreen(Screen):
     @on(TickList.SelectedChanged)
     @on(TextArea.Changed)
     def _changed(self, event) -> None:
-        if getattr(event, "input", None) is not None and event.input.id in ("plan-search", "plan-path", "plan-open"):
-            return
+        if getattr(event, "input", None) is not None and (event.input.id in ("plan-search", "plan-path", "plan-open")
+                                                         or "task-field" in event.input.classes):
+            return  # not the spec, or (a task field) the spec through the TOML box, whose change counts
+        if isinstance(event, TextArea.Changed) and self.focused is event.text_area:
+            self._fill_task_fields()  # typed into the box: the task fields follow it
         self.recount()
 
     def recount(self) -> None:
-        self._count(self.app.records())
+        # The plan's estimate is the runner's, which reads the store's own records.
+        self._count([dict(r.record) for r in self.app.records()])
 
     @work(thread=True, exclusive=True, group="plan")
     def _count(self, records: list[dict]) -> None:
         from textual.worker import get_current_worker
 
         from stilts_tui.ops.plan import plan_spec
+        from stilts_tui.runner.rough_estimate import rough_estimate
         from stilts_tui.sweep.spec import parse_spec
 
         worker = get_current_worker()
@@ -260,7 +394,8 @@ class PlanScreen(Screen):
                 return
             plan = plan_spec(parse_spec(raw, base=self.base), self.app.db, records=records)
         except StiltsError as exc:
-            text = f"[b]spec:[/b] {esc(exc.problem.removeprefix('spec: '))}" + (f" — {esc(exc.fix)}" if exc.fix else "")
+            text = (f"[b]spec:[/b] {esc(app_words(exc.problem.removeprefix('spec: ')))}"
+                    + (f" — {esc(app_words(exc.fix))}" if exc.fix else ""))
         else:
             counts = (f"[b]{len(plan.runs)} runs[/b] ({plan.intermediates} intermediate)  "
                       f"done {plan.done}  to run {len(plan.todo)}")
@@ -269,7 +404,9 @@ class PlanScreen(Screen):
             if data:  # an estimate for runs that cannot start would mislead: the problem instead
                 counts += f"  [b]⚠ {esc(data)}[/b]"
             else:
-                counts += f"  {esc(plan.estimate().describe())}   ctrl+s save · ctrl+l launch"
+                estimate = plan.estimate()
+                rough = rough_estimate(plan.todo) if not estimate.measured and plan.todo else None
+                counts += f"  {esc(rough.describe() if rough else estimate.describe())}   ctrl+s save · ctrl+l launch"
             # Not enough disk comes first: on a narrow terminal the second line may not show.
             text = (f"[b red]⚠ not enough disk:[/] {esc(disk.describe())}\n{counts}" if disk.short
                     else f"{counts}\ndisk: {esc(disk.describe())}")
@@ -310,12 +447,16 @@ class PlanScreen(Screen):
     @on(Input.Submitted, "#plan-open")
     def _open_typed(self, event: Input.Submitted) -> None:
         path = Path(event.value.strip()).expanduser()
-        self._open(path if path.is_absolute() else self.root / path)
+        self.discard_then(lambda: self._open(path if path.is_absolute() else self.root / path), "opening another spec")
 
     def action_open(self) -> None:
-        self.app.push_screen(PathPicker("Open a spec (.toml)", self.root / "experiments", self.root), self._open)
+        self.discard_then(lambda: self.app.push_screen(PathPicker("Open a spec (.toml)", self.root / "experiments",
+                                                                  self.root), self._open), "opening another spec")
 
     def _open(self, path: Path | None) -> None:
+        # Back from the dialog on a list, not in the field focused before: the next screen key
+        # (2, q) must not type into the spec.
+        self._focus_lists()
         if path is None:
             return
         try:
@@ -359,6 +500,7 @@ class PlanScreen(Screen):
             self.query_one("#plan-data", Input).value = raw.get("data_dir", "")
             self.query_one("#plan-task-files", Input).value = ", ".join(raw.get("task_files", []))
         self.doc, self.opened, self.base = tomlkit.parse(text), path, path.parent
+        self._mark_clean()
         return path
 
     def _confirmed_save(self, then) -> None:
@@ -402,9 +544,9 @@ class PlanScreen(Screen):
                                           timeout=8)
                 return
             pid = start(launch)
-        except StiltsError as exc:
-            self.app.call_from_thread(self.notify, exc.problem + (f"\n{exc.fix}" if exc.fix else ""), markup=False, severity="error",
-                                      timeout=8)
+        except StiltsError as exc:  # said in the app's words: its fields, not the CLI's options
+            self.app.call_from_thread(self.notify, app_words(exc.problem + (f"\n{exc.fix}" if exc.fix else "")),
+                                      markup=False, severity="error", timeout=8)
             return
         self.app.call_from_thread(self.notify, f"launched {spec.name}: {len(plan.todo)} of {len(plan.runs)} runs to run "
                                   f"(runner pid {pid})", markup=False)
@@ -415,9 +557,108 @@ class PlanScreen(Screen):
     def _show_runs(self) -> None:
         self.app.switch_mode("runs")
 
+    def action_forecast(self) -> None:
+        """Save, then rank each target's intermediates (TextEmb; LogME where checkpoints exist)."""
+        def saved(path: Path | None) -> None:
+            if path:
+                self.notify("forecasting: features of each task (a minute the first time, cached after)",
+                            markup=False)
+                self._forecast(path)
+        self._confirmed_save(saved)
+
+    @work(thread=True, exclusive=True, group="forecast")
+    def _forecast(self, path: Path) -> None:
+        from stilts_tui.ops.forecast import plan_forecast
+
+        try:
+            made = plan_forecast(path, self.app.db)
+        except StiltsError as exc:
+            self.app.call_from_thread(self.notify, exc.problem + (f"\n{exc.fix}" if exc.fix else ""), markup=False,
+                                      severity="error", timeout=8)
+            return
+        deliver(self, self._show_forecast, made)
+
+    def _show_forecast(self, made: PlanForecast) -> None:
+        panel = self.query_one("#plan-forecast", Static)
+        panel.update("\n".join(forecast_lines(made)))
+        panel.display = True
+
+
+def last_launched(db: Path) -> Path | None:
+    """The spec file of the sweep last started on `db` (the runner's state names its sweep file,
+    which names the spec), when it is still there."""
+    from stilts_tui.runner.files import RunnerFiles
+    from stilts_tui.runner.sweepfile import sweep_spec_path
+
+    state = RunnerFiles(db).read_state() or {}
+    spec = sweep_spec_path(state.get("sweep_file") if isinstance(state, dict) else None)
+    return Path(spec) if spec and Path(spec).is_file() else None
+
+
+def _set_task_key(doc: tomlkit.TOMLDocument, name: str, key: str, value: object) -> bool:
+    """Set [tasks.<name>] <key> in `doc` (None: remove it, and the tables it leaves empty); False
+    when the document already says so, or its `tasks` is not a table (the box's check names it)."""
+    tasks = doc.get("tasks")
+    if tasks is not None and not isinstance(tasks, MutableMapping):
+        return False
+    table = tasks.get(name) if tasks is not None else None
+    if table is not None and not isinstance(table, MutableMapping):
+        return False
+    if (table.get(key) if table is not None else None) == value:
+        return False  # as the box has it already (the field was just filled from it)
+    if value is None:
+        if tasks is None or table is None or key not in table:
+            return False
+        del table[key]
+        if not table:
+            del tasks[name]
+        if not tasks:
+            del doc["tasks"]
+        return True
+    if tasks is None:
+        doc["tasks"] = tasks = tomlkit.table(is_super_table=True)
+    if table is None:
+        tasks[name] = table = tomlkit.table()
+    table[key] = value
+    return True
+
+
+def _task_value(text: str) -> int | list[int] | str | None:
+    """A task field's text as TOML would hold it: blank None, whole numbers as ints (a list for
+    an intermediate's sizes), anything else as typed, for the spec's check to name."""
+    parts = [p.strip() for p in text.replace(";", ",").split(",") if p.strip()]
+    if not parts:
+        return None
+    try:
+        values = [int(p.replace("_", "")) for p in parts]
+    except ValueError:
+        return text.strip()
+    return values[0] if len(values) == 1 else values
+
 
 def _relative(path: Path, base: Path) -> str:
     try:
         return str(path.resolve().relative_to(base.resolve()))
     except ValueError:
         return str(path)
+
+
+def forecast_lines(made: PlanForecast) -> list[str]:
+    """One line per target and method, best first, then what each intermediate's target runs
+    would cost: the run-hours dropping it saves."""
+    from stilts_tui.analysis.forecast_data import METHOD_LABEL
+
+    lines = []
+    for r in made.forecast.rankings:
+        head = f"{r.target:<14} {METHOD_LABEL[r.method]:<8}"
+        if r.not_applicable or not r.scores:
+            lines.append(f"{head} {r.not_applicable or 'no checkpoint yet: ' + ', '.join(r.missing)}")
+            continue
+        ranked = " > ".join(f"{c} {r.scores[c]:.3g}" for c in r.order())
+        ref = f"  (none {r.reference:.3g})" if r.reference is not None else ""
+        gone = f"  [no checkpoint: {', '.join(r.missing)}]" if r.missing else ""
+        lines.append(f"{head} {ranked}{ref}{gone}")
+    costs = [f"{c} {'?' if h is None else f'{h:.2f}'} h" for c, h in made.hours.items() if c != "none"]
+    if costs:
+        lines.append("dropping an intermediate saves its target runs: " + ", ".join(costs) + "  (? : not estimable yet)")
+    return lines

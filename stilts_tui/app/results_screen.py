@@ -34,12 +34,14 @@ from stilts_tui.app.pair_screen import PairScreen
 from stilts_tui.app.study_grid import GridData, StudyGrid
 from stilts_tui.app.threads import deliver
 from stilts_tui.domain.records import RunStatus
+from stilts_tui.domain.run import Run
 from stilts_tui.errors import StiltsError
+from stilts_tui.sweep.naming import slug
 
 if TYPE_CHECKING:
     from stilts_tui.app.app import StiltsApp
 
-VIEWS = ("pairs", "violins", "matrix", "correlation", "ranking", "table2", "table3", "table4", "figure3")
+VIEWS = ("pairs", "violins", "matrix", "correlation", "ranking", "forecast", "table2", "table3", "table4", "figure3")
 GRID_VIEWS = ("matrix", "correlation")
 # From this many columns the pair table and the selected target's violins share the screen (table
 # above, violins below), so both are read without switching views; narrower, they are two views.
@@ -51,14 +53,17 @@ class ExportScreen(ModalScreen[tuple[str, str] | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="export.cancel")]
 
-    def __init__(self, default: str, figures: bool = False) -> None:
+    def __init__(self, default: str, figures: bool = False, what: str = "") -> None:
         super().__init__(id="export")
-        self.default, self.figures = default, figures
+        self.default, self.figures, self.what = default, figures, what
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="export-box"):
-            yield Label("Export the current view: file name (.csv, .md, .tex"
-                        + (", or .png / .svg / .pdf for a figure" if self.figures else "") + " decides the format)")
+            # markup=False: "[…]" in a name stays text; the box's CSS wraps it between words
+            yield Label("Export the current view" + (f" ({self.what})" if self.what else "")
+                        + ": the file name's ending (.csv, .md, .tex"
+                        + (", or .png / .svg / .pdf for a figure" if self.figures else "") + ") decides the format",
+                        markup=False, id="export-prompt")
             yield Input(value=self.default, id="export-path")
             yield Label("enter to write, escape to cancel", classes="hint")
 
@@ -104,11 +109,12 @@ class ResultsScreen(Screen):
         self.view = "pairs"
         self.target: str | None = None
         self.baseline = "none"
-        self.records: list[dict] = []
+        self.records: list[Run] = []
         self.snapshot: Snapshot | None = None  # the newest shown: keys and resizes redraw from it
         self.last_key: tuple | None = None
         self.ready = False  # widgets composed: refreshes may fill them
         self.study = StudyOptions()
+        self.none_match = ""  # what to say when the filter leaves no run
 
     def compose(self) -> ComposeResult:
         yield Static("", id="results-summary")
@@ -135,7 +141,7 @@ class ResultsScreen(Screen):
             self.show(self.snapshot, force=True)  # the wide layout comes and goes with the width
 
     def targets(self) -> list[str]:
-        return sorted({r["target"] for r in self.records if r.get("kind") == "target"})
+        return sorted({r.target for r in self.records if r.kind == "target"})
 
     def show(self, snap: Snapshot, force: bool = False) -> None:
         self.snapshot = snap
@@ -146,12 +152,15 @@ class ResultsScreen(Screen):
         if key == self.last_key and not force:
             return  # the records are as shown: keep the screen (and its scroll) as it is
         self.last_key = key
-        finished = sum(r.get("status") == RunStatus.FINISHED for r in snap.records)
+        finished = sum(r.status == RunStatus.FINISHED for r in snap.records)
         try:
             self.records = apply_filters(snap.records, parse_filters(text.split()))
         except StiltsError as exc:
             self.notify(exc.problem, severity="warning", markup=False)
             self.records = snap.records
+        # A filter that leaves nothing of a file that has runs: said as such, not as "no runs yet".
+        self.none_match = f"no run matches the filter {text} (escape clears it)" if text and snap.records \
+            and not self.records else ""
         if self.target not in self.targets():
             self.target = next(iter(self.targets()), None)
         self.query_one("#results-summary", Static).update(
@@ -182,8 +191,8 @@ class ResultsScreen(Screen):
             self._draw_view(self.view, self.target, self.baseline, list(self.records))
 
     @work(thread=True, exclusive=True, group="results")
-    def _draw_grid(self, view: str, opts: StudyOptions, records: list[dict]) -> None:
-        if not any(r.get("kind") == "target" and r.get("status") == RunStatus.FINISHED for r in records):
+    def _draw_grid(self, view: str, opts: StudyOptions, records: list[Run]) -> None:
+        if not any(r.kind == "target" and r.status == RunStatus.FINISHED for r in records):
             data = None
         elif view == "matrix":
             m = build_matrix(records, opts.stats, opts.baseline, opts.order, opts.mark, opts.resamples, opts.seed)
@@ -199,7 +208,7 @@ class ResultsScreen(Screen):
         if data is None:
             grid.clear(columns=True)
             grid.data = None
-            self.query_one("#results-cell", Static).update("no finished target runs yet")
+            self.query_one("#results-cell", Static).update(self.none_match or "no finished target runs yet")
             legend.update("")
             return
         grid.fill(data)
@@ -219,15 +228,19 @@ class ResultsScreen(Screen):
             self.app.push_screen(PairScreen(self.records, pair[0], pair[1], self.baseline))
 
     @work(thread=True, exclusive=True, group="results")
-    def _draw_view(self, view: str, target: str | None, baseline: str, records: list[dict]) -> None:
+    def _draw_view(self, view: str, target: str | None, baseline: str, records: list[Run]) -> None:
         text: str | Text
-        if view == "ranking":
+        if self.none_match:
+            text = self.none_match
+        elif view == "ranking":
             opts = StudyOptions(baseline=baseline, target=target)
             text = render_study(records, "ranking", "table", opts, width=max(40, self.size.width - 3)) if target \
                 else "no target runs yet"
         elif view == "violins":
             text = self._violins(records, target, baseline) if target else "no target runs yet"
-        elif not any(r.get("status") == RunStatus.FINISHED for r in records):
+        elif view == "forecast":  # the forecasts `stilts forecast` saved beside the file, against the sweeps
+            text = self._forecast(records, baseline, "table")
+        elif not any(r.status == RunStatus.FINISHED for r in records):
             text = "no finished runs yet"
         else:
             text = render_results(records, "table", view=view, baseline=baseline, width=max(40, self.size.width - 3))
@@ -235,9 +248,22 @@ class ResultsScreen(Screen):
                 text = Text(text + "\n") + self._violins(records, target, baseline)
         deliver(self, lambda: self.query_one("#results-view", Static).update(text))
 
-    def _violins(self, records: list[dict], target: str, baseline: str) -> Text:
-        """In colour, one per intermediate (ANSI from plotext, read as styles: names are never markup)."""
-        return violins(records, target, baseline, self.size.width - 2, not self.app.no_color)
+    def _forecast(self, records: list[Run], baseline: str, fmt: str) -> str:
+        from stilts_tui.analysis.forecast_data import load_forecasts
+        from stilts_tui.analysis.forecast_view import render_forecast_view
+
+        db = self.snapshot.db if self.snapshot else None
+        if db is None:
+            return "no results file yet"
+        return render_forecast_view(records, load_forecasts(db), fmt, baseline, width=max(40, self.size.width - 3))
+
+    def _violins(self, records: list[Run], target: str, baseline: str) -> Text:
+        """In colour, one per intermediate (ANSI from plotext, read as styles: names are never
+        markup), as wide as the screen and, in the violins view, as high as it leaves room for
+        (the plot rows, then six lines of statistics and the summary and footer)."""
+        height = self.size.height - 16 if self.view == "violins" else 14
+        # the body's padding and scroll bar take 4 columns
+        return violins(records, target, baseline, self.size.width - 6, not self.app.no_color, height=height)
 
     def action_next_view(self) -> None:
         self.view = VIEWS[(VIEWS.index(self.view) + 1) % len(VIEWS)]
@@ -282,7 +308,7 @@ class ResultsScreen(Screen):
             self._refresh()
 
     def action_baseline(self) -> None:
-        names = sorted({r["intermediate"] for r in self.records if r.get("kind") == "target"})
+        names = sorted({r.intermediate for r in self.records if r.kind == "target"})
         if names:
             self.baseline = names[(names.index(self.baseline) + 1) % len(names)] if self.baseline in names else names[0]
             self._refresh()
@@ -307,9 +333,26 @@ class ResultsScreen(Screen):
         self._refresh()
 
     def action_export(self) -> None:
-        view = "pairs" if self.view == "violins" else self.view
-        figures = view in GRID_VIEWS
-        self.app.push_screen(ExportScreen(f"stilts-{view}.{'svg' if figures else 'md'}", figures), self._export)
+        if self.view == "violins":  # a figure of the target's violins, or the pair table as text
+            name = f"stilts-violins-{slug(self.target or 'target')}.png"
+            self.app.push_screen(ExportScreen(name, True, "the pair table; a figure: the violins"), self._export)
+            return
+        figures = self.view in GRID_VIEWS
+        self.app.push_screen(ExportScreen(f"stilts-{self.view}.{'svg' if figures else 'md'}", figures), self._export)
+
+    def _violin_figure(self, out: Path) -> str:
+        """The target's violins as a figure file, as `stilts report` draws them."""
+        from stilts_tui.analysis.report import target_violins
+        from stilts_tui.analysis.violin_figure import matplotlib_available, violin_figure
+
+        tv = target_violins(self.records, self.target, self.baseline) if self.target else None
+        if tv is None:
+            raise StiltsError("no finished target runs to draw", "export again once runs of the target finished")
+        if not matplotlib_available():
+            raise StiltsError("figures need matplotlib, which is not installed", "pip install matplotlib")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        violin_figure(tv.title, tv.violins, tv.guess, out, tv.majority)
+        return f"figure of {len(tv.violins)} violins"
 
     def _export(self, choice: tuple[str, str] | None) -> None:
         if not choice:
@@ -318,9 +361,13 @@ class ResultsScreen(Screen):
         view = "pairs" if self.view == "violins" else self.view
         out = Path(path).expanduser().resolve()  # said in full: where it went, whatever the cwd was
         try:
-            if view in STUDY_VIEWS:
+            if self.view == "violins" and fmt == "figure":
+                fmt = self._violin_figure(out)
+            elif view in STUDY_VIEWS:
                 self.study.baseline, self.study.target = self.baseline, self.target
                 fmt = write_study(self.records, view, out, replace(self.study))
+            elif view == "forecast":
+                out.write_text(self._forecast(self.records, self.baseline, fmt), encoding="utf-8")
             else:
                 out.write_text(render_results(self.records, fmt, view=view, baseline=self.baseline), encoding="utf-8")
         except OSError as exc:

@@ -13,12 +13,15 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
+from stilts_tui.analysis.degenerate import MARK, DegenerateSources, degenerate_sources
 from stilts_tui.analysis.filters import apply_filters, parse_filters
+from stilts_tui.analysis.sorting import compare_runs, parse_comparison, sort_runs
 from stilts_tui.app.data import Live, Snapshot, restart_note
 from stilts_tui.app.format import esc, pair, run_row, sparkline
 from stilts_tui.app.messages import ShowNewest
-from stilts_tui.app.runs_table import RunsTable
+from stilts_tui.app.runs_table import RunsTable, hidden_columns
 from stilts_tui.domain.records import RunStatus
+from stilts_tui.domain.run import Run
 from stilts_tui.errors import StiltsError
 from stilts_tui.runner.stall import nearing
 from stilts_tui.runner.status import (
@@ -74,10 +77,12 @@ class RunsScreen(Screen):
         self.ready = False  # widgets composed: refreshes may fill them
         self.live_steps: dict[str, tuple] = {}
         self.costs: tuple[tuple, SweepCosts] = ((), SweepCosts())  # (records version, runner start) -> ETA costs
+        self.degenerate: tuple[object, DegenerateSources] = (None, degenerate_sources([]))  # (records version, ...)
 
     def compose(self) -> ComposeResult:
         yield Static("", id="runs-summary")
-        yield Input(placeholder="filter: text, or key=value (lr=1e-5 seed=42) — enter to apply", id="runs-filter")
+        yield Input(placeholder="filter: text, key=value (lr=1e-5), score>0.7, sort=score or sort=-lr — enter to apply",
+                    id="runs-filter")
         with Horizontal(id="runs-body"):
             yield RunsTable(id="runs-table")
             with Vertical(id="runs-side"):
@@ -113,15 +118,18 @@ class RunsScreen(Screen):
             self.live_steps.update({k: (snap.live[k].step, len(snap.live[k].lines)) for k in live_changed})
         elif key != self.shown_key:
             records = self._filtered(snap.records, text) if text else snap.records
+            sources = self._sources(snap)
             rows = []
             for r in records:
-                live = snap.live.get(r["run_id"])
-                sig = (id(r), live.step if live else None, len(live.lines) if live else None)
-                cached = self.row_cache.get(r["run_id"])
+                live = snap.live.get(r.run_id)
+                # flagged joins the signature: a target's row changes when its intermediate turns out degenerate
+                sig = (id(r), live.step if live else None, len(live.lines) if live else None, sources.flagged(r))
+                cached = self.row_cache.get(r.run_id)
                 if cached is None or cached[0] != sig:
-                    cached = self.row_cache[r["run_id"]] = (sig, run_row(r, live, snap.loaded_at), r)
+                    cached = self.row_cache[r.run_id] = (sig, run_row(r, live, snap.loaded_at, sources), r)
                 rows.append(cached[1])
-            rows.sort(key=lambda row: row["_sort"][self.sort_key], reverse=self.sort_key in ("started", "score"))
+            if not _sort_token(text):  # sort=KEY in the filter: the rows as _filtered ordered them
+                rows.sort(key=lambda row: row["_sort"][self.sort_key], reverse=self.sort_key in ("started", "score"))
             self.query_one(RunsTable).set_rows(rows)
             self.shown_key, self.shown_rows = key, len(rows)
             self.live_steps = {k: (lv.step, len(lv.lines)) for k, lv in snap.live.items()}
@@ -134,9 +142,36 @@ class RunsScreen(Screen):
         self.query_one("#runs-summary", Static).update(
             f"{esc(_short(snap.db))}  {esc(runner)}  │ " + "  ".join(f"{k} {c.get(k, 0)}" for k in
                                                   ("queued", "running", "finished", "failed", "stopped", "blocked"))
-            + f"  │ {rows_n} shown, sorted by {self.sort_key}" + (f", filter: {esc(text)}" if text else ""))
+            + f"  │ {rows_n} shown, sorted by {esc(_sort_token(text) or self.sort_key)}"
+            + (f", filter: {esc(text)}" if text else "") + self._hidden_words()
+            + self._degenerate_words(snap))
         self._live_panel(snap)
         self._gpus(snap)
+
+    def _hidden_words(self) -> str:
+        """The columns the table's width leaves out, named (they are not just gone)."""
+        width = self.query_one(RunsTable).scrollable_content_region.width
+        hidden = hidden_columns(width) if width else []
+        return f"\ncolumns hidden at this width: {', '.join(hidden)} (p: more room)" if hidden else ""
+
+    def on_resize(self) -> None:
+        if self.ready and self.snapshot is not None:
+            self.call_after_refresh(self.show, self.snapshot)  # the hidden columns change with the width
+
+    def _sources(self, snap: Snapshot) -> DegenerateSources:
+        """The degenerate intermediates of the snapshot, found again only when the records change."""
+        if self.degenerate[0] != snap.version:
+            self.degenerate = (snap.version, degenerate_sources(snap.records))
+        return self.degenerate[1]
+
+    def _degenerate_words(self, snap: Snapshot) -> str:
+        sources = self._sources(snap)
+        if not sources:
+            return ""
+        names = ", ".join(sorted({r.target for r in sources.by_id.values()}))
+        after = sum(map(len, sources.targets.values()))
+        return (f"\n[b]{MARK} degenerate intermediate: {esc(names)}[/b] ({after} run(s) start from it; "
+                f"{MARK} marks them, enter says more)")
 
     def _eta(self, snap: Snapshot) -> str:
         """The sweep's ETA, as `stilts status` computes it; its costs are summed again only when
@@ -146,41 +181,49 @@ class RunsScreen(Screen):
         key = (snap.version, snap.state.get("started_at"), snap.state.get("pid"))
         if self.costs[0] != key:
             ids = set(snap.state.get("run_ids") or [])
-            mine = [r for r in snap.records if r["run_id"] in ids] if ids else snap.records
+            mine = [r for r in snap.records if r.run_id in ids] if ids else snap.records
             self.costs = (key, sweep_costs(mine, snap.state))
         progress = {rid: run_progress(live.step, live.total_steps) for rid, live in snap.live.items()}
         eta = sweep_eta(self.costs[1], snap.state, snap.loaded_at, progress)
         return f", ETA {fmt_duration(eta)}" if eta is not None else ", ETA after the first steps"
 
-    def _filtered(self, records: list[dict], text: str) -> list[dict]:
-        pairs = [t for t in text.split() if "=" in t]
-        words = [t.lower() for t in text.split() if "=" not in t]
+    def _filtered(self, records: list[Run], text: str) -> list[Run]:
+        """Words match the id, status and pair; `key=value` a field; `score>0.7` compares a
+        number; `sort=KEY` (`sort=-KEY`) orders by any field (the score best first)."""
+        sort = _sort_token(text)
+        tokens = [t for t in text.split() if not t.startswith("sort=")]
         try:
-            records = apply_filters(records, parse_filters(pairs))
+            comparisons = [c for t in tokens if (c := parse_comparison(t)) is not None]
+            compared = {t for t in tokens if parse_comparison(t) is not None}
+            pairs = [t for t in tokens if "=" in t and t not in compared]
+            words = [t.lower() for t in tokens if "=" not in t and t not in compared]
+            records = compare_runs(apply_filters(records, parse_filters(pairs)), comparisons)
+            if words:
+                records = [r for r in records
+                           if all(w in f"{r.run_id} {r.status} {r.intermediate} {r.target}".lower() for w in words)]
+            if sort:
+                records = sort_runs(records, sort, option="sort=")
         except StiltsError as exc:
-            self.notify(exc.problem, severity="warning", markup=False)
-        if words:
-            records = [r for r in records if all(w in f"{r['run_id']} {r.get('status')} {r.get('intermediate')} "
-                                                 f"{r.get('target')}".lower() for w in words)]
+            self.notify(exc.problem + (f"\n{exc.fix}" if exc.fix else ""), severity="warning", markup=False)
         return records
 
     def _live_panel(self, snap: Snapshot) -> None:
         """Two lines per run in flight (three with its last log line when the panel is wide), so an
         80x24 terminal still shows several slots."""
-        running = [r for r in snap.records if r.get("status") == RunStatus.RUNNING]
+        running = [r for r in snap.records if r.status == RunStatus.RUNNING]
         wide = self.app.size.width >= 110
         parts = [f"[b]in flight: {len(running)}[/b]"]
-        for r in sorted(running, key=lambda r: r.get("slot") or "")[:8]:
-            live = snap.live.get(r["run_id"])
+        for r in sorted(running, key=lambda r: r.slot)[:8]:
+            live = snap.live.get(r.run_id)
             if live is None:
                 continue
-            entry = f"{esc(r.get('slot') or '?')} {esc(pair(r))}\n  {_progress_line(live)}"
+            entry = f"{esc(r.slot or '?')} {esc(pair(r))}\n  {_progress_line(live)}"
             note = restart_note(live)
             if note:
                 entry += f"\n  [i]{esc(_clip(note, 32))}[/i]"
             if wide and live.lines:
                 entry += f"\n  [dim]{esc(_clip(live.lines[-1], 32))}[/dim]"
-            parts.append(entry + self._stall_line(snap, r["run_id"], live))
+            parts.append(entry + self._stall_line(snap, r.run_id, live))
         if not running:
             st = snap.state or {}
             parts.append("nothing running" + (f"\nlast sweep: {esc(st.get('name'))} ({esc(st.get('status'))})" if st else
@@ -236,7 +279,7 @@ class RunsScreen(Screen):
 
         table = self.query_one(RunsTable)
         ids = list(table.marked) or ([table.current["run_id"]] if table.current else [])
-        by_id = {r["run_id"]: r for r in (self.snapshot.records if self.snapshot else [])}
+        by_id = {r.run_id: r for r in (self.snapshot.records if self.snapshot else [])}
         records = [by_id[i] for i in ids if i in by_id]
         if not records:
             self.notify("mark runs with space first, then press c", severity="warning")
@@ -267,6 +310,8 @@ class RunsScreen(Screen):
         """Hide the side panel to give the table the whole width (and show it again)."""
         side = self.query_one("#runs-side")
         side.display = not side.display
+        if self.snapshot is not None:
+            self.call_after_refresh(self.show, self.snapshot)  # the columns hidden change with it
 
     def action_retry(self) -> None:
         self._on_current("retry")
@@ -287,6 +332,11 @@ class RunsScreen(Screen):
         except StiltsError as exc:
             self.app.call_from_thread(self.notify, exc.problem + (f"\nfix: {exc.fix}" if exc.fix else ""),
                                       severity="error", markup=False)
+
+
+def _sort_token(text: str) -> str:
+    """The field a `sort=KEY` token of the filter orders by ("" without one)."""
+    return next((t.removeprefix("sort=") for t in reversed(text.split()) if t.startswith("sort=")), "")
 
 
 def _progress_line(live: Live) -> str:

@@ -59,6 +59,12 @@ def fit_columns(width: int) -> list[Column]:
     return [Column(c.key, c.title, c.width + max(0, spare), c.right, c.priority) if c.key == "pair" else c for c in cols]
 
 
+def hidden_columns(width: int) -> list[str]:
+    """The titles of the columns `fit_columns` leaves out at `width`, in the table's order."""
+    shown = {c.key for c in fit_columns(width)}
+    return [c.title for c in COLUMNS if c.key not in shown]
+
+
 class RunsTable(ScrollView, can_focus=True):
     """Rows are plain dicts with the COLUMNS keys (already formatted strings) and `run_id`."""
 

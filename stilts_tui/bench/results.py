@@ -58,8 +58,8 @@ STUDY_LRS = (5e-6, 1e-5, 2e-5, 3e-5, 5e-5, 1e-4, 2e-4, 3e-4)
 
 def study_records(n: int, seed: int = 0, restarts: int = 3) -> list[dict]:
     """Runs shaped like the second study: 11 intermediates and none × (10 targets + 25 probes) ×
-    `restarts`, then further grid points (learning rates) until there are `n`. Each intermediate's
-    gain on a column is one latent skill of the intermediate times the column's reliance on it,
+    `restarts`, then further grid points (learning rates), then further restarts, until there
+    are `n`. Each intermediate's gain on a column is one latent skill of the intermediate times the column's reliance on it,
     plus noise, so some columns correlate and some cells differ from the baseline."""
     from stilts_tui.runner.loop import run_record
 
@@ -69,8 +69,9 @@ def study_records(n: int, seed: int = 0, restarts: int = 3) -> list[dict]:
     reliance = {c: float(rng.normal(0, 0.02)) for c, _ in columns}
     base = {c: float(rng.uniform(0.55, 0.85)) for c, _ in columns}
     out: list[dict] = []
-    for lr in STUDY_LRS:
-        for inter, (task, probe), restart in itertools.product(STUDY_INTERMEDIATES, columns, range(restarts)):
+    grid = ((lr, range(block * restarts, (block + 1) * restarts)) for block in itertools.count() for lr in STUDY_LRS)
+    for lr, seeds in grid:
+        for inter, (task, probe), restart in itertools.product(STUDY_INTERMEDIATES, columns, seeds):
             if len(out) >= n:
                 return out
             cfg = RunConfig(kind="target", model="roberta-large", task=task, intermediate=inter, lr=lr, seed=restart,
@@ -82,7 +83,7 @@ def study_records(n: int, seed: int = 0, restarts: int = 3) -> list[dict]:
                                           "started_at": 0.0, "finished_at": 1.0, "wall_s": 60.0,
                                           "metrics": {"score": score, "metric": "accuracy", "baselines": {
                                               "random": 0.5, "majority": 0.5, "degenerate_threshold": 0.5}}})
-    return out
+    raise AssertionError("unreachable")
 
 
 def grid_axes():
@@ -96,18 +97,36 @@ def write_store(path: Path, records: list[dict]) -> None:
         store.table.insert_multiple(records)
 
 
+PEAKS: dict[str, float] = {}   # command label -> the largest peak memory (MB) of its processes
+# The child's own peak: VmHWM, its address space's high-water mark since exec (wait4's maxrss
+# would count the pages of this big parent it was forked from).
+_PEAK = ("import atexit, sys; out = sys.argv.pop(1); "
+         "atexit.register(lambda: open(out, 'w').write(next(l.split()[1] for l in open('/proc/self/status') "
+         "if l.startswith('VmHWM')))); ")
+
+
 def _time(cmd: list[str], repeat: int) -> float:
+    """The median wall time of `cmd` in fresh processes; its peak memory goes to PEAKS."""
     times = []
+    db = next((Path(c).name for c in cmd if c.endswith(".json")), "")
+    label = " ".join(c for c in cmd[3:] if not c.startswith("/")) + (f" [{db}]" if db else "") or "python -c pass"
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        times.append(time.perf_counter() - t0)
-        if proc.returncode != 0:
-            raise RuntimeError(proc.stderr[-2000:])
+        with tempfile.TemporaryDirectory() as tmp:
+            peak = Path(tmp) / "peak"
+            code = cmd[2] if cmd[1] == "-c" else f"import runpy; runpy.run_module({cmd[2]!r}, run_name='__main__', alter_sys=True)"
+            wrapped = [cmd[0], "-c", _PEAK + code, str(peak), *cmd[3:]]
+            t0 = time.perf_counter()
+            proc = subprocess.run(wrapped, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            times.append(time.perf_counter() - t0)
+            if proc.returncode != 0:
+                raise RuntimeError(proc.stderr[-2000:].decode(errors="replace"))
+            if peak.exists() and Path("/proc/self/status").exists():
+                PEAKS[label] = max(PEAKS.get(label, 0.0), int(peak.read_text()) / 1024)
     return statistics.median(times)
 
 
 def run_bench(n: int, repeat: int = 3) -> dict:
+    PEAKS.clear()
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "results.json"
         write_store(db, synthetic_records(n))
@@ -134,6 +153,7 @@ def run_bench(n: int, repeat: int = 3) -> dict:
                                  ("correlation", ["--view", "correlation"]), ("ranking", ["--view", "ranking"])):
                 views[label + "_s"] = _time([*base, "results", "--db", str(sdb), *extra], repeat)
             studies.append(views)
+    out["peak_mb"] = dict(PEAKS)
     return out
 
 
@@ -144,7 +164,9 @@ def render(r: dict) -> str:
             f"  stilts results --view table2   {r['results_table2_s']:.2f} s\n"
             f"  stilts plot rte                {r['plot_s']:.2f} s\n"
             f"  stilts plot rte --format color {r['plot_color_s']:.2f} s\n"
-            f"  stilts results --runs --format csv {r['runs_csv_s']:.2f} s\n" + "".join(_render_study(v) for v in r["study"]))
+            f"  stilts results --runs --format csv {r['runs_csv_s']:.2f} s\n" + "".join(_render_study(v) for v in r["study"])
+            + "peak memory (MB, largest of the processes):\n"
+            + "".join(f"  {label:<60} {mb:.0f}\n" for label, mb in r.get("peak_mb", {}).items()))
 
 
 def _render_study(v: dict) -> str:

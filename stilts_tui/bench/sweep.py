@@ -5,6 +5,8 @@
   one-by-one  this worker, one fresh subprocess per run, one after another (the runner without
               slots or warm workers)
   runner      the runner: every slot busy, warm workers
+  fused       the runner with `fuse = N` (`--fuse N`): the runs that may fuse train as one model per
+              worker (train/fused/), against `runner` on the same runs
 
 Reported: makespan of each and the ratios; on NVIDIA GPUs also the GPU idle fraction (NVML
 utilisation samples under 5 %) and the sweep-wide MFU on non-pad tokens; per-run overhead: from the moment a run is handed
@@ -145,7 +147,12 @@ def _runner(runs: list[RunConfig], root: Path, slots, peak_tflops: float) -> dic
     if counts["finished"] != len(runs):
         raise RuntimeError(f"the runner finished {counts['finished']} of {len(runs)} runs: see {db}")
     recs = Store(db).runs()
-    busy = sum(r["finished_at"] - r["started_at"] for r in recs)
+    spans: dict[tuple, tuple[float, float]] = {}  # a fused group keeps its one slot busy once
+    for r in recs:
+        key = tuple(r.get("fused_group") or [r["run_id"]])
+        lo, hi = spans.get(key, (r["started_at"], r["finished_at"]))
+        spans[key] = (min(lo, r["started_at"]), max(hi, r["finished_at"]))
+    busy = sum(hi - lo for lo, hi in spans.values())
     warm = [r["overhead_s"] for r in recs if r.get("warm_start")]
     return {"makespan_s": makespan, "scores": {r["run_id"]: r["score"] for r in recs},
             "overhead_s": statistics.median(warm) if warm else None, "warm_starts": len(warm),
@@ -153,6 +160,8 @@ def _runner(runs: list[RunConfig], root: Path, slots, peak_tflops: float) -> dic
             "tokens_per_sequence": sum(r["metrics"]["train_tokens"] for r in recs)
             / max(1, sum(r["metrics"]["train_sequences"] for r in recs)),
             "slot_busy": busy / (len(slots) * makespan), "threads": slots[0].threads,
+            "sequences_per_s": sum(r["metrics"]["train_sequences"] for r in recs) / makespan,
+            "fused_groups": len({tuple(r["fused_group"]) for r in recs if r.get("fused_group")}),
             "gpu_idle_fraction": sampler.idle_fraction(), "mfu": _mfu(recs, model_shape(resolve_model(runs[0].model)),
                                                                       makespan, peak_tflops)}
 
@@ -174,7 +183,8 @@ def _mfu(recs: list[dict], shape: dict, makespan: float, peak_tflops: float) -> 
 
 def run_bench(model: str, task: str, data_dir: str | None, n_runs: int, train_size: int | None, epochs: int,
               batch_size: int, max_length: int, slot_options: RunnerOptions, ways: list[str],
-              task_files: list[str] | None = None, peak_tflops: float = 989.0, which_grid: str = "small") -> dict:
+              task_files: list[str] | None = None, peak_tflops: float = 989.0, which_grid: str = "small",
+              fuse: int | None = None) -> dict:
     import torch
 
     from stilts_tui.bench.worker import bench_model
@@ -193,19 +203,24 @@ def run_bench(model: str, task: str, data_dir: str | None, n_runs: int, train_si
                 results[way] = _one_by_one(runs, root / way, "stilts_tui.bench.trainer_run")
             elif way == "one-by-one":
                 results[way] = _one_by_one(runs, root / way, "stilts_tui.train")
+            elif way == "fused":
+                results[way] = _runner([replace(r, fuse=fuse or 1) for r in runs], root / way, slots, peak_tflops)
             else:
                 results[way] = _runner(runs, root / way, slots, peak_tflops)
     ref = results.get("runner")
     for r in results.values():
         if ref:
             r["max_score_diff"] = max(abs(r["scores"][k] - ref["scores"][k]) for k in ref["scores"])
+    for r in results.values():  # after every comparison: the runner's own scores are the reference
         r.pop("scores")
-    ratios = {f"{w}/runner": results[w]["makespan_s"] / ref["makespan_s"] for w in results if ref and w != "runner"}
+    ratios = {f"{w}/runner": results[w]["makespan_s"] / ref["makespan_s"] for w in results if ref and w not in ("runner", "fused")}
+    if ref and "fused" in results:  # how much sooner the same runs end fused
+        ratios["runner/fused"] = ref["makespan_s"] / results["fused"]["makespan_s"]
     return {"model": model, "task": task, "runs": n_runs, "train_size": train_size, "epochs": epochs,
             "batch_size": batch_size, "max_length": max_length, "device": "cuda" if torch.cuda.is_available() else "cpu",
             "cores": cpu_count(), "machine": f"{platform.processor() or platform.machine()}, {cpu_count()} cores",
             "slots": [s.id for s in slots], "ways": results, "ratios": ratios, "date": time.strftime("%Y-%m-%d"),
-            "peak_tflops": peak_tflops, "grid": which_grid}
+            "peak_tflops": peak_tflops, "grid": which_grid, "fuse": fuse}
 
 
 def render(r: dict) -> str:
@@ -220,6 +235,10 @@ def render(r: dict) -> str:
                  f"  slots busy {w['slot_busy']:.0%}") if "slot_busy" in w else ""
         if w.get("gpu_idle_fraction") is not None:
             extra += f"  GPU idle {w['gpu_idle_fraction']:.0%}"
+        if w.get("sequences_per_s") is not None:
+            extra += f"  {w['sequences_per_s']:.1f} train seq/s over the makespan"
+        if w.get("fused_groups"):
+            extra += f"  {w['fused_groups']} fused group(s) of up to {r['fuse']}"
         if w.get("mfu") is not None:
             extra += f"  MFU {w['mfu']:.1%} of {r['peak_tflops']:g} TFLOP/s per GPU"
         diff = f"  max |Δscore| vs runner {w['max_score_diff']:.4f}" if way != "runner" and "max_score_diff" in w else ""

@@ -9,22 +9,33 @@ import argparse
 import os
 import sys
 
-from stilts_tui.cli import bench, demo, results, sweep, tasks, tui
+from stilts_tui.cli import bench, demo, forecast, results, sweep, tasks, tui
 from stilts_tui.cli.common import DEFAULT_DB
 from stilts_tui.errors import StiltsError
 
 __all__ = ["DEFAULT_DB", "build_parser", "main"]
 
 # the order of `stilts --help`
-GROUPS = (tasks, tui, sweep, results, demo, bench)
+GROUPS = (tasks, tui, sweep, results, forecast, demo, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="stilts", description="Plan, run, watch and analyse STILTs sweeps.")
+    p.add_argument("--version", action="version", version=f"stilts {_version()}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     for group in GROUPS:
         group.register(sub)
     return p
+
+
+def _version() -> str:
+    """The installed package's version (pyproject.toml's), without importing anything heavy."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("stilts-tui")
+    except metadata.PackageNotFoundError:  # run from a clone that was never installed
+        return "unknown (not installed)"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from stilts_tui.cli.output import output_width
+from stilts_tui.domain.run import Run, runs_of
 from stilts_tui.runner.options import RunnerOptions
 
 DEFAULT_DB = "stilts-runs/results.json"
@@ -74,16 +75,17 @@ def want_colour(choice: str = "auto") -> bool:
     return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 
 
-def load_records(db: Path, spec: str | None = None, filters: list[str] | None = None) -> list[dict]:
+def load_records(db: Path, spec: str | None = None, filters: list[str] | None = None) -> list[Run]:
+    """The results file's runs, typed (of one spec, and filtered, when asked)."""
     from stilts_tui.analysis.filters import apply_filters, parse_filters
     from stilts_tui.store import Store
 
     wanted = parse_filters(filters)
     with Store(db) as store:
-        records = store.runs()
+        runs = runs_of(store.runs())
     if spec:
-        records = [r for r in records if r.get("spec") == spec]
-    return apply_filters(records, wanted)
+        runs = [r for r in runs if r.value("spec") == spec]
+    return apply_filters(runs, wanted)
 
 
 def print_results(db: Path, fmt: str, runs: bool, spec: str | None = None, **kw) -> None:

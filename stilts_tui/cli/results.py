@@ -9,10 +9,55 @@ from pathlib import Path
 from stilts_tui.analysis.validate import check_baseline
 from stilts_tui.cli.common import DEFAULT_DB, Commands, load_records, print_results, want_colour
 from stilts_tui.cli.output import on_terminal, output_console, output_width
+from stilts_tui.domain.run import runs_of
 from stilts_tui.errors import StiltsError, did_you_mean
 
 # analysis.study_views.STUDY_VIEWS, named here so that `stilts --help` does not import numpy.
 STUDY_VIEWS = ("matrix", "correlation", "ranking")
+
+
+# What a runner writes beside its results file RESULTS.json (runner/files.py RunnerFiles): a path
+# to one of them given as --db is named as what it is, with the results file it belongs to.
+_RUNNER_FILES = {".runner.json": "the runner's state file", ".runner.log": "the runner's log"}
+_RUNNER_FOLDERS = {".sweeps": "a sweep file (what stilts resume reads)", ".runs": "a run's own file",
+                   ".control": "a runner request", ".slurm": "a Slurm job's file", ".workers": "a worker's file"}
+
+
+def check_results_file(db: Path) -> None:
+    """Refuse a runner's own file passed as the results file, naming the results file instead
+    (both are JSON: read as one it would only say "no runs")."""
+    for suffix, what in _RUNNER_FILES.items():
+        if db.name.endswith(suffix):
+            _not_results(db, what, db.with_name(db.name.removesuffix(suffix) + ".json"))
+    for folder in db.parents:
+        for suffix, what in _RUNNER_FOLDERS.items():
+            if folder.name.endswith(suffix) and folder.name != suffix:
+                _not_results(db, what, folder.with_name(folder.name.removesuffix(suffix) + ".json"))
+
+
+def _not_results(db: Path, what: str, results: Path) -> None:
+    raise StiltsError(f"{db} is not a results file: it is {what} of the sweep on {results}",
+                      f"stilts results --db {results}")
+
+
+def check_filters_match(db: Path, spec: str | None, filters: list[str] | None) -> None:
+    """Filters that leave no run of a file that has runs: said as such (with the values the file
+    holds), not as "no runs yet"."""
+    from stilts_tui.analysis.filters import parse_filters
+
+    wanted = parse_filters(filters)
+    if not wanted or load_records(db, spec, filters):
+        return
+    every = load_records(db, spec)
+    if not every:
+        return
+    held = []
+    for key in wanted:
+        values = sorted({str(v) for r in every if (v := r.value(key)) is not None})
+        held.append(f"{key}: {', '.join(values[:8])}" + (f" … ({len(values)} values)" if len(values) > 8 else ""))
+    shown = " ".join(f"{k}={v}" for k, v in wanted.items())
+    raise StiltsError(f"no run matches --filter {shown} ({len(every)} runs in {db})",
+                      "values held here: " + "; ".join(held))
 
 
 def _by(text: str) -> tuple[str, ...]:
@@ -25,17 +70,38 @@ def _by(text: str) -> tuple[str, ...]:
 def cmd_results(args: argparse.Namespace) -> int:
     if args.resamples < 0:
         raise StiltsError("--resamples must be 0 or more")
+    check_results_file(Path(args.db))
+    check_filters_match(Path(args.db), args.spec, args.filter)
     # On a terminal the table fits its width (least important columns left out); piped or
     # redirected it is whole: every column, and a matrix's columns as wide as their names.
     width = output_width()
     if args.view in STUDY_VIEWS:
         return _study_view(args, width)
+    if args.view == "forecast":
+        from stilts_tui.cli.forecast import forecast_view
+
+        return forecast_view(args, width)
     if args.output:
         raise StiltsError("--output writes the matrix, correlation and ranking views",
                           "for the other views redirect the output: stilts results --format csv > pairs.csv")
+    if args.sort or args.top is not None:
+        return _sorted_runs(args, width)
     print_results(Path(args.db), args.format, args.runs, args.spec, filters=args.filter, by=_by(args.by),
                    baseline=args.baseline or None, resamples=args.resamples, seed=args.seed, view=args.view,
                    width=width, pool_models=args.pool_models)
+    return 0
+
+
+def _sorted_runs(args: argparse.Namespace, width: int) -> int:
+    """`--runs --sort KEY --top N`: one row per run, in the order asked for."""
+    from stilts_tui.analysis.report import render_results
+    from stilts_tui.analysis.sorting import sort_runs
+
+    if not args.runs:
+        raise StiltsError("--sort and --top order the runs, one row each", "add --runs: stilts results --runs --sort score "
+                          "--top 10")
+    runs = sort_runs(load_records(Path(args.db), args.spec, args.filter), args.sort, args.top)
+    sys.stdout.write(render_results(runs, args.format, runs=True, width=width, keep_order=bool(args.sort)))
     return 0
 
 
@@ -80,9 +146,11 @@ def cmd_plot(args: argparse.Namespace) -> int:
     if not args.target:
         raise StiltsError("say what to plot: a target's violins, or runs' curves",
                           "stilts plot rte  or  stilts plot --runs RUN_ID [RUN_ID ...]")
+    check_results_file(Path(args.db))
+    check_filters_match(Path(args.db), args.spec, args.filter)
     records = load_records(Path(args.db), args.spec, args.filter)
     check_baseline(records, args.baseline)
-    targets = sorted({r["target"] for r in records if r.get("kind") == "target"})
+    targets = sorted({r.target for r in records if r.kind == "target"})
     if args.target not in targets:
         hint = did_you_mean(args.target, targets)
         raise StiltsError(f"no target runs for {args.target!r} in {args.db}" + (f"; {hint}" if hint else ""),
@@ -102,11 +170,11 @@ def _curves(db: Path, run_ids: list[str], what: str, width: int, height: int, co
     missing = [run_id for run_id, rec in zip(run_ids, records, strict=True) if rec is None]
     if missing:
         raise StiltsError(f"no run {', '.join(missing)} in {db}", f"list them with stilts results --runs --db {db}")
-    labels = differing_labels([r.get("config") or r for r in records if r], run_ids)
+    runs = runs_of(rec for rec in records if rec is not None)
+    labels = differing_labels([r.settings for r in runs], run_ids)
     curves = []
-    for rec, label in zip(records, labels, strict=True):
-        assert rec is not None
-        events = [e for e in read_events(rec.get("events_path") or "") if e["attempt"] == (rec.get("attempts") or 1)]
+    for run, label in zip(runs, labels, strict=True):
+        events = [e for e in read_events(run.events_path) if e["attempt"] == (run.attempts or 1)]
         steps = [e for e in events if e["event"] == "step"]
         loss_at = {e["step"]: e["loss"] for e in steps}
         marks = [] if what == "lr" else [(float(e["step"]), float(loss_at[e["step"]])) for e in events
@@ -132,6 +200,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         spec_text = source.read_text(encoding="utf-8")
     else:
         db = source
+    check_results_file(db)
+    check_filters_match(db, spec_name, args.filter)
     records = load_records(db, spec_name, args.filter)
     check_baseline(records, args.baseline)
     title = args.title or (f"stilts report: {spec_name}" if spec_name else f"stilts report: {db}")
@@ -152,10 +222,14 @@ def register(sub: Commands) -> None:
     res.add_argument("--db", default=DEFAULT_DB)
     res.add_argument("--format", choices=["table", "json", "csv", "markdown", "latex"], default="table")
     res.add_argument("--runs", action="store_true", help="one row per run instead of per pair")
-    res.add_argument("--view", choices=["pairs", "table2", "table3", "table4", "figure3", *STUDY_VIEWS], default="pairs",
+    res.add_argument("--sort", metavar="KEY", help="with --runs: order by the score (best first) or any field or "
+                                                   "setting (smallest first); --sort=-KEY turns it round")
+    res.add_argument("--top", type=int, metavar="N", help="with --runs: only the first N (after --sort)")
+    res.add_argument("--view", choices=["pairs", "table2", "table3", "table4", "figure3", *STUDY_VIEWS, "forecast"],
+                     default="pairs",
                      help="pairs (default), table2 (best), table3 (Δ mean / Δ best), table4 (zero-shot), figure3 (size), "
                           "matrix (targets/probes × intermediates), correlation (Spearman between columns), "
-                          "ranking (intermediates for one --target)")
+                          "ranking (intermediates for one --target), forecast (stilts forecast's rankings vs the measured)")
     res.add_argument("--stat", default="mean",
                      help="matrix: mean, best, median or degenerate, or a comma list (default mean)")
     res.add_argument("--order", default="name",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 from stilts_tui.cli.common import DEFAULT_DB, Commands, foreground, print_results, sweep_summary
@@ -34,8 +35,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     if args.foreground:
         print(f"{spec.name}: {plan.summary()}", file=sys.stderr)
+        began = time.monotonic()
         counts = foreground(db, spec.name, plan.runs, plan.options, spec_path=launch.spec_path)
         print_results(db, "table", runs=False, spec=spec.name)
+        print(_ended(db, spec.name, plan.runs, time.monotonic() - began))
         return 0 if counts["failed"] == 0 and counts["blocked"] == 0 else 1
     pid = start(launch)
     print(f"{spec.name}: {plan.summary()}\n"
@@ -53,13 +56,25 @@ def cmd_resume(args: argparse.Namespace) -> int:
     db = Path(args.db)
     resume = prepare_resume(db, args.stall_limit)
     if args.foreground:
+        began = time.monotonic()
         counts = foreground(db, resume.name, resume.runs, resume.options, resume=True, sweep_file=resume.sweep_file)
         print_results(db, "table", runs=False, spec=resume.name)
+        print(_ended(db, resume.name, resume.runs, time.monotonic() - began))
         return 0 if counts["failed"] == 0 and counts["blocked"] == 0 else 1
     pid = start_resume(resume)
     print(f"{resume.name}: {sweep_summary(db, resume.runs)}; runner resumed in the background (pid {pid})\n"
           f"  watch: stilts status --db {db}")
     return 0
+
+
+def _ended(db: Path, name: str, runs: list, wall_s: float) -> str:
+    """The summary of a foreground sweep that ended: its runs' outcomes as the results file has them."""
+    from stilts_tui.domain.run import runs_of
+    from stilts_tui.ops.finished import read_records
+    from stilts_tui.runner.status import ended_summary
+
+    ids = {r.run_id for r in runs}
+    return ended_summary(db, name, [r for r in runs_of(read_records(db)) if r.run_id in ids], wall_s)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -127,6 +142,7 @@ def cmd_recover(args: argparse.Namespace) -> int:
 def cmd_plan(args: argparse.Namespace) -> int:
     from stilts_tui.ops.plan import plan_spec
     from stilts_tui.runner.options import options_from_args
+    from stilts_tui.runner.rough_estimate import rough_estimate
     from stilts_tui.sweep.spec import load_spec
 
     spec = load_spec(args.spec, data_dir=args.data_dir)
@@ -143,6 +159,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
            "estimate_wall_hours": estimate.seconds / 3600 / estimate.slots if estimate.measured and estimate.slots else None,
            "estimate_basis_runs": estimate.basis, "estimate_runs": estimate.measured,
            "estimate_missing": estimate.missing, "estimate_device": estimate.device, "slots_assumed": estimate.slots,
+           "rough_wall_hours": (r.seconds / 3600 if (r := rough_estimate(todo)) and not estimate.measured else None),
            "notes": notes,
            "disk": {"need_bytes": disk.total, "free_bytes": disk.free, "folder": str(db.parent),
                     "checkpoints": disk.checkpoints, "checkpoint_bytes": disk.checkpoint_bytes,
@@ -154,13 +171,37 @@ def cmd_plan(args: argparse.Namespace) -> int:
     print(f"{spec.name}: {len(plan.runs)} runs (" + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) + ")")
     print(f"  already finished: {out['done']}   to run: {len(todo)}")
     print(f"  estimate: {estimate.describe()}")
+    rough = rough_estimate(todo) if not estimate.measured and todo else None
+    if rough is not None:  # nothing measured yet: the benchmark figure, said as one
+        print(f"  {rough.describe()}")
     print(f"  disk: {disk.describe()}")
     if disk.short:
         print(f"  warning: {disk.warning()}")
+    if plan.data_problem():  # as the Plan screen says it, with what to fetch
+        print(f"  warning: {_missing_data(spec)}")
     for note in notes:
         print(f"  note: {note}")
     print(f"  every run's settings: stilts plan {args.spec} --runs")
     return 0
+
+
+def _missing_data(spec) -> str:
+    """The spec's data folder is missing (a fresh clone has none): said once, with the folder each
+    of its tasks reads there (README.md, "Tasks and data")."""
+    from stilts_tui.tasks import get_task
+
+    folders = []
+    for name in dict.fromkeys([*spec.intermediates, *spec.targets, *spec.probes]):
+        try:
+            task = get_task(name)
+        except StiltsError:  # `none`, or a task the spec's checks already named
+            continue
+        if not task.own_data:
+            folders.append(f"{task.dir_names[0] if task.dir_names else task.name}/")
+    shown = ", ".join(folders[:12]) + (f" and {len(folders) - 12} more" if len(folders) > 12 else "")
+    return (f"data dir {spec.data_dir} does not exist, so no run can start. Fetch the tasks' official release "
+            f"files into it, one folder per task ({shown}), as README.md's \"Tasks and data\" table lists, or "
+            "pass --data-dir DIR")
 
 
 def _print_resolved_runs(runs: list, finished: set[str], fmt: str) -> int:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import shutil
+import textwrap
 
 from stilts_tui.cli.common import DEFAULT_DB, Commands
 from stilts_tui.errors import StiltsError
@@ -14,7 +16,10 @@ def cmd_tui(args: argparse.Namespace) -> int:
     if args.refresh <= 0:
         raise StiltsError("--refresh must be positive", "e.g. --refresh 1")
     StiltsApp(args.db, refresh_s=args.refresh).run()
-    print(f"stilts tui closed; any sweep on {args.db} keeps running (stilts status --db {args.db})")
+    # Wrapped at the terminal's width between words: a terminal wraps a long line mid-word.
+    text = f"stilts tui closed; any sweep on {args.db} keeps running (stilts status --db {args.db})"
+    print(textwrap.fill(text, width=max(40, shutil.get_terminal_size().columns - 1), break_long_words=False,
+                        break_on_hyphens=False))
     return 0
 
 

@@ -69,3 +69,5 @@ class RunRecord(TypedDict, total=False):
     slurm_name: str
     queue_state: str | None
     requeues: int
+    fused_group: list[str] | None   # the run ids it trained with as one fused model (itself among them)
+    fused_note: str | None          # why it trained alone although its sweep asked for fusion

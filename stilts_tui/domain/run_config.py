@@ -18,6 +18,10 @@ GradClip = Literal["per_step", "per_micro_batch"]
 OptimizerName = Literal["torch_adamw", "hf_adamw", "bert_adam", "amsgrad"]
 HeadStyle = Literal["transformers", "jiant"]
 Transfer = Literal["finetune", "frozen_mix"]
+PatienceCount = Literal["exact", "jiant"]
+StopAt = Literal["epoch_limit", "next_validation"]
+Batching = Literal["shuffle", "allennlp_bucket"]
+Inputs = Literal["reference", "jiant"]
 
 # The second study's recipe (train/validation.py) and the kind of head and transfer: for every run
 # in [train], per task in [tasks.X] (a task's own value wins).
@@ -72,6 +76,20 @@ class RunConfig:
     val_data_limit: int | None = setting(None, ge=1, tables=_RECIPE, added_later=True)
     patience: int | None = setting(None, ge=1, tables=_RECIPE, added_later=True, plan=Column("patience", 220))
     max_vals: int | None = setting(None, ge=1, tables=_RECIPE, added_later=True, plan=Column("max vals", 210))
+    # "jiant": a run stops after patience + 1 validations without improvement, as jiant's
+    # _check_history counts them (trainer.py l. 253-274); "exact": after `patience`.
+    patience_count: PatienceCount = setting("exact", tables=_RECIPE, added_later=True)
+    # "next_validation": train on past the epoch limit to the validation after it, where the schedule
+    # ends (jiant checks the limit only at validations, trainer.py l. 686-689, 1012-1024);
+    # "epoch_limit": stop at the limit.
+    stop_at: StopAt = setting("epoch_limit", tables=_RECIPE, added_later=True)
+    # "allennlp_bucket": the batches of AllenNLP 0.8.4's BucketIterator as jiant built it (train/bucket.py);
+    # "shuffle": a fresh permutation every epoch.
+    batching: Batching = setting("shuffle", tables=_RECIPE, added_later=True, plan=Column("batching", 230))
+    # "jiant": the inputs jiant built (tasks/jiant_inputs.py): segments tokenised and cut on their own,
+    # its SocialIQA / CosmosQA segments, MultiRC / ReCoRD passages cut, edge probing uncut;
+    # "reference": Chang & Lu's encodings and this tool's windows.
+    inputs: Inputs = setting("reference", tables=_RECIPE, added_later=True, plan=Column("inputs", 240))
     # the sentence encoder's output dropout (jiant heads); None: 0.1
     dropout: float | None = setting(None, ge=0, lt=1, tables=(*GRID, "tasks"), added_later=True,
                                     plan=Column("drop", 180))
@@ -84,6 +102,10 @@ class RunConfig:
     max_device_batch: int = setting(32, ge=1, tables=("train",), identity=False)
     group_by_length: bool = setting(True, tables=("train",), identity=False)  # micro-batches of similar length inside each step
     threads: int | None = setting(None, ge=1, tables=("train",), identity=False)
+    # Train up to this many runs that share model, data and device batch as one fused model in one
+    # worker (train/fused/; README.md, "Fused trials"); "auto": as many as the memory planner fits.
+    # 1: each run alone. How the work is laid out, not what a run computes: not in its id.
+    fuse: int | Literal["auto"] = setting(1, ge=1, tables=("train",), identity=False)
     save_checkpoint: bool = setting(False, identity=False)  # targets: [train] save_target_checkpoints (sweep/spec.py)
     output_dir: str = setting("", identity=False)
     events_path: str = setting("", identity=False)

@@ -114,5 +114,8 @@ def sweep_disk_need(runs: list[RunConfig], db: Path, finished: set[str], options
         concurrent = int(settings.get("max_jobs", 64)) * int(settings.get("runs_per_job", 1))
         saves = float(settings.get("checkpoint_every_min", 10.0)) > 0
     else:
-        concurrent, saves = len(slots_from_options(options, runs)), False
+        from stilts_tui.runner.fusing import runs_per_worker
+
+        # a worker training a fused group holds each of its runs' resumable state
+        concurrent, saves = len(slots_from_options(options, runs)) * runs_per_worker(runs), False
     return disk_need(runs, db.parent, finished, concurrent, saves)

@@ -1,5 +1,5 @@
 """The local executor: a warm worker process on every slot of this machine (runner/pool.py),
-each handed the longest ready run as it goes idle; their event lines arrive on stdout pipes.
+each handed the longest ready run (or a fused group of runs, runner/fusing.py) as it goes idle; their event lines arrive on stdout pipes.
 It reports what happens as outcomes (runner/outcomes.py); the runner records them."""
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from pathlib import Path
 from stilts_tui.diskspace import DiskFullError
 from stilts_tui.domain.run_config import RunConfig
 from stilts_tui.runner.executor import failure, last_word, said
-from stilts_tui.runner.outcomes import Assignment, Lost, NotStarted, Outcome, Started
-from stilts_tui.runner.pool import Worker
+from stilts_tui.runner.fusing import placement_fields
+from stilts_tui.runner.outcomes import Assignment, Failed, Lost, NotStarted, Outcome, Started
+from stilts_tui.runner.pool import Member, Worker
 from stilts_tui.runner.slots import Slot, visible_gpus
 
 
@@ -35,10 +36,10 @@ class LocalExecutor:
         return None  # a local worker dies with its runner: nothing to follow again
 
     def busy(self) -> set[str]:
-        return {w.run.run_id for w in self.workers.values() if w.run is not None}
+        return {m.run.run_id for w in self.workers.values() for m in w.live() if m.run is not None}
 
     def in_flight(self) -> bool:
-        return any(w.run is not None for w in self.workers.values())
+        return any(w.live() for w in self.workers.values())
 
     def _spawn(self, slot: Slot) -> Worker:
         worker = Worker(slot, self.log_dir, self.env)
@@ -65,26 +66,36 @@ class LocalExecutor:
         return sum(w.idle for w in self.workers.values())
 
     def place(self, ready: list[Assignment]) -> list[Started]:
+        """One idle worker per run, or per fused group (the assignments of one group come in a row)."""
         idle = [w for w in self.workers.values() if w.idle]
-        return [Started(a.run, a.attempt, slot=w.slot.id, device=w.slot.device, pid=w.pid,
-                        where={"device_name": self.gpu_names.get(w.slot.gpu, "gpu") if w.slot.gpu is not None else "cpu",
-                               "warm_start": w.ready_at is not None})
-                for w, a in zip(idle, ready, strict=False)]
+        out: list[Started] = []
+        for w, group in zip(idle, _groups(ready), strict=False):
+            fused = placement_fields([a.run for a in group])
+            out += [Started(a.run, a.attempt, slot=w.slot.id, device=w.slot.device, pid=w.pid,
+                            where={"device_name": self.gpu_names.get(w.slot.gpu, "gpu") if w.slot.gpu is not None else "cpu",
+                                   "warm_start": w.ready_at is not None, **fused})
+                    for a in group]
+        return out
 
     def start(self, placed: list[Started]) -> list[Outcome]:
-        for i, s in enumerate(placed):
+        by_slot: dict[str, list[Started]] = {}
+        for s in placed:
+            by_slot.setdefault(str(s.slot), []).append(s)
+        done = 0
+        for slot, group in by_slot.items():
             try:
-                self.workers[str(s.slot)].assign(s.run, s.attempt)
+                self.workers[slot].assign_group([s.run for s in group], [s.attempt for s in group])
             except DiskFullError as exc:  # its run file could not be written: it and those after it never started
                 return [NotStarted(p.run, p.attempt, "disk_full",
                                    "the disk was full when it was to start; `stilts resume` runs it",
-                                   error=exc if p is s else None) for p in placed[i:]]
+                                   error=exc if i == 0 else None) for i, p in enumerate(placed[done:])]
+            done += len(group)
         return []
 
     def wait(self, timeout: float) -> list[Outcome]:
         out: list[Outcome] = []
         for key, _ in self.selector.select(timeout=timeout):
-            out += said(key.data, key.data.read_events())
+            out += _said(key.data, key.data.read_events())
         return out + self._check_dead()
 
     def _check_dead(self) -> list[Outcome]:
@@ -92,12 +103,19 @@ class LocalExecutor:
         for sid, w in list(self.workers.items()):
             if w.alive():
                 continue
-            out += said(w, w.read_events())  # what it said before dying
-            if w.run is not None:
-                rc = w.proc.returncode
-                how = f"signal {-rc}" if rc < 0 else f"code {rc}"
-                out.append(failure(w, "killed", f"worker exited with {how} before the run ended", w.stderr_tail()))
-                w.run = None
+            out += _said(w, w.read_events())  # what it said before dying
+            rc = w.proc.returncode
+            how = f"signal {-rc}" if rc < 0 else f"code {rc}"
+            # A fused group's worker stopped for one of its runs: the others are lost, not failed.
+            ended_by = [m for m in w.members if m.stop_requested or m.stall_killed]
+            for m in w.live():
+                assert m.run is not None
+                if ended_by and m not in ended_by:
+                    out.append(Lost(m.run, m.attempt, "stopped", f"run {ended_by[0].run_id} it trained fused with was "
+                                    "stopped; it runs again", {"pid": None, "slot": None}))
+                else:
+                    out.append(failure(m, "killed", f"worker exited with {how} before the run ended", w.stderr_tail()))
+                m.run = None
             self._unregister(w)
             w.close()
             del self.workers[sid]
@@ -121,22 +139,23 @@ class LocalExecutor:
         w.close()
 
     def stop_run(self, run_id: str) -> None:
-        for w in self.workers.values():
-            if w.run is not None and w.run.run_id == run_id:
-                w.stop_requested = True
-                w.terminate()
+        for w, m in self._member(run_id):
+            m.stop_requested = True
+            w.terminate()
 
     def running(self) -> list[tuple[RunConfig, int, float]]:
         """A run waits for its worker's imports before it starts: the clock starts when both are there."""
-        return [(w.run, w.attempt, max(w.assigned_at or 0.0, w.ready_at)) for w in self.workers.values()
-                if w.run is not None and w.ready_at is not None]
+        return [(m.run, m.attempt, max(m.assigned_at or 0.0, w.ready_at)) for w in self.workers.values()
+                for m in w.live() if m.run is not None and w.ready_at is not None]
 
     def kill_stalled(self, run_id: str) -> None:
-        for w in self.workers.values():
-            if w.run is not None and w.run.run_id == run_id:
-                w.stall_killed = True
-                w.dump_stacks()  # where it hangs, into its log, before the kill
-                w.terminate()
+        for w, m in self._member(run_id):
+            m.stall_killed = True
+            w.dump_stacks()  # where it hangs, into its log, before the kill
+            w.terminate()
+
+    def _member(self, run_id: str) -> list[tuple[Worker, Member]]:
+        return [(w, m) for w in self.workers.values() for m in w.live() if m.run is not None and m.run.run_id == run_id]
 
     def reap(self) -> None:
         for w in self.workers.values():
@@ -148,6 +167,7 @@ class LocalExecutor:
             w = self.workers.get(s.id)
             out.append({"id": s.id, "device": s.device, "threads": s.threads, "worker_pid": w.pid if w else None,
                         "run_id": w.run.run_id if w and w.run else None,
+                        "run_ids": [m.run.run_id for m in w.live() if m.run] if w else [],
                         "since": w.assigned_at if w and w.run else None})
         return out
 
@@ -163,14 +183,67 @@ class LocalExecutor:
         for w in self.workers.values():
             if w.alive():
                 w.kill_now(grace=0)
-            if w.run is not None:
-                out.append(last_word(w.run, w.attempt, w.read_events()) or
-                           Lost(w.run, w.attempt, "stopped",
+            unread = w.read_events()
+            for m in w.live():
+                assert m.run is not None
+                out.append(last_word(m.run, m.attempt, unread) or
+                           Lost(m.run, m.attempt, "stopped",
                                 "the sweep was stopped while this run was in flight; stilts resume runs it",
                                 {"pid": None, "slot": None}))
-                w.run = None
+                m.run = None
             w.close()
         self.workers.clear()
         self.selector.close()
         return out
 
+
+
+def _said(w: Worker, events: list) -> list[Outcome]:
+    """What a worker's lines say of each of its runs in flight."""
+    if not w.live():  # no run in flight: only its `ready` matters
+        return said(_Idle(w), events)
+    # every member, ended or not: the stopped run's own end may have been read already
+    ended_by = [m.run_id for m in w.members if m.stop_requested or m.stall_killed]
+    out: list[Outcome] = []
+    for m in w.live():
+        for o in said(m, events):
+            if ended_by and isinstance(o, Failed) and o.run.run_id not in ended_by:
+                # its fused group's worker was stopped for another run: this one runs again, no retry spent
+                o = Lost(o.run, o.attempt, "stopped", f"run {ended_by[0]} it trained fused with was stopped; "
+                         "it runs again", {"pid": None, "slot": None})
+            out.append(o)
+    return out
+
+
+class _Idle:
+    """An idle worker's handle: its lines set when it is ready, and belong to no run."""
+
+    def __init__(self, w: Worker) -> None:
+        self.w = w
+        self.run: RunConfig | None = None
+        self.attempt = 0
+        self.slot = w.slot
+        self.stop_requested = self.stall_killed = False
+        self.assigned_at: float | None = None
+
+    @property
+    def ready_at(self) -> float | None:
+        return self.w.ready_at
+
+    @ready_at.setter
+    def ready_at(self, t: float | None) -> None:
+        self.w.ready_at = t
+
+    def stderr_tail(self, lines: int = 12) -> list[str]:
+        return self.w.stderr_tail(lines)
+
+
+def _groups(ready: list[Assignment]) -> list[list[Assignment]]:
+    """The assignments in a row that share a fused group, each alone otherwise."""
+    out: list[list[Assignment]] = []
+    for a in ready:
+        if out and a.group is not None and out[-1][-1].group == a.group:
+            out[-1].append(a)
+        else:
+            out.append([a])
+    return out

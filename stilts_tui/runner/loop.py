@@ -28,6 +28,7 @@ from stilts_tui.fileio import remove_orphan_temps
 from stilts_tui.runner.estimate import cost
 from stilts_tui.runner.executor import Executor
 from stilts_tui.runner.files import RunnerFiles
+from stilts_tui.runner.fusing import form_groups
 from stilts_tui.runner.local import LocalExecutor
 from stilts_tui.runner.outcomes import (
     Assignment,
@@ -106,6 +107,7 @@ class Runner:
         self.last_state = 0.0
         self.store: Store = None  # type: ignore[assignment]  # opened by run(), which holds the writer lock
         self.dirty = True  # something changed that may make a run ready
+        self.fuse_caps: dict[str, int] = {}  # run id -> most trials it fuses with (halved after a fused OOM)
         self.old_handlers: dict = {}
         if executor is None:
             executor = SlurmExecutor(lane) if lane is not None else LocalExecutor(slots, self.files.workers, env)
@@ -264,6 +266,16 @@ class Runner:
         common = {"pid": None, "failures": failures, "stderr_tail": tail, "finished_at": time.time()}
         retries = rec.get("retries", 0)
         self.dirty = True
+        fused_with = rec.get("fused_group") or []
+        if reason == "oom" and len(fused_with) > 1 and not o.stop_requested:
+            # Fewer trials per group before a smaller device batch: the retry is the same run either way.
+            self.fuse_caps[cfg.run_id] = len(fused_with) // 2
+            self.store.update(cfg.run_id, status=RunStatus.QUEUED, reason="oom",
+                              message=f"out of memory fused with {len(fused_with)} trials; retrying with at most "
+                                      f"{len(fused_with) // 2}", **common)
+            self.counts["retried"] += 1
+            self._tell(self.on_run, cfg, self.store.get(cfg.run_id) or {})
+            return
         d = decide(Attempt(reason=reason, retries=retries, max_retries=self.max_retries, device_batch=cfg.micro_batch()[0],
                            can_shrink=cfg.can_shrink_device_batch(), fixed_device_batch=cfg.device_batch,
                            stop_requested=o.stop_requested))
@@ -354,12 +366,14 @@ class Runner:
             return
         self.dirty = False
         ready = self.ready()
-        if len(ready) > free:
+        groups = form_groups(ready, free, self.fuse_caps)  # runs that train fused share a worker (runner/fusing.py)
+        if sum(map(len, groups)) < len(ready):
             self.dirty = True  # runs left over wait for the next free capacity
-        if not ready[:free]:
+        if not groups:
             return
-        placed = self.executor.place([Assignment(c, (self.store.get(c.run_id) or {}).get("attempts", 0) + 1)
-                                      for c in ready[:free]])
+        placed = self.executor.place([Assignment(c, (self.store.get(c.run_id) or {}).get("attempts", 0) + 1,
+                                                 group=i if len(g) > 1 else None)
+                                      for i, g in enumerate(groups) for c in g])
         self._apply(placed)
         self._apply(self.executor.start(placed))
 

@@ -23,6 +23,7 @@ class Assignment:
 
     run: RunConfig
     attempt: int
+    group: int | None = None   # assignments in a row with the same group train fused in one worker (runner/fusing.py)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
-"""Warm worker processes, one per slot: spawned once, fed one run at a time over stdin, read
-line by line without blocking. Each worker has its own process group so one run can be stopped
-(its worker killed and replaced) without touching the others."""
+"""Warm worker processes, one per slot: spawned once, fed one run (or one fused group of runs,
+train/fused/) at a time over stdin, read line by line without blocking. Each worker has its own
+process group so one run can be stopped (its worker killed and replaced) without touching the
+others; stopping one run of a fused group ends its worker, and the group's other runs run again."""
 
 from __future__ import annotations
 
@@ -22,6 +23,32 @@ from stilts_tui.runner.slots import Slot
 KILL_GRACE_S = 5.0
 
 
+class Member:
+    """One run in flight on a worker: the executor's handle (runner/executor.py) for that run.
+    A worker holds one, or several when it trains a fused group."""
+
+    def __init__(self, worker: Worker, run: RunConfig, attempt: int, assigned_at: float) -> None:
+        self.worker = worker
+        self.run_id = run.run_id  # kept once the run has ended (`run` is None then)
+        self.run: RunConfig | None = run
+        self.attempt = attempt
+        self.slot = worker.slot
+        self.assigned_at: float | None = assigned_at
+        self.stop_requested = False
+        self.stall_killed = False
+
+    @property
+    def ready_at(self) -> float | None:
+        return self.worker.ready_at
+
+    @ready_at.setter
+    def ready_at(self, t: float | None) -> None:
+        self.worker.ready_at = t
+
+    def stderr_tail(self, lines: int = 12) -> list[str]:
+        return self.worker.stderr_tail(lines)
+
+
 class Worker:
     def __init__(self, slot: Slot, log_dir: Path, env: dict[str, str] | None = None) -> None:
         self.slot = slot
@@ -36,39 +63,48 @@ class Worker:
         self.spawned_at = time.time()
         self.ready_at: float | None = None
         self.lines: EventLines[Event] = EventLines(parse_event)
-        self.run: RunConfig | None = None
-        self.attempt = 0
-        self.assigned_at: float | None = None
-        self.stop_requested = False
-        self.stall_killed = False
+        self.members: list[Member] = []
         self.kill_deadline: float | None = None
 
     @property
     def pid(self) -> int:
         return self.proc.pid
 
+    def live(self) -> list[Member]:
+        """Its runs still in flight."""
+        return [m for m in self.members if m.run is not None]
+
+    @property
+    def run(self) -> RunConfig | None:
+        """The first run still in flight (a solo worker's one run)."""
+        return next((m.run for m in self.members if m.run is not None), None)
+
+    @property
+    def assigned_at(self) -> float | None:
+        return self.members[0].assigned_at if self.members else None
+
     @property
     def idle(self) -> bool:
         """Free for a run: alive, and not on its way out (a stopped or stalled run's worker exits)."""
-        return self.run is None and self.alive() and self.kill_deadline is None
+        return not self.live() and self.alive() and self.kill_deadline is None
 
     def alive(self) -> bool:
         return self.proc.poll() is None
 
     def assign(self, cfg: RunConfig, attempt: int) -> None:
-        run_file = Path(cfg.output_dir) / "run.json"
+        self.assign_group([cfg], [attempt])
+
+    def assign_group(self, cfgs: list[RunConfig], attempts: list[int]) -> None:
+        """Hand over one run, or several that train fused in this worker (each still its own run)."""
+        files = [_write_run_file(c) for c in cfgs]
+        now = time.time()
+        self.members = [Member(self, c, a, now) for c, a in zip(cfgs, attempts, strict=True)]
+        if len(cfgs) == 1:
+            cmd = {"run": str(files[0]), "attempt": attempts[0]}
+        else:
+            cmd = {"group": [str(f) for f in files], "attempts": attempts}
         try:
-            run_file.parent.mkdir(parents=True, exist_ok=True)
-            inject("run_file", run_file)
-            atomic_write(run_file, lambda fh: fh.write(cfg.to_json().encode()))
-        except OSError as exc:
-            if is_disk_full(exc):
-                raise DiskFullError(run_file, "write the run file") from None
-            raise
-        self.run, self.attempt, self.assigned_at = cfg, attempt, time.time()
-        self.stop_requested = self.stall_killed = False
-        try:
-            self.stdin.write((json.dumps({"run": str(run_file), "attempt": attempt}) + "\n").encode())
+            self.stdin.write((json.dumps(cmd) + "\n").encode())
             self.stdin.flush()
         except (BrokenPipeError, OSError):
             pass  # the worker died; the runner sees it exit and requeues the run
@@ -126,3 +162,16 @@ class Worker:
             return self.stderr_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-lines:]
         except OSError:
             return []
+
+
+def _write_run_file(cfg: RunConfig) -> Path:
+    run_file = Path(cfg.output_dir) / "run.json"
+    try:
+        run_file.parent.mkdir(parents=True, exist_ok=True)
+        inject("run_file", run_file)
+        atomic_write(run_file, lambda fh: fh.write(cfg.to_json().encode()))
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise DiskFullError(run_file, "write the run file") from None
+        raise
+    return run_file

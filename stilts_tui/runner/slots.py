@@ -139,3 +139,32 @@ def plan_slots(gpus: list[Gpu] | None = None, gpu_ids: list[int] | None = None, 
     threads = threads or 1
     n = cpu_slots or max(1, cpu_count() // threads)
     return [Slot(f"cpu{j}", None, threads) for j in range(n)]
+
+
+# `fuse = "auto"` on a CPU: fused trials share one process's threads; past a few the step is
+# arithmetic-bound there and fusing more only delays each trial's result.
+CPU_FUSED_TRIALS = 4
+MAX_FUSED_TRIALS = 12  # the paper grid's runs of one batch size
+
+
+def fused_trial_memory_mb(shape: dict, batch: int, seq: int) -> float:
+    """One more trial in a fused group: its weights, gradients and optimizer state, and its own
+    activations (the CUDA context is the group's, counted once)."""
+    return run_memory_mb(shape, batch, seq) - CONTEXT_MB
+
+
+def fused_trials_per_device(cfg, gpus: list[Gpu] | None = None) -> int:
+    """How many trials of this run's shape one device holds fused: on a GPU from its free memory
+    (the planner's per-run estimate, less the shared context), on a CPU a few."""
+    gpus = visible_gpus() if gpus is None else gpus
+    if not gpus:
+        return CPU_FUSED_TRIALS
+    from stilts_tui.models import resolve_model
+
+    try:
+        shape = model_shape(resolve_model(cfg.model))
+    except Exception:  # noqa: BLE001 - a model not resolvable here: the planner's largest shape
+        shape = model_shape("")
+    per_trial = fused_trial_memory_mb(shape, cfg.micro_batch()[0], cfg.max_length)
+    free = max(g.free_mb for g in gpus) - CONTEXT_MB
+    return max(1, min(MAX_FUSED_TRIALS, int(0.9 * free // per_trial)))

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from stilts_tui.analysis.degenerate import degenerate_sources
 from stilts_tui.diskspace import fmt_bytes, free_bytes
 from stilts_tui.domain.events import Event, parse_event
 from stilts_tui.domain.records import RunStatus
+from stilts_tui.domain.run import Run, runs_of
 from stilts_tui.domain.run_config import RunConfig
 from stilts_tui.runner.estimate import cost
 from stilts_tui.runner.files import RunnerFiles, runner_alive
@@ -43,18 +47,18 @@ class SweepCosts:
     running: dict[str, float] = field(default_factory=dict)
 
 
-def sweep_costs(records: list[dict], state: dict) -> SweepCosts:
+def sweep_costs(records: Iterable[Run | Mapping[str, Any]], state: dict) -> SweepCosts:
     started = state.get("started_at") or 0
     out = SweepCosts()
-    for r in records:
-        if not r.get("config"):
+    for r in runs_of(records):
+        if not r.config:
             continue
-        if r.get("status") == "finished" and (r.get("finished_at") or 0) >= started:
-            out.done += cost(RunConfig.from_dict(r["config"]))
-        elif r.get("status") == "queued":
-            out.queued += cost(RunConfig.from_dict(r["config"]))
-        elif r.get("status") == "running":
-            out.running[r["run_id"]] = cost(RunConfig.from_dict(r["config"]))
+        if r.status == RunStatus.FINISHED and (r.finished_at or 0) >= started:
+            out.done += cost(RunConfig.from_dict(dict(r.config)))
+        elif r.status == RunStatus.QUEUED:
+            out.queued += cost(RunConfig.from_dict(dict(r.config)))
+        elif r.status == RunStatus.RUNNING:
+            out.running[r.run_id] = cost(RunConfig.from_dict(dict(r.config)))
     return out
 
 
@@ -76,36 +80,34 @@ def run_progress(step: int | None, total_steps: int | None) -> float:
     return step / total_steps if step and total_steps else 0.0
 
 
+def _running(r: Run, stall: dict, now: float) -> dict:
+    """A running run as `stilts status` reports it: where it runs and how far it is."""
+    events = newest_events(r.events_path or None, r.attempts or 1)
+    ev: dict = dict(next((e for e in events if e["event"] in ("step", "started")), None) or {})
+    return {"run_id": r.run_id, "kind": r.kind, "intermediate": r.intermediate, "target": r.target,
+            "slot": r.slot or None, "device": r.device or None, "attempt": r.attempts, "step": ev.get("step", 0),
+            "total_steps": ev.get("total_steps") or r.value("total_steps"), "loss": ev.get("loss"),
+            "elapsed_s": now - (r.started_at or now), "queue_state": r.queue_state or None,
+            "slurm_job": r.slurm_job or None, "requeues": r.requeues, "fused_with": list(r.fused_with),
+            # quiet since its last event (its log is fresher than the state file), and its limit
+            "quiet_s": now - events[0]["t"] if events else stall.get("quiet_s"), "limit_s": stall.get("limit_s")}
+
+
 def sweep_status(db: Path) -> dict:
     files = RunnerFiles(db)
     state = files.read_state() or {}
     with Store(db) as store:
-        records = store.runs()
-    ids = set(state.get("run_ids") or [r["run_id"] for r in records])
-    mine = [r for r in records if r["run_id"] in ids]
-    counts = Counter(r.get("status", "?") for r in mine)
+        runs = runs_of(store.runs())
+    ids = set(state.get("run_ids") or [r.run_id for r in runs])
+    mine = [r for r in runs if r.run_id in ids]
+    counts = Counter(str(r.status) for r in mine)
     now = time.time()
-    running = []
     stalls = state.get("stalls") or {}
-    for r in mine:
-        if r.get("status") != RunStatus.RUNNING:
-            continue
-        events = newest_events(r.get("events_path"), r.get("attempts", 1))
-        ev: dict = dict(next((e for e in events if e["event"] in ("step", "started")), None) or {})
-        stall = stalls.get(r["run_id"]) or {}
-        running.append({"run_id": r["run_id"], "kind": r.get("kind"), "intermediate": r.get("intermediate"),
-                         "target": r.get("target"), "slot": r.get("slot"), "device": r.get("device"),
-                         "attempt": r.get("attempts"), "step": ev.get("step", 0),
-                         "total_steps": ev.get("total_steps") or r.get("total_steps"), "loss": ev.get("loss"),
-                         "elapsed_s": now - (r.get("started_at") or now), "queue_state": r.get("queue_state"),
-                         "slurm_job": r.get("slurm_job"), "requeues": r.get("requeues", 0),
-                         # quiet since its last event (its log is fresher than the state file), and its limit
-                         "quiet_s": now - events[0]["t"] if events else stall.get("quiet_s"),
-                         "limit_s": stall.get("limit_s")})
+    running = [_running(r, stalls.get(r.run_id) or {}, now) for r in mine if r.status == RunStatus.RUNNING]
     alive = runner_alive(state, db)
     progress = {r["run_id"]: run_progress(r["step"], r["total_steps"]) for r in running}
     eta = sweep_eta(sweep_costs(mine, state), state, now, progress) if alive else None
-    by_slot = Counter(r.get("slot") for r in mine if r.get("status") == "running")
+    by_slot = Counter(r.slot or None for r in mine if r.status == RunStatus.RUNNING)
     runner = "running" if alive else (state.get("status") if state.get("status") in ("finished", "stopped", "crashed")
                                       else ("unknown" if state.get("damaged") else "died" if state else "none"))
     left = counts.get("queued", 0) + counts.get("running", 0)
@@ -117,7 +119,20 @@ def sweep_status(db: Path) -> dict:
             "heartbeat_age_s": now - state["heartbeat"] if state.get("heartbeat") else None,
             "runs": len(mine), "counts": dict(counts), "running": running, "eta_s": eta,
             "slots": [s | {"runs_now": by_slot.get(s["id"], 0)} for s in state.get("slots", [])], "log": str(files.log),
-            "state_damaged": damage_message(files.state, state)}
+            "state_damaged": damage_message(files.state, state), "degenerate": _degenerate(runs, ids)}
+
+
+def _degenerate(runs: list[Run], ids: set[str]) -> list[dict]:
+    """The degenerate intermediate runs this sweep has or trains from, and its runs that start
+    from each (analysis/degenerate.py): an earlier sweep's intermediate counts when this one's
+    targets start from it."""
+    sources = degenerate_sources(runs)
+    out = []
+    for rid, r in sorted(sources.by_id.items()):
+        targets = [t.run_id for t in sources.targets.get(rid, []) if t.run_id in ids]
+        if rid in ids or targets:
+            out.append({"run_id": rid, "task": r.target, "note": sources.note(r), "targets": targets})
+    return out
 
 
 STOP_REASONS = {"hangup": "its terminal closed (SIGHUP: a dropped SSH session?)", "interrupt": "Ctrl-C",
@@ -172,6 +187,19 @@ def fmt_duration(s: float | None) -> str:
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 
+def ended_summary(db: Path, name: str, runs: Iterable[Run | Mapping[str, Any]], wall_s: float | None) -> str:
+    """What a sweep that ended did: its wall time, its runs by outcome, where the failures and the
+    results are read (the CLI after a foreground sweep, the app when its runner ends)."""
+    counts = Counter(str(r.status) for r in runs_of(runs))
+    shown = [f"{counts.get(k, 0)} {k}" for k in ("finished", "failed", "blocked", "stopped", "queued")
+             if counts.get(k) or k == "finished"]
+    lines = [f"sweep {name or '?'} ended after {fmt_duration(wall_s)}: {', '.join(shown)}"]
+    if counts.get("failed") or counts.get("blocked"):
+        lines.append(f"  why they failed: stilts results --runs --filter status=failed --db {db}")
+    lines.append(f"  results: stilts results --db {db}")
+    return "\n".join(lines)
+
+
 def render_status(st: dict) -> str:
     c = st["counts"]
     lines = [f"sweep {st['name'] or '?'}  ({st['db']})", runner_line(st)]
@@ -202,6 +230,10 @@ def render_status(st: dict) -> str:
         quiet = f"  ⚠ silent {fmt_duration(r['quiet_s'])} of its {fmt_duration(r['limit_s'])} stall limit" \
             if st["runner"] == "running" and nearing(r.get("quiet_s"), r.get("limit_s")) else ""
         lines.append(f"  {r['slot'] or '?':<9} {r['run_id']}  {pair:<36} {prog}{loss}  {fmt_duration(r['elapsed_s'])}"
-                     + (f"  (attempt {r['attempt']})" if (r["attempt"] or 1) > 1 else "") + quiet)
+                     + (f"  (attempt {r['attempt']})" if (r["attempt"] or 1) > 1 else "")
+                     + (f"  fused with {len(r['fused_with'])}" if r.get("fused_with") else "") + quiet)
+    for d in st.get("degenerate") or []:
+        lines.append(f"⚠ run {d['run_id']}: {d['note']}" + (f": {', '.join(d['targets'][:6])}"
+                                                           + (", …" if len(d["targets"]) > 6 else "") if d["targets"] else ""))
     lines.append(f"log: {st['log']}")
     return "\n".join(lines) + "\n"

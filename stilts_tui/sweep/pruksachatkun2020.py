@@ -66,6 +66,13 @@ UNLISTED: dict[str, Any] = {"lr": 1e-5, "dropout": 0.1, "batch_size": 4}
 # gradient at norm 5 (defaults.conf l. 150, 158), jiant's heads.
 COMMON: dict[str, Any] = {"max_length": 256, "patience": 20, "val_data_limit": 5000, "max_grad_norm": 5.0,
                           "head_style": "jiant"}
+# How jiant's trainer ran them (docs/pruksachatkun2020.md): patience counted as _check_history
+# counts it (trainer.py l. 253-274: 21 validations for patience 20), training on past the epoch
+# limit to the validation after it (l. 1012-1024, where t_total ends, l. 351-362), AllenNLP
+# 0.8.4's BucketIterator batches (l. 318-331) and jiant's own inputs (tasks/jiant_inputs.py).
+JIANT_TRAINER: dict[str, Any] = {"patience_count": "jiant", "stop_at": "next_validation",
+                                 "batching": "allennlp_bucket", "inputs": "jiant"}
+COMMON |= JIANT_TRAINER
 # base_roberta.conf l. 25 (bert_adam), trainer.py l. 126-130 (warmup 0.1); BertAdam's own e = 1e-6
 # and weight_decay = 0.01 (pytorch-pretrained-bert 0.6.2), which jiant does not override.
 BERT_ADAM: dict[str, Any] = {"optimizer": "bert_adam", "warmup_ratio": 0.1, "adam_eps": 1e-6, "weight_decay": 0.01}

@@ -21,6 +21,42 @@ SPAN_HEADS = ("span_qa", "tagging", "span_classification", "candidates", "span_v
 Text = str | tuple[str, ...]
 
 
+class Pieces(str):
+    """A segment jiant builds from several texts, each tokenised on its own and the token lists
+    joined (COPA's ``question + choice``, tasks.py l. 2987-2990; MultiRC's ``question + answer``,
+    qa.py l. 126-127). As a string it is the texts joined by a space, what the reference
+    encodings tokenise; ``inputs = "jiant"`` tokenises ``parts`` one by one (tasks/jiant_inputs.py)."""
+
+    parts: tuple[str, ...]
+
+    def __new__(cls, *parts: str) -> Pieces:
+        obj = super().__new__(cls, " ".join(parts))
+        obj.parts = tuple(parts)
+        return obj
+
+    def __reduce__(self):  # pickled (the cache key) with its parts
+        return (Pieces, self.parts)
+
+
+class FilledQuery(str):
+    """A ReCoRD query with one entity in place of ``@placeholder``. As a string, the filled query
+    (what the reference encodings tokenise); ``inputs = "jiant"`` rebuilds it from the tokens of the
+    template and of the entity as jiant did (qa.py l. 235-247, 312-316, 357), which needs the longest
+    entity of the passage in characters (``max_ent_length``, l. 258)."""
+
+    template: str
+    entity: str
+    longest: int
+
+    def __new__(cls, template: str, entity: str, longest: int) -> FilledQuery:
+        obj = super().__new__(cls, template.replace("@placeholder", entity, 1))
+        obj.template, obj.entity, obj.longest = template, entity, longest
+        return obj
+
+    def __reduce__(self):
+        return (FilledQuery, (self.template, self.entity, self.longest))
+
+
 @dataclass(frozen=True)
 class ClsExample:
     """Sequence classification: one (A, B) pair and its label index."""

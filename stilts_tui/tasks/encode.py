@@ -80,13 +80,18 @@ def _encode_pairs(tokenizer, pairs: Sequence[tuple[Text, str | None]], max_lengt
 FEATURE_KEYS = ("input_ids", "attention_mask", "token_type_ids")
 
 
-def encode(task: Task, examples: Sequence[Example], tokenizer, max_length: int) -> dict[str, list]:
+def encode(task: Task, examples: Sequence[Example], tokenizer, max_length: int, inputs: str = "reference") -> dict[str, list]:
     """Features for a whole split: ``input_ids`` etc. per example (a list per choice for multiple
-    choice) and ``labels``; the second study's heads add their own columns (tasks/encode_heads.py)."""
+    choice) and ``labels``; the second study's heads add their own columns (tasks/encode_heads.py).
+    ``inputs = "jiant"``: as jiant built them (tasks/jiant_inputs.py)."""
+    if inputs == "jiant" and task.head in ("classification", "multiple_choice", "candidates"):
+        from stilts_tui.tasks.jiant_inputs import encode_jiant
+
+        return encode_jiant(task, examples, tokenizer, max_length)
     if task.head in SPAN_HEADS:
         from stilts_tui.tasks.encode_heads import encode_head
 
-        return encode_head(task, examples, tokenizer, max_length)
+        return encode_head(task, examples, tokenizer, max_length, inputs)
     if task.head == "classification":
         enc = _encode_pairs(tokenizer, [(ex.a, ex.b) for ex in examples if isinstance(ex, ClsExample)], max_length)
         out = {k: enc[k] for k in FEATURE_KEYS if k in enc}

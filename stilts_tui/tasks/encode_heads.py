@@ -134,7 +134,18 @@ def _token_span(token_words: list[int | None], start: int, end: int) -> list[int
     return [hits[0], hits[-1]]
 
 
-def encode_spans(examples: Sequence[SpanExample], tokenizer, max_length: int, task: Task) -> dict[str, list]:
+def edge_length_cap(tokenizer, max_length: int, inputs: str, task: Task) -> int | None:
+    """The tokens an edge-probing sentence is cut to. jiant applied no ``max_seq_len`` to
+    edge-probing sentences (edge_probing.py l. 69: "max_seq_len ... (currently ignored)";
+    ``make_instance``, l. 181-186, takes the retokenised text whole): with ``inputs = "jiant"``
+    only the encoder's own position limit applies."""
+    if inputs != "jiant" or not task.labels_file:  # labels_file: the edge-probing tasks (tasks/edges.py)
+        return max_length
+    limit = getattr(tokenizer, "model_max_length", None)
+    return limit if isinstance(limit, int) and limit < 1_000_000 else None
+
+
+def encode_spans(examples: Sequence[SpanExample], tokenizer, max_length: int | None, task: Task) -> dict[str, list]:
     """A row per sentence: its targets' token spans (inclusive, as AllenNLP's span extractors take
     them) and labels (a multi-hot row per target for multi-label tasks, else one index)."""
     out: dict[str, list] = {"spans1": [], "spans2": [], "span_labels": [], "target_ids": [], "row_example": [],
@@ -200,7 +211,8 @@ def encode_span_vectors(examples: Sequence[SpanVectorExample], tokenizer, max_le
     return out
 
 
-def encode_head(task: Task, examples: Sequence[Example], tokenizer, max_length: int) -> dict[str, list]:
+def encode_head(task: Task, examples: Sequence[Example], tokenizer, max_length: int,
+                inputs: str = "reference") -> dict[str, list]:
     if not getattr(tokenizer, "is_fast", False):
         raise ValueError(f"the {task.head} head needs a fast tokenizer (character offsets)")
     if task.head == "span_qa":
@@ -208,7 +220,8 @@ def encode_head(task: Task, examples: Sequence[Example], tokenizer, max_length: 
     if task.head == "tagging":
         return encode_tagging([e for e in examples if isinstance(e, TaggingExample)], tokenizer, max_length)
     if task.head == "span_classification":
-        return encode_spans([e for e in examples if isinstance(e, SpanExample)], tokenizer, max_length, task)
+        return encode_spans([e for e in examples if isinstance(e, SpanExample)], tokenizer,
+                            edge_length_cap(tokenizer, max_length, inputs, task), task)
     if task.head == "candidates":
         return encode_candidates([e for e in examples if isinstance(e, CandidateExample)], tokenizer, max_length)
     if task.head == "span_vector":

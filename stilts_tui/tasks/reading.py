@@ -14,6 +14,8 @@ from stilts_tui.errors import DataError
 from stilts_tui.tasks.base import (
     CandidateExample,
     Example,
+    FilledQuery,
+    Pieces,
     SpanExample,
     SpanQAExample,
     SpanTarget,
@@ -50,7 +52,7 @@ def _multirc_rows(rows: list[dict], path: Path) -> list[Example]:
         for q in passage["questions"]:
             group = f"{row.get('idx')}-{q.get('idx')}"
             for a in q.get("answers", []):
-                out.append(CandidateExample(str(passage.get("text", "")), f"{q['question']} {a['text']}",
+                out.append(CandidateExample(str(passage.get("text", "")), Pieces(str(q["question"]), str(a["text"])),
                                             _bool(path, line, a.get("label", 0)), group, str(a["text"])))
     return out
 
@@ -64,7 +66,7 @@ def _multirc_hub(split: str) -> list[Example]:
     out: list[Example] = []
     for r in load_hub_rows("aps/super_glue", "multirc", _HUB_SPLITS[split]):
         idx = r["idx"]
-        out.append(CandidateExample(r["paragraph"], f"{r['question']} {r['answer']}", int(r["label"]),
+        out.append(CandidateExample(r["paragraph"], Pieces(str(r["question"]), str(r["answer"])), int(r["label"]),
                                     f"{idx['paragraph']}-{idx['question']}", r["answer"]))
     return out
 
@@ -76,7 +78,8 @@ def _record_query(passage: str, query: str, entities: list[str], answers: list[s
     """One candidate per entity of the passage: the query with the entity in place of
     @placeholder (qa.py l. 313-316), right when it is one of the answers (l. 309-311)."""
     golds = tuple(answers)
-    return [CandidateExample(passage, query.replace("@placeholder", ent, 1), int(ent in answers), group, ent, golds)
+    longest = max((len(e) for e in entities), default=0)
+    return [CandidateExample(passage, FilledQuery(query, ent, longest), int(ent in answers), group, ent, golds)
             for ent in entities]
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from stilts_tui.errors import DataError
-from stilts_tui.tasks.base import ClsExample, Example, MCExample, Task
+from stilts_tui.tasks.base import ClsExample, Example, MCExample, Pieces, Task
 from stilts_tui.tasks.formats import label_index
 from stilts_tui.tasks.loaders import Row, hub_loader, jsonl_loader, label_names, tsv_loader
 
@@ -71,7 +71,7 @@ def _copa(row: Row, path: Path, line: int) -> Example:
     question = COPA_QUESTIONS.get(str(row["question"]))
     if question is None:
         raise DataError(path, f"COPA question must be 'cause' or 'effect', found {row['question']!r}", line=line)
-    choices = tuple((str(row["premise"]), f"{question} {row[c]}") for c in ("choice1", "choice2"))
+    choices = tuple((str(row["premise"]), Pieces(question, str(row[c]))) for c in ("choice1", "choice2"))
     return MCExample(choices, label_index(path, line, row["label"], ("0", "1")))
 
 

@@ -2,9 +2,11 @@
 
     python -m stilts_tui.train RUN.json          one run, then exit
     python -m stilts_tui.train --serve           a warm worker: runs one after another
+    python -m stilts_tui.train --group A.json B.json ...   runs that train fused (train/fused/)
 
 A warm worker imports everything once, says `ready`, then reads one command per line on stdin
-({"run": "RUN.json", "attempt": 2}) and runs it, with tokenisers, tokenised data and weights kept
+({"run": "RUN.json", "attempt": 2}, or {"group": [...], "attempts": [...]} for runs that train
+fused, each writing its own events as if alone) and runs it, with tokenisers, tokenised data and weights kept
 in memory between runs. It exits at end of input, and dies with its parent (the runner) so that
 no orphan keeps a GPU busy. SIGTERM ends the current run as `killed` and the worker with it.
 
@@ -103,6 +105,10 @@ def _terminate(*_) -> None:
 
         with contextlib.suppress(Exception):  # a save that fails costs the save, never the stop
             resume.save_active()
+    if "stilts_tui.train.fused.group" in sys.modules:
+        from stilts_tui.train.fused import group
+
+        group.save_active()
     raise KeyboardInterrupt
 
 
@@ -140,6 +146,44 @@ def run_file(path: str, attempt: int = 1, cache=None) -> int:
     return 0
 
 
+def run_group_files(paths: list[str], attempts: list[int], cache=None) -> int:
+    """Runs that train fused: each its own `started` ... `finished` or `failed`, as `run_file` writes
+    them, each as soon as that run ends."""
+    from stilts_tui.domain.run_config import RunConfig
+    from stilts_tui.train.events import EventWriter
+    from stilts_tui.train.fused.group import run_group
+
+    try:
+        cfgs = [RunConfig.load(p) for p in paths]
+    except (OSError, ValueError, TypeError) as exc:
+        print(f"error: cannot read a run file of {paths}: {exc}", file=sys.stderr)
+        return 2
+    writers = [EventWriter(c.run_id, c.events_path or None, attempt=a) for c, a in zip(cfgs, attempts, strict=True)]
+    failed, ended = [], set()
+
+    def on_end(cfg, what) -> None:
+        ended.add(cfg.run_id)
+        events = writers[cfgs.index(cfg)]
+        if isinstance(what, BaseException):
+            tail = traceback.format_exception(what)[-12:]
+            events.emit("failed", reason=_reason(what), message=_message(what), stderr_tail=[t.rstrip() for t in tail])
+            failed.append(cfg.run_id)
+        else:
+            events.emit("finished", metrics=what, wall_s=what["wall_s"], fused=True)
+        events.close()
+
+    try:
+        run_group(cfgs, writers, on_end, cache=cache)
+    except BaseException as exc:  # before any trial started (its data, a check): every run fails with it
+        for cfg in cfgs:
+            if cfg.run_id not in ended:
+                with contextlib.suppress(Exception):
+                    on_end(cfg, exc)
+        if isinstance(exc, SystemExit):
+            raise
+    return 3 if failed else 0
+
+
 def serve(threads: int | None) -> int:
     from stilts_tui.train.events import EventWriter
     from stilts_tui.train.warm import WarmCache
@@ -157,11 +201,13 @@ def serve(threads: int | None) -> int:
             continue
         try:
             cmd = json.loads(line)
-            path, attempt = cmd["run"], int(cmd.get("attempt", 1))
+            group = [str(p) for p in cmd["group"]] if "group" in cmd else None
+            attempts = [int(a) for a in cmd["attempts"]] if group else []
+            path, attempt = ("", 0) if group else (str(cmd["run"]), int(cmd.get("attempt", 1)))
         except (ValueError, KeyError, TypeError):
             print(f"error: bad command line {line.strip()[:200]!r}", file=sys.stderr)
             continue
-        rc = run_file(path, attempt, cache)
+        rc = run_group_files(group, attempts, cache) if group else run_file(path, attempt, cache)
         if _terminated:  # stopped: the runner replaces this worker
             return rc
     return 0
@@ -178,8 +224,11 @@ def main(argv: list[str]) -> int:
             return serve(threads)
         except KeyboardInterrupt:
             return 3
+    if argv[:1] == ["--group"] and len(argv) > 1:
+        _quiet_imports()
+        return run_group_files(argv[1:], [1] * (len(argv) - 1))
     if len(argv) != 1:
-        print("usage: python -m stilts_tui.train RUN.json | --serve [--threads N]", file=sys.stderr)
+        print("usage: python -m stilts_tui.train RUN.json | --group RUN.json... | --serve [--threads N]", file=sys.stderr)
         return 2
     _quiet_imports()
     return run_file(argv[0])

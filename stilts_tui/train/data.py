@@ -41,14 +41,17 @@ def _file_name_part(name: str) -> str:
 
 
 def tokenised_split(task: Task, split: str, data_dir: str | None, tokenizer, max_length: int,
-                    cache_dir: str | Path | None):
-    """A `datasets.Dataset` of features for one split (memory-mapped Arrow when cached)."""
+                    cache_dir: str | Path | None, inputs: str = "reference"):
+    """A `datasets.Dataset` of features for one split (memory-mapped Arrow when cached); ``inputs``:
+    the encoding (tasks/encode.py, tasks/jiant_inputs.py)."""
     import datasets
 
     examples = load_examples(task, split, data_dir)
     if not cache_dir:
-        return datasets.Dataset.from_dict(encode(task, examples, tokenizer, max_length)), examples
-    key = hashlib.sha256(pickle.dumps((CACHE_VERSION, task.name, split, examples, max_length))).hexdigest()[:16]
+        return datasets.Dataset.from_dict(encode(task, examples, tokenizer, max_length, inputs)), examples
+    # the reference encodings keep the key (and the caches) they always had
+    parts = (CACHE_VERSION, task.name, split, examples, max_length) + ((inputs,) if inputs != "reference" else ())
+    key = hashlib.sha256(pickle.dumps(parts)).hexdigest()[:16]
     folder = Path(cache_dir) / f"{_file_name_part(task.name)}-{split}-{key}-{_tokenizer_fingerprint(tokenizer)}-{max_length}"
     folder.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(folder) + ".lock", timeout=600):
@@ -57,7 +60,7 @@ def tokenised_split(task: Task, split: str, data_dir: str | None, tokenizer, max
             shutil.rmtree(tmp, ignore_errors=True)  # half a cache left by a worker that died
             try:
                 inject("cache", tmp)
-                datasets.Dataset.from_dict(encode(task, examples, tokenizer, max_length)).save_to_disk(str(tmp))
+                datasets.Dataset.from_dict(encode(task, examples, tokenizer, max_length, inputs)).save_to_disk(str(tmp))
             except BaseException as exc:
                 shutil.rmtree(tmp, ignore_errors=True)  # a full disk gets back what the cache took
                 if is_disk_full(exc):

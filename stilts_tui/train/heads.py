@@ -199,17 +199,31 @@ def build_head(task: Task, d: int, project: bool = False) -> nn.Module:
     raise ValueError(f"no head module for {task.head}")
 
 
+class _Scalars(nn.ParameterList):
+    """The mix's scalars, one parameter each, as AllenNLP keeps them."""
+
+    def copy_(self, values: torch.Tensor) -> _Scalars:
+        """Set every scalar from one tensor of them (under ``torch.no_grad``)."""
+        for p, v in zip(self, values, strict=True):
+            p.copy_(v.reshape(1))
+        return self
+
+
 class ScalarMix(nn.Module):
-    """AllenNLP 0.8's ScalarMix without layer norm: ``gamma * sum_k softmax(s)_k * layer_k``, the
-    scalars starting at 0 (an even mix) and gamma at 1."""
+    """AllenNLP 0.8.4's ScalarMix without layer norm: ``gamma * sum_k softmax(s)_k * layer_k``, the
+    scalars starting at 0 (an even mix) and gamma at 1. Each scalar is a parameter of its own
+    (allennlp/modules/scalar_mix.py l. 32-36: a ``ParameterList`` of one-element tensors), so an
+    optimizer that works per tensor, as BertAdam's clipping of each gradient to norm 1 does, acts on
+    each scalar alone, not on the whole vector."""
 
     def __init__(self, n: int) -> None:
         super().__init__()
-        self.scalar_parameters = nn.Parameter(torch.zeros(n))
+        self.scalar_parameters = _Scalars([nn.Parameter(torch.zeros(1)) for _ in range(n)])
         self.gamma = nn.Parameter(torch.ones(1))
 
     def forward(self, layers: tuple[torch.Tensor, ...]) -> torch.Tensor:
-        weights = torch.softmax(self.scalar_parameters, dim=0)
+        # scalar_mix.py l. 61-69: softmax over the concatenated scalars, each layer weighed by its own
+        weights = torch.softmax(torch.cat(list(self.scalar_parameters)), dim=0)
         return self.gamma * torch.stack(layers, dim=0).mul(weights.view(-1, *([1] * layers[0].dim()))).sum(0)
 
 

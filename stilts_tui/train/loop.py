@@ -35,6 +35,7 @@ from stilts_tui.tasks.metrics import (
     score,
 )
 from stilts_tui.train import resume
+from stilts_tui.train.bucket import sorting_keys
 from stilts_tui.train.data import (
     Collator,
     length_groups,
@@ -45,8 +46,15 @@ from stilts_tui.train.events import EventWriter
 from stilts_tui.train.handoff import build_model, save_checkpoint
 from stilts_tui.train.optim import build_optimizer, build_scheduler
 from stilts_tui.train.predict import head_scores, row_logits
-from stilts_tui.train.steps import Step, epoch_plan, steps_per_epoch, warmup_steps
-from stilts_tui.train.validation import Validator, schedule_steps
+from stilts_tui.train.steps import (
+    Step,
+    epoch_plan,
+    epoch_rows,
+    passes,
+    steps_per_epoch,
+    warmup_steps,
+)
+from stilts_tui.train.validation import Validator, schedule_steps, trained_steps
 from stilts_tui.train.warm import WarmCache
 
 # What a batch holds for the loss: left out when only predicting.
@@ -202,16 +210,18 @@ def run(cfg: RunConfig, events: EventWriter, cache: WarmCache | None = None) -> 
 
     def split(name: str):
         def build():
-            return tokenised_split(task, name, cfg.data_dir, tokenizer, cfg.max_length, cfg.cache_dir)
+            return tokenised_split(task, name, cfg.data_dir, tokenizer, cfg.max_length, cfg.cache_dir, cfg.inputs)
 
         if cache is None:
             return build()
-        return cache.split((task.name, name, cfg.data_dir, tuple(cfg.task_files), model_path, cfg.max_length, cfg.cache_dir), build)
+        return cache.split((task.name, name, cfg.data_dir, tuple(cfg.task_files), model_path, cfg.max_length, cfg.cache_dir,
+                            cfg.inputs), build)
 
     dev_ds, dev_examples = split("dev")
     train_ds: Any = None
+    train_examples: Sequence[Example] = ()
     if cfg.kind != "zero_shot":
-        train_ds, _ = split("train")
+        train_ds, train_examples = split("train")
         if cfg.train_size:
             train_ds = train_ds.select(subsample_indices(len(train_ds), cfg.train_size, cfg.data_seed))
     elif task.head != "multiple_choice":
@@ -228,7 +238,7 @@ def run(cfg: RunConfig, events: EventWriter, cache: WarmCache | None = None) -> 
                  "degenerate_threshold": degenerate_threshold(task, dev_examples)}
     micro, accum = cfg.micro_batch()
     n_params = sum(p.numel() for p in model.parameters())
-    per_epoch = steps_per_epoch(len(train_ds), cfg) if train_ds is not None else 0
+    per_epoch = steps_per_epoch(epoch_rows(cfg, task, len(train_ds), train_examples), cfg) if train_ds is not None else 0
     total_steps = schedule_steps(cfg, per_epoch)
     events.emit("started", config=asdict(cfg), params=n_params, device=str(device), precision=precision,
                 torch_threads=torch.get_num_threads(), train_examples=len(train_ds) if train_ds is not None else 0,
@@ -254,6 +264,8 @@ def run(cfg: RunConfig, events: EventWriter, cache: WarmCache | None = None) -> 
     generator = torch.Generator().manual_seed(cfg.seed)
     k = task.num_choices or 1
     lengths = sequence_lengths(train_ds) if cfg.group_by_length else None
+    keys = sorting_keys(train_ds["input_ids"]) if cfg.batching == "allennlp_bucket" else None
+    limit = trained_steps(cfg, per_epoch)  # past the epoch limit with epoch_limit = "next_validation"
     waste = padding_waste(device)
     state = resume.ResumeState(Path(cfg.output_dir) / resume.FILE_NAME, cfg.run_id, cfg.resume_every_s,
                                model, optimizer, scheduler, scaler)
@@ -295,11 +307,11 @@ def run(cfg: RunConfig, events: EventWriter, cache: WarmCache | None = None) -> 
     stopped = False
     resume.ACTIVE = state
     try:
-        for epoch in range(at.epoch, cfg.epochs):
-            if stopped:
+        for epoch in range(at.epoch, passes(len(train_ds), cfg, limit)):
+            if stopped or step >= limit:
                 break
             epoch_generator = generator.get_state()
-            steps, leftover = epoch_plan(len(train_ds), cfg, generator, lengths, waste)
+            steps, leftover = epoch_plan(len(train_ds), cfg, generator, lengths, waste, keys)
             for i, planned in enumerate(steps):
                 if epoch == at.epoch and i < at.batch_in_epoch:
                     continue  # done before the run was stopped
@@ -336,6 +348,8 @@ def run(cfg: RunConfig, events: EventWriter, cache: WarmCache | None = None) -> 
                                 tokens_per_s=tokens / train_time, memory_mb=_memory_mb(device))
                 if validator is not None and validator.due(step) and validator.validate(model, score_dev, step, epoch):
                     stopped = True
+                    break
+                if step >= limit:
                     break
             if leftover is not None and epoch + 1 < cfg.epochs and not stopped:
                 backward(leftover)  # run.py carries this gradient into the next epoch's first step

@@ -1,7 +1,8 @@
 """The second study's validation recipe (jiant taskmaster_v1 trainer.py): validate every
 ``val_interval`` steps on at most the first ``val_data_limit`` dev examples, keep the best weights,
-stop after ``patience`` validations without improvement; the best weights are then scored on the
-whole dev set (the loop does that)."""
+stop after ``patience`` validations without improvement (``patience + 1`` with ``patience_count =
+"jiant"``, as jiant counts them); the best weights are then scored on the whole dev set (the loop
+does that). A tie is no improvement: the best weights are the first to reach the best score."""
 
 from __future__ import annotations
 
@@ -28,6 +29,26 @@ def schedule_steps(cfg: RunConfig, per_epoch: int) -> int:
     if cfg.max_vals:
         vals = min(vals, cfg.max_vals)
     return vals * cfg.val_interval
+
+
+def trained_steps(cfg: RunConfig, per_epoch: int) -> int:
+    """The most steps a run trains. ``stop_at = "next_validation"``: on past the epoch limit to
+    the validation after it, which is where the schedule ends. jiant checks the epoch limit only at
+    a validation (``_check_stop`` after ``_validate``, trainer.py l. 686-689), stopping at the first
+    one with ``total_batches_trained / n_tr_batches >= max_epochs`` (l. 1012-1024), or at
+    ``max_vals`` (l. 1037-1040): that is ``schedule_steps``. Otherwise the epochs' steps."""
+    if cfg.val_interval and cfg.stop_at == "next_validation":
+        return schedule_steps(cfg, per_epoch)
+    return per_epoch * cfg.epochs
+
+
+def patience_limit(cfg: RunConfig) -> int | None:
+    """Validations without improvement a run stops after. jiant's ``_check_history`` (trainer.py
+    l. 253-274) sets ``patience = self._patience + 1`` and then stops when the first best index is
+    ``<= len(history) - (patience + 1)``: 21 validations after the best for ``patience = 20``."""
+    if cfg.patience is None:
+        return None
+    return cfg.patience + 1 if cfg.patience_count == "jiant" else cfg.patience
 
 
 def validation_subset(task: Task, dataset, examples: Sequence[Example], limit: int | None):
@@ -70,7 +91,8 @@ class Validator:
         else:
             self.since_best += 1
         self.events.emit("eval", epoch=epoch, step=step, validation=True, best=improved, **result)
-        patience_spent = self.cfg.patience is not None and self.since_best >= self.cfg.patience
+        limit = patience_limit(self.cfg)
+        patience_spent = limit is not None and self.since_best >= limit
         return patience_spent or bool(self.cfg.max_vals and self.count >= self.cfg.max_vals)
 
     def restore_best(self, model) -> None:
