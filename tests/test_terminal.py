@@ -122,7 +122,8 @@ def test_a_foreground_sweep_cut_by_a_closed_terminal_is_resumed(tiny_models, tra
 
 
 def test_plan_editor_keys_and_picker_in_tmux(tmp_path):
-    """At 80x24 over a real terminal: a digit typed in a field stays in the field, Escape gives
+    """At 80x24 over a real terminal: a digit on the Plan screen switches screens (its focus starts
+    on a list), a digit typed in a field stays in the field, Escape gives
     the keys back to the screen, ctrl+o opens the picker, a typed name opens the demo spec (its own
     task files' tasks included), and ctrl+s saves it unchanged, byte for byte."""
     shutil.copytree("experiments", tmp_path / "experiments")
@@ -134,8 +135,15 @@ def test_plan_editor_keys_and_picker_in_tmux(tmp_path):
     try:
         wait_screen(session, "intermediate → target")
         tmux("send-keys", "-t", session, "1")
-        wait_screen(session, "task files")
-        tmux("send-keys", "-t", session, "3")  # the name field has the focus: typed, not a screen switch
+        wait_screen(session, "search tasks")  # the Plan screen, scrolled to its task lists
+        tmux("send-keys", "-t", session, "3")  # its focus starts on a list: a digit is a screen key
+        wait_screen(session, "view pairs (v)")
+        tmux("send-keys", "-t", session, "1")
+        wait_screen(session, "search tasks")
+        for _ in range(8):  # back from the targets list to the name field
+            tmux("send-keys", "-t", session, "BTab")
+            time.sleep(0.2)
+        tmux("send-keys", "-t", session, "3")  # inside a field a digit is typed (over the selected name)
         screen = wait_screen(session, "name         3")
         assert "task files" in screen
         tmux("send-keys", "-t", session, "Escape")
@@ -143,12 +151,15 @@ def test_plan_editor_keys_and_picker_in_tmux(tmp_path):
         tmux("send-keys", "-t", session, "3")
         wait_screen(session, "view pairs (v)")
         tmux("send-keys", "-t", session, "1")
-        wait_screen(session, "task files")
+        wait_screen(session, "search tasks")
         tmux("send-keys", "-t", session, "C-o")
+        wait_screen(session, "Discard changes?")  # the name typed above is an unsaved edit
+        tmux("send-keys", "-t", session, "y")
         wait_screen(session, "Open a spec")
         tmux("send-keys", "-t", session, "demo.toml", "Enter")
-        wait_screen(session, "Offline demo")
-        screen = wait_screen(session, "tasks/demo_acceptability.toml")
+        # opened, its own task files' tasks listed; the keys back on the lists (the form is above)
+        wait_screen(session, "demo.toml")
+        wait_screen(session, "demo_realfake")
         tmux("send-keys", "-t", session, "C-s")
         wait_screen(session, "saved")
     finally:

@@ -41,7 +41,7 @@ from stilts_tui.sweep.naming import slug
 if TYPE_CHECKING:
     from stilts_tui.app.app import StiltsApp
 
-VIEWS = ("pairs", "violins", "matrix", "correlation", "ranking", "forecast", "table2", "table3", "table4", "figure3")
+VIEWS = ("pairs", "violins", "matrix", "correlation", "ranking", "table2", "table3", "table4", "figure3", "forecast")
 GRID_VIEWS = ("matrix", "correlation")
 # From this many columns the pair table and the selected target's violins share the screen (table
 # above, violins below), so both are read without switching views; narrower, they are two views.
