@@ -29,6 +29,9 @@ def test_bench_gpu_runs_every_step_on_cpu(tmp_path):
     grid = report["grid"]
     assert set(grid["ways"]) == {"trainer", "runner", "fused"} and grid["grid"] == "paper" and grid["runs"] == 2
     assert all(w["makespan_s"] > 0 for w in grid["ways"].values())
+    science = report["science"]
+    assert len(science["one_by_one"]) == len(science["fused"]) == 4 and 0 < science["p"] <= 1
+    assert "permutation p" in (out / MARKDOWN_NAME).read_text()
     assert not report["skipped"]
     text = (out / MARKDOWN_NAME).read_text()
     assert "| precision bf16 | yes |" in text and "ratio trainer/runner" in text
@@ -38,6 +41,6 @@ def test_bench_gpu_keeps_to_its_budget_and_says_what_it_skipped(tmp_path):
     report = run_gpu_bench(tmp_path, budget_s=0.001, device="cpu", quick=True)
     assert report.smoke == [] and report.profile is None
     assert len(report.skipped) == len(smoke_paths()) + 3 and report.skipped[-1] == "profile: budget spent"
-    assert "no grid" in report.grid["skipped"]
+    assert "no grid" in report.grid["skipped"] and "no same-science check" in report.science["skipped"]
     written = json.loads((tmp_path / JSON_NAME).read_text())
     assert written["skipped"] == report.skipped and "Skipped: smoke precision tf32" in (tmp_path / MARKDOWN_NAME).read_text()

@@ -10,7 +10,9 @@ that ends the call loses only the step it was in):
      launches per step);
   c. the paper's RTE grid: the runner, plain and with fused trials, against Hugging Face Trainer
      (one fresh process per run) on the same runs in the same call (`stilts bench sweep --grid paper
-     --fuse 12`), never extrapolated.
+     --fuse 12`), never extrapolated;
+  d. same science: the demo task's grid one run per process and fused, the score distributions
+     compared with the analysis layer's permutation test.
 
 `--device cpu --quick` runs the same steps with the tiny model on CPU in a few minutes: the test
 suite does, so a GPU call cannot fail on a typo."""
@@ -35,6 +37,7 @@ from stilts_tui.bench.shaped import write_rte_shaped
 from stilts_tui.domain.run_config import RunConfig
 
 JSON_NAME = "bench-gpu.json"
+DEMO_TASK_FILE = Path(__file__).resolve().parents[2] / "experiments" / "tasks" / "demo_acceptability.toml"
 MARKDOWN_NAME = "bench-gpu.md"
 
 
@@ -71,6 +74,7 @@ class Report:
     smoke: list[dict] = field(default_factory=list)
     profile: dict | None = None
     grid: dict | None = None
+    science: dict | None = None
     skipped: list[str] = field(default_factory=list)
 
     def write(self, out: Path) -> None:
@@ -248,7 +252,42 @@ def run_gpu_bench(out: Path, budget_s: float = 480.0, device: str = "cuda", quic
             report.skipped.append("profile: budget spent")
         report.grid = _grid(model_path, str(data_dir), deadline, quick, grid_runs, say)
         report.write(out)
+        report.science = same_science(model, root / "science", deadline, quick, say)
+        report.write(out)
     return report
+
+
+def same_science(model: str, root: Path, deadline: float, quick: bool, say: Callable[[str], None]) -> dict:
+    """The fast mode computes the same science: a grid of the demo task (which a random-weight
+    model can learn, unlike RTE) trained one run per process and fused, and the two score
+    distributions compared with the analysis layer's permutation test."""
+    from stilts_tui.analysis.stats import permutation_test
+    from stilts_tui.bench.sweep import run_bench
+    from stilts_tui.bench.worker import bench_model
+    from stilts_tui.data import demo
+    from stilts_tui.runner.options import RunnerOptions
+    from stilts_tui.tasks import register_task_file
+
+    if deadline - time.time() < 30:
+        return {"skipped": "budget spent: no same-science check"}
+    runs, epochs = (4, 1) if quick else (12, 10)
+    say(f"same science: {runs} demo runs one per process and fused")
+    t0 = time.time()
+    task_file = DEMO_TASK_FILE
+    try:
+        register_task_file(task_file)
+        data_dir = root / "data"
+        demo.build(data_dir, target_train=64 if quick else 512, target_dev=64 if quick else 256)
+        model_path = bench_model(model, "demo_acceptability", str(data_dir), root)
+        result = run_bench(model_path, "demo_acceptability", str(data_dir), runs, None, epochs, 16, 64, RunnerOptions(),
+                           ["one-by-one", "fused"], [str(task_file)], 989.0, "small", fuse=runs)
+    except Exception as exc:
+        return _failure("same science", exc, t0)
+    alone, fused = (result["ways"][w]["score_values"] for w in ("one-by-one", "fused"))
+    test = permutation_test(alone, fused)
+    return {"runs": runs, "epochs": epochs, "one_by_one": alone, "fused": fused, "p": test.p, "method": test.method,
+            "same_distribution": test.p >= 0.05, "wall_s": time.time() - t0,
+            "makespan_s": {w: v["makespan_s"] for w, v in result["ways"].items()}}
 
 
 def _grid(model: str, data_dir: str, deadline: float, quick: bool, runs: int | None,
@@ -302,6 +341,15 @@ def markdown(data: dict) -> str:
         lines += [f"- ratio {k}: {v:.2f}x" for k, v in g.get("ratios", {}).items()]
     else:
         lines.append(str(g.get("skipped") or g.get("error") or "not run"))
+    sc = data.get("science") or {}
+    lines += ["", "## Same science: one run per process against fused", ""]
+    if "p" in sc:
+        lines.append(f"{sc['runs']} runs of the demo task, {sc['epochs']} epoch(s): scores one by one "
+                     f"{', '.join(f'{x:.3f}' for x in sc['one_by_one'])}; fused {', '.join(f'{x:.3f}' for x in sc['fused'])}; "
+                     f"permutation p = {sc['p']:.3g} ({sc['method']}): "
+                     + ("the same distribution at α = 0.05" if sc["same_distribution"] else "**the distributions differ**"))
+    else:
+        lines.append(str(sc.get("skipped") or sc.get("error") or "not run"))
     if data.get("skipped"):
         lines += ["", "Skipped: " + "; ".join(data["skipped"])]
     return "\n".join(lines) + "\n"

@@ -212,7 +212,7 @@ def run_bench(model: str, task: str, data_dir: str | None, n_runs: int, train_si
         if ref:
             r["max_score_diff"] = max(abs(r["scores"][k] - ref["scores"][k]) for k in ref["scores"])
     for r in results.values():  # after every comparison: the runner's own scores are the reference
-        r.pop("scores")
+        r["score_values"] = sorted(r.pop("scores").values())  # the distribution, for a test between ways
     ratios = {f"{w}/runner": results[w]["makespan_s"] / ref["makespan_s"] for w in results if ref and w not in ("runner", "fused")}
     if ref and "fused" in results:  # how much sooner the same runs end fused
         ratios["runner/fused"] = ref["makespan_s"] / results["fused"]["makespan_s"]

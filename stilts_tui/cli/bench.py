@@ -119,7 +119,7 @@ def cmd_bench_gpu(args: argparse.Namespace) -> int:
     report = run_gpu_bench(out, args.budget_s, args.device, args.quick, args.grid_runs,
                            step=lambda name: print(f"bench gpu: {name}", flush=True))
     failed = [s["path"] for s in report.smoke if not s["ok"]]
-    failed += [part["path"] for part in (report.profile, report.grid) if part and part.get("error")]
+    failed += [part["path"] for part in (report.profile, report.grid, report.science) if part and part.get("error")]
     print(f"wrote {out / JSON_NAME} and {out / MARKDOWN_NAME}: {len(report.smoke) - len(failed)} of "
           f"{len(report.smoke)} smoke paths passed" + (f"; failed: {', '.join(failed)}" if failed else ""))
     return 1 if failed else 0
