@@ -23,6 +23,7 @@ from stilts_tui.runner.outcomes import (
     Lost,
     Outcome,
     Started,
+    in_groups,
 )
 
 
@@ -109,12 +110,7 @@ class FakeExecutor:
     def place(self, ready: list[Assignment]) -> list[Started]:
         used = {a.slot for a in self.running_now.values()}
         free = [f"fake{i}" for i in range(self.slots) if f"fake{i}" not in used]
-        groups: list[list[Assignment]] = []
-        for a in ready:
-            if groups and a.group is not None and groups[-1][-1].group == a.group:
-                groups[-1].append(a)
-            else:
-                groups.append([a])
+        groups = in_groups(ready)
         return [Started(a.run, a.attempt, slot=slot, device="cpu",
                         where={"device_name": "cpu", "warm_start": True, **placement_fields([x.run for x in group])})
                 for slot, group in zip(free, groups, strict=False) for a in group]

@@ -13,7 +13,15 @@ from stilts_tui.diskspace import DiskFullError
 from stilts_tui.domain.run_config import RunConfig
 from stilts_tui.runner.executor import failure, last_word, said
 from stilts_tui.runner.fusing import placement_fields
-from stilts_tui.runner.outcomes import Assignment, Failed, Lost, NotStarted, Outcome, Started
+from stilts_tui.runner.outcomes import (
+    Assignment,
+    Failed,
+    Lost,
+    NotStarted,
+    Outcome,
+    Started,
+    in_groups,
+)
 from stilts_tui.runner.pool import Member, Worker
 from stilts_tui.runner.slots import Slot, visible_gpus
 
@@ -69,7 +77,7 @@ class LocalExecutor:
         """One idle worker per run, or per fused group (the assignments of one group come in a row)."""
         idle = [w for w in self.workers.values() if w.idle]
         out: list[Started] = []
-        for w, group in zip(idle, _groups(ready), strict=False):
+        for w, group in zip(idle, in_groups(ready), strict=False):
             fused = placement_fields([a.run for a in group])
             out += [Started(a.run, a.attempt, slot=w.slot.id, device=w.slot.device, pid=w.pid,
                             where={"device_name": self.gpu_names.get(w.slot.gpu, "gpu") if w.slot.gpu is not None else "cpu",
@@ -236,14 +244,3 @@ class _Idle:
 
     def stderr_tail(self, lines: int = 12) -> list[str]:
         return self.w.stderr_tail(lines)
-
-
-def _groups(ready: list[Assignment]) -> list[list[Assignment]]:
-    """The assignments in a row that share a fused group, each alone otherwise."""
-    out: list[list[Assignment]] = []
-    for a in ready:
-        if out and a.group is not None and out[-1][-1].group == a.group:
-            out[-1].append(a)
-        else:
-            out.append([a])
-    return out

@@ -26,6 +26,18 @@ class Assignment:
     group: int | None = None   # assignments in a row with the same group train fused in one worker (runner/fusing.py)
 
 
+def in_groups(ready: list[Assignment]) -> list[list[Assignment]]:
+    """The assignments in a row that share a fused group, each alone otherwise: what one worker
+    (or one slot of the fake executor) takes."""
+    out: list[list[Assignment]] = []
+    for a in ready:
+        if out and a.group is not None and out[-1][-1].group == a.group:
+            out[-1].append(a)
+        else:
+            out.append([a])
+    return out
+
+
 @dataclass(frozen=True)
 class Started:
     """A run placed on a slot or in a job. The runner records it before the executor starts it

@@ -11,11 +11,11 @@ import math
 import os
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import psutil
 import torch
@@ -191,11 +191,21 @@ def evaluate(model, dataset, task: Task, micro: int, collate: Collator, device, 
             "predicted_share": {str(c): preds.count(c) / len(preds) for c in sorted(set(preds))}}
 
 
-def run(cfg: RunConfig, events: EventWriter, cache: WarmCache | None = None) -> dict:
-    """Train (or, for zero-shot, only evaluate) one run; returns its final metrics. A warm
-    worker passes its cache; the result is the same either way."""
-    start_time = time.time()
-    from transformers import AutoTokenizer, set_seed
+class Prepared(NamedTuple):
+    """What a run starts from before its model: the task, where it runs, its tokenizer, and how
+    to read one of its splits tokenised (from the warm cache when there is one)."""
+
+    task: Task
+    device: torch.device
+    precision: str
+    tokenizer: Any
+    split: Callable[[str], tuple[Any, Sequence[Example]]]
+
+
+def prepare(cfg: RunConfig, cache: WarmCache | None = None) -> Prepared:
+    """The set-up every run shares, solo or fused (train/fused/group.py): one place, so both read
+    the same tokenised data under the same cache key."""
+    from transformers import AutoTokenizer
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -217,6 +227,16 @@ def run(cfg: RunConfig, events: EventWriter, cache: WarmCache | None = None) -> 
         return cache.split((task.name, name, cfg.data_dir, tuple(cfg.task_files), model_path, cfg.max_length, cfg.cache_dir,
                             cfg.inputs), build)
 
+    return Prepared(task, device, precision, tokenizer, split)
+
+
+def run(cfg: RunConfig, events: EventWriter, cache: WarmCache | None = None) -> dict:
+    """Train (or, for zero-shot, only evaluate) one run; returns its final metrics. A warm
+    worker passes its cache; the result is the same either way."""
+    start_time = time.time()
+    from transformers import set_seed
+
+    task, device, precision, tokenizer, split = prepare(cfg, cache)
     dev_ds, dev_examples = split("dev")
     train_ds: Any = None
     train_examples: Sequence[Example] = ()

@@ -8,18 +8,14 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
-import torch
-
 from stilts_tui.domain.run_config import RunConfig
 from stilts_tui.errors import StiltsError
-from stilts_tui.models import resolve_model
-from stilts_tui.tasks import get_task, register_task_file, with_label_set
-from stilts_tui.train.data import Collator, tokenised_split
+from stilts_tui.train.data import Collator
 from stilts_tui.train.events import EventWriter
 from stilts_tui.train.fused.forward import FusedForward
 from stilts_tui.train.fused.rules import fuse_key, not_fusable
 from stilts_tui.train.fused.trial import Shared, Trial
-from stilts_tui.train.loop import pick_device, resolve_precision, set_matmul_precision
+from stilts_tui.train.loop import prepare
 from stilts_tui.train.warm import WarmCache
 
 OnEnd = Callable[[RunConfig, "dict | BaseException"], None]
@@ -45,30 +41,9 @@ def check_group(cfgs: list[RunConfig], head: str, num_labels: int) -> None:
 
 
 def _shared(cfg: RunConfig, cache: WarmCache | None) -> Shared:
-    from transformers import AutoTokenizer
-
     from stilts_tui.data.subsample import subsample_indices
 
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    for f in cfg.task_files:
-        register_task_file(f)
-    task = with_label_set(get_task(cfg.task), cfg.data_dir)
-    device = pick_device()
-    precision = resolve_precision(cfg.precision, device)
-    set_matmul_precision(precision, device)
-    model_path = resolve_model(cfg.model)
-    tokenizer = cache.tokenizer(model_path) if cache else AutoTokenizer.from_pretrained(model_path)
-
-    def split(name: str):
-        def build():
-            return tokenised_split(task, name, cfg.data_dir, tokenizer, cfg.max_length, cfg.cache_dir, cfg.inputs)
-
-        if cache is None:
-            return build()
-        return cache.split((task.name, name, cfg.data_dir, tuple(cfg.task_files), model_path, cfg.max_length, cfg.cache_dir,
-                            cfg.inputs), build)
-
+    task, device, precision, tokenizer, split = prepare(cfg, cache)
     dev_ds, dev_examples = split("dev")
     train_ds, train_examples = split("train")
     if cfg.train_size:
